@@ -1,0 +1,207 @@
+"""Multi-MNIST (Sec. II): 50x50 canvases holding 0, 1 or 2 non-overlapping MNIST digits at 28x28.
+
+Digits sit at uniformly random integer positions inside the canvas, and no two digits' tight ink
+bounding boxes intersect. The number of digits per image is uniform over a configurable set.
+Training images use MNIST training digits only, test images test digits only.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from ..profiles import select
+from .mnist import cache_dir, load_mnist
+
+DIGIT = 28       # MNIST digits keep their native size
+MAX_INK = 20     # MNIST digits are normalised to fit a 20x20 box
+REDRAW = 50      # rounds of rejected placements before an image redraws its digits
+VERSION = 1      # bump when the generator's output changes, so stale caches are not reused
+
+
+@dataclass(frozen=True)
+class MultiMNISTConfig:
+    """Sizes of the multi-MNIST training and test sets for one profile."""
+    n_train: int
+    n_test: int
+    counts: tuple[int, ...] = (0, 1, 2)
+    size: int = 50
+
+
+MULTI_MNIST = {
+    "smoke": MultiMNISTConfig(n_train=2000, n_test=500),
+    "paper": MultiMNISTConfig(n_train=60000, n_test=10000),
+}
+
+
+@dataclass
+class MultiMNIST:
+    """A multi-MNIST data set.
+
+    Attributes:
+        images: uint8 (M, size, size).
+        counts: int64 (M,): digits in each image.
+        labels: int64 (M, K): each digit's class, -1 past ``counts`` (K = max count).
+        boxes: int64 (M, K, 4): each digit's ink box (top, left, bottom, right), bottom and right
+            exclusive, -1 past ``counts``.
+    """
+    images: np.ndarray
+    counts: np.ndarray
+    labels: np.ndarray
+    boxes: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def tensor(self) -> torch.Tensor:
+        """The images as a float32 tensor (M, size, size) in [0, 1]."""
+        return torch.from_numpy(self.images).float().div_(255.0)
+
+
+def max_count(size: int) -> int:
+    """The most digits that random placement fits without overlap on a size x size canvas.
+
+    Ink can reach a (size - 8)-pixel square (a 20x20 ink box is centred in its 28x28 patch); it
+    holds this many 24x24 cells, each a 20x20 box with a margin that leaves room to place it at random.
+    """
+    return (size - (DIGIT - MAX_INK)) ** 2 // (MAX_INK + 4) ** 2
+
+
+def make_multi_mnist(n_images: int, counts=(0, 1, 2), split: str = "train", seed: int = 0,
+                     size: int = 50, cache: bool = True) -> MultiMNIST:
+    """Generates (or loads from the cache) a multi-MNIST data set.
+
+    Args:
+        n_images: number of images M.
+        counts: the set of digit counts, drawn uniformly per image.
+        split: which MNIST digits to use, ``"train"`` or ``"test"``.
+        seed: the generator's seed; equal arguments give equal data sets.
+        size: canvas side in pixels (at least 28).
+        cache: keep the result on disk, keyed by every argument.
+
+    Returns:
+        A :class:`MultiMNIST`.
+    """
+    counts = _check(n_images, counts, split, size)
+    key = dict(n_images=n_images, counts=counts, split=split, seed=seed, size=size, version=VERSION)
+    path = cache_dir() / f"multi-mnist-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]}.npz"
+    if cache and path.exists():
+        with np.load(path) as f:
+            return MultiMNIST(**{k: f[k] for k in ("images", "counts", "labels", "boxes")})
+    digits, digit_labels = load_mnist(split)
+    data = _generate(digits, digit_labels, n_images, counts, size,
+                     np.random.default_rng([seed, ("train", "test").index(split)]))
+    if cache:
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez_compressed(tmp, **asdict(data))
+        tmp.replace(path)
+    return data
+
+
+def multi_mnist_splits(profile: str, counts=None, seed: int = 0) -> tuple[MultiMNIST, MultiMNIST]:
+    """The training and test sets of a profile (``"smoke"`` or ``"paper"``).
+
+    Args:
+        profile: a name from ``airlib.profiles.PROFILES``.
+        counts: overrides the profile's set of counts (e.g. ``(0, 1, 3)`` for interpolation).
+        seed: the generator's seed.
+
+    Returns:
+        ``(train, test)``, made from MNIST training and test digits respectively.
+    """
+    cfg = select(MULTI_MNIST, profile)
+    counts = cfg.counts if counts is None else counts
+    return (make_multi_mnist(cfg.n_train, counts, "train", seed, cfg.size),
+            make_multi_mnist(cfg.n_test, counts, "test", seed, cfg.size))
+
+
+def _check(n_images, counts, split, size) -> tuple[int, ...]:
+    if not isinstance(n_images, (int, np.integer)) or n_images < 0:
+        raise ValueError(f"n_images must be a non-negative integer, got {n_images!r}")
+    if split not in ("train", "test"):
+        raise ValueError(f"unknown split {split!r}: expected 'train' or 'test'")
+    if not isinstance(size, (int, np.integer)) or size < DIGIT:
+        raise ValueError(f"size must be an integer of at least {DIGIT} (a digit is {DIGIT}x{DIGIT}), got {size!r}")
+    counts = tuple(sorted(set(int(c) for c in counts)))
+    if not counts:
+        raise ValueError("counts must name at least one number of digits")
+    if counts[0] < 0:
+        raise ValueError(f"counts must be non-negative, got {counts}")
+    if counts[-1] > max_count(size):
+        raise ValueError(f"{counts[-1]} digits do not reliably fit without overlap on a {size}x{size} "
+                         f"canvas: at most {max_count(size)}")
+    return counts
+
+
+def ink_boxes(digits: np.ndarray) -> np.ndarray:
+    """Tight ink bounding boxes of digits (D, 28, 28) -> int64 (D, 4): top, left, bottom, right."""
+    rows, cols = digits.any(axis=2), digits.any(axis=1)  # (D, 28) each
+    first = lambda m: m.argmax(axis=1)
+    last = lambda m: m.shape[1] - m[:, ::-1].argmax(axis=1)
+    return np.stack([first(rows), first(cols), last(rows), last(cols)], axis=1).astype(np.int64)
+
+
+def _generate(digits, digit_labels, n, counts, size, rng) -> MultiMNIST:
+    """Places digits by vectorised rejection sampling of positions until no ink boxes intersect.
+
+    An image still unplaced after ``REDRAW`` rounds draws new digits too: a few combinations of three
+    wide digits have almost no non-overlapping placements on a 50x50 canvas.
+    """
+    k = max(counts) if counts else 0
+    num = rng.choice(np.array(counts), size=n)                          # (M,)
+    which = rng.integers(0, len(digits), size=(n, k))                   # (M, K) digit indices
+    valid = np.arange(k)[None, :] < num[:, None]                        # (M, K)
+    ink = ink_boxes(digits)[which]                                      # (M, K, 4) in patch coords
+    pos = np.zeros((n, k, 2), dtype=np.int64)                           # (M, K, 2) patch top-left
+    todo = np.arange(n)
+    for round_ in range(1, 10001):
+        if todo.size == 0:
+            break
+        if round_ % REDRAW == 0:
+            which[todo] = rng.integers(0, len(digits), size=(todo.size, k))
+            ink[todo] = ink_boxes(digits[which[todo].ravel()]).reshape(todo.size, k, 4)
+        pos[todo] = rng.integers(0, size - DIGIT + 1, size=(todo.size, k, 2))
+        box = ink[todo] + np.tile(pos[todo], 2)                           # (T, K, 4) canvas coords
+        a, b = box[:, :, None, :], box[:, None, :, :]
+        overlap = ((a[..., 0] < b[..., 2]) & (b[..., 0] < a[..., 2]) &
+                   (a[..., 1] < b[..., 3]) & (b[..., 1] < a[..., 3]))      # (T, K, K)
+        both = valid[todo][:, :, None] & valid[todo][:, None, :] & ~np.eye(k, dtype=bool)
+        todo = todo[(overlap & both).any(axis=(1, 2))]
+    else:
+        raise RuntimeError("could not place the digits without overlap; use fewer digits or a larger canvas")
+    images = np.zeros((n, size, size), dtype=np.uint8)
+    rr = np.arange(DIGIT)
+    for j in range(k):
+        m = np.flatnonzero(valid[:, j])
+        r = pos[m, j, 0][:, None, None] + rr[None, :, None]             # (m, 28, 1)
+        c = pos[m, j, 1][:, None, None] + rr[None, None, :]             # (m, 1, 28)
+        images[m[:, None, None], r, c] = np.maximum(images[m[:, None, None], r, c], digits[which[m, j]])
+    boxes = np.where(valid[..., None], ink + np.tile(pos, 2), -1)
+    labels = np.where(valid, digit_labels[which], -1)
+    return MultiMNIST(images=images, counts=num.astype(np.int64), labels=labels.astype(np.int64),
+                      boxes=boxes.astype(np.int64))
+
+
+class MultiMNISTDataset(torch.utils.data.Dataset):
+    """Serves (image float (size, size) in [0, 1], count) pairs of a :class:`MultiMNIST`."""
+
+    def __init__(self, data: MultiMNIST):
+        self.images = data.tensor()
+        self.counts = torch.from_numpy(data.counts)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i], self.counts[i]
+
+
+def loader(data: MultiMNIST, batch_size: int, shuffle: bool = True, seed: int = 0) -> torch.utils.data.DataLoader:
+    """A DataLoader of (images (B, size, size) float in [0, 1], counts (B,)), seeded when shuffling."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    gen = torch.Generator().manual_seed(seed)
+    return torch.utils.data.DataLoader(MultiMNISTDataset(data), batch_size=batch_size, shuffle=shuffle, generator=gen)
