@@ -1,0 +1,517 @@
+"""Gradient estimators for the variable-length ELBO of Sec. I-B (Eqs. 3 to 7).
+
+Every function works on per-step tensors that any model produces; nothing here knows about a
+particular network. ``B`` is the batch, ``N`` the number of inference steps, ``K`` the number of
+importance samples per image. Every surrogate is a *loss to minimise*: its gradient is minus the
+estimator of the gradient of the bound, so it plugs into any ``torch.optim`` optimiser.
+
+The unary ``z_pres`` code (Sec. I-A, Eq. 2):
+    ``sample_presence(probs=None, logits=None)``  (B, N) per-step probabilities -> z_pres (B, N),
+        ones then zeros: every step after the first zero is forced to zero.
+    ``sample_presence_step(prev, probs=None, logits=None)``  one step of the same, for recurrent
+        models: prev (B,) is the previous step's z_pres (ones at the first step).
+    ``step_mask(z_pres) -> (B, N)``  1 for the steps that run: step i runs iff z_pres^{1:i-1} = 1
+        (n + 1 steps, or N when n = N). Multiply each step's log q(z_pres^i) and log p(z_pres^i) by it.
+    ``object_mask(z_pres) -> (B, N)``  1 for the steps that describe an object (the first n).
+        Multiply each step's z_what / z_where terms by it. Both masks accept relaxed z_pres in [0, 1].
+    ``count(z_pres) -> (B,)``  n, the number of leading ones.
+    ``unary(n, N) -> (B, N)``  the code of a count.
+    ``presence_log_prob(z_pres, probs=None, logits=None) -> (B, N)``  log q(z_pres^i | ...) per step,
+        zero after the first zero; its sum over steps is log q(n | x) of Eq. (2).
+    ``presence_prior_probs(prior_n) -> (N,)``  a prior p_N(n) over n = 0..N (Eq. 1) written as the
+        conditional probabilities P(z_pres^i = 1 | z_pres^{1:i-1} = 1), so that log p_N(n) =
+        ``presence_log_prob(z_pres, probs=presence_prior_probs(prior_n)).sum(-1)``.
+
+Pathwise gradients for continuous latents, Eq. (6):
+    ``normal_rsample(loc, scale) -> z``  z = loc + scale * xi, xi ~ N(0, 1), differentiable.
+    ``normal_log_prob(z, loc, scale) -> log N(z; loc, scale^2)`` elementwise.
+
+Score-function gradients for discrete latents, Eq. (7), with NVIL's variance reduction [25]:
+    ``learning_signal(log_lik, step_terms, mask=None, local=True) -> signal (B, N)`` (detached).
+        log_lik (B,) holds the terms every step's choice affects (log p(x | z), any global prior);
+        step_terms (B, N) holds step i's own terms (log p - log q of z_pres^i, z_what^i, z_where^i).
+        local=True keeps for step i only log_lik + sum_{j >= i} step_terms_j; local=False gives
+        the whole ELBO sample l of Eq. (5) to every step (plain Eq. 7).
+    ``score_function_surrogate(log_q, signal, mask) -> scalar``  -mean_b sum_i mask * log_q * signal;
+        log_q (B, N) = per-step log q of the discrete choices (e.g. log_q_pres), signal (B, N).
+    ``BaselineMLP(in_features, hidden=32)``  input-dependent baseline b(x, z^{1:i-1}): maps features
+        (B, N, in_features) of the image and the latents produced before step i to (B, N).
+    ``baseline_loss(baseline, signal, mask) -> scalar``  regression of the baseline on the signal.
+    ``SignalNormaliser(n_steps, momentum=0.9)``  nn.Module; ``forward(signal, mask) -> (B, N)``,
+        running centring and scaling (signal - c_i) / max(1, sqrt(v_i)) per step.
+    ``elbo_surrogate(log_lik, step_terms, log_q_pres, mask, baseline=None, normaliser=None,
+        local=True) -> Surrogate(loss, elbo, signal)``  the whole recipe in one call: loss =
+        -mean(elbo) [pathwise part, Eq. 6] + score part [Eq. 7] + baseline regression.
+
+Beyond the paper:
+    ``vimco_surrogate(log_w, log_q) -> scalar``  VIMCO, K >= 2 samples per image with leave-one-out
+        baselines; log_w (B, K) are log p(x, z, n) - log q(z, n | x), log_q (B, K) the summed
+        log q of each sample's discrete choices.
+    ``relaxed_presence(logits, temperature, hard=False) -> (B, N)``  binary Concrete (Gumbel-
+        softmax) relaxation of z_pres, reparameterised; hard=True rounds to {0, 1} in the forward
+        pass with straight-through gradients. Feed the result to the masks and the model.
+
+Evaluation:
+    ``iwae_bound(log_w) -> (B,)``  log (1/K) sum_k w_k, the importance-weighted bound (K >= 1).
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Optional
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+# ----------------------------------------------------------------------------------------------
+# Argument checks
+
+
+def _check_same_shape(**tensors: torch.Tensor) -> None:
+    shapes = {name: tuple(t.shape) for name, t in tensors.items() if t is not None}
+    if len(set(shapes.values())) > 1:
+        raise ValueError("shapes must match: " + ", ".join(f"{k} {v}" for k, v in shapes.items()))
+
+
+def _check_ndim(name: str, t: torch.Tensor, ndim: int) -> None:
+    if t.dim() != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(t.shape)}")
+
+
+def _check_probs(probs: torch.Tensor, name: str = "probs") -> None:
+    if not torch.all((probs > 0) & (probs < 1)):
+        bad = probs[~((probs > 0) & (probs < 1))].flatten()[:3].tolist()
+        raise ValueError(f"{name} must lie in the open interval (0, 1); got e.g. {bad}. "
+                         "Pass logits instead where a sigmoid can saturate.")
+
+
+def _logits_from(probs: Optional[torch.Tensor], logits: Optional[torch.Tensor]) -> torch.Tensor:
+    if (probs is None) == (logits is None):
+        raise ValueError("pass exactly one of probs and logits")
+    if logits is not None:
+        if not torch.all(torch.isfinite(logits)):
+            raise ValueError("logits must be finite")
+        return logits
+    _check_probs(probs)
+    return torch.log(probs) - torch.log1p(-probs)
+
+
+def check_num_samples(k: int, minimum: int = 1, name: str = "K") -> int:
+    """Returns ``k`` if it is an integer >= ``minimum``, else raises a ValueError."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {k!r}")
+    return k
+
+
+# ----------------------------------------------------------------------------------------------
+# The unary z_pres code, Sec. I-A
+
+
+def step_mask(z_pres: torch.Tensor) -> torch.Tensor:
+    """Which steps run: step i runs iff every earlier z_pres is 1 (exclusive cumulative product).
+
+    Args:
+        z_pres: (B, N) presence, in {0, 1} (or [0, 1] when relaxed).
+
+    Returns:
+        (B, N) mask; its step i is prod_{j < i} z_pres^j.
+    """
+    _check_ndim("z_pres", z_pres, 2)
+    ones = torch.ones_like(z_pres[:, :1])
+    return torch.cumprod(torch.cat([ones, z_pres[:, :-1]], dim=1), dim=1)
+
+
+def object_mask(z_pres: torch.Tensor) -> torch.Tensor:
+    """Which steps describe an object: the first n (inclusive cumulative product of z_pres).
+
+    Args:
+        z_pres: (B, N) presence, in {0, 1} (or [0, 1] when relaxed).
+
+    Returns:
+        (B, N) mask; its step i is prod_{j <= i} z_pres^j.
+    """
+    _check_ndim("z_pres", z_pres, 2)
+    return torch.cumprod(z_pres, dim=1)
+
+
+def count(z_pres: torch.Tensor) -> torch.Tensor:
+    """The number of objects n encoded by a unary z_pres: (B, N) -> (B,) (leading ones)."""
+    return object_mask(z_pres).sum(dim=1)
+
+
+def unary(n: torch.Tensor, N: int) -> torch.Tensor:
+    """The unary code of Sec. I-A: n ones followed by zeros, (B,) integer -> (B, N) float."""
+    check_num_samples(N, 1, "N")
+    n = torch.as_tensor(n)
+    if torch.any(n < 0) or torch.any(n > N):
+        raise ValueError(f"counts must lie in 0..{N}, got {n.tolist()}")
+    return (torch.arange(N, device=n.device) < n.unsqueeze(-1)).to(torch.get_default_dtype())
+
+
+def sample_presence_step(prev: torch.Tensor, probs: Optional[torch.Tensor] = None,
+                         logits: Optional[torch.Tensor] = None,
+                         generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """One step of the interruption variable: z_pres^i ~ Bernoulli(p^i) if z_pres^{i-1} = 1, else 0.
+
+    Args:
+        prev: (B,) previous step's z_pres (ones at the first step).
+        probs: (B,) q(z_pres^i = 1 | x, z^{1:i-1}) in (0, 1); or ``logits`` (B,).
+        generator: optional torch.Generator.
+
+    Returns:
+        (B,) z_pres^i in {0, 1}, no gradient.
+    """
+    logit = _logits_from(probs, logits)
+    _check_same_shape(prev=prev, probs=logit)
+    u = torch.rand(logit.shape, generator=generator, dtype=logit.dtype, device=logit.device)
+    return (u < torch.sigmoid(logit.detach())).to(logit.dtype) * prev
+
+
+def sample_presence(probs: Optional[torch.Tensor] = None, logits: Optional[torch.Tensor] = None,
+                    generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Samples a unary presence code that stops at the first zero (Eq. 2).
+
+    Args:
+        probs: (B, N) per-step q(z_pres^i = 1 | ...) in (0, 1); or ``logits`` (B, N).
+        generator: optional torch.Generator.
+
+    Returns:
+        (B, N) z_pres: n ones followed by zeros, no gradient.
+    """
+    logit = _logits_from(probs, logits)
+    _check_ndim("probs/logits", logit, 2)
+    u = torch.rand(logit.shape, generator=generator, dtype=logit.dtype, device=logit.device)
+    return torch.cumprod((u < torch.sigmoid(logit.detach())).to(logit.dtype), dim=1)
+
+
+def presence_log_prob(z_pres: torch.Tensor, probs: Optional[torch.Tensor] = None,
+                      logits: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """Per-step log q(z_pres^i | x, z^{1:i-1}), masked so steps after the first zero add nothing.
+
+    Eq. (2): log q(n | x) = sum_{i <= n} log q(z_pres^i = 1 | ...) + log q(z_pres^{n+1} = 0 | ...),
+    which is ``presence_log_prob(...).sum(-1)`` (no trailing zero when n = N).
+
+    Args:
+        z_pres: (B, N) in {0, 1} (a relaxed value in [0, 1] gives the Bernoulli log-mass
+            extended linearly in z_pres).
+        probs: (B, N) in (0, 1), or ``logits`` (B, N) (use logits where a sigmoid can saturate).
+
+    Returns:
+        (B, N) log-probabilities, zero where ``step_mask(z_pres)`` is zero.
+    """
+    logit = _logits_from(probs, logits)
+    if logit.dim() == 1:
+        logit = logit.expand_as(z_pres)
+    _check_same_shape(z_pres=z_pres, logits=logit)
+    _check_ndim("z_pres", z_pres, 2)
+    log_p = -F.binary_cross_entropy_with_logits(logit, z_pres, reduction="none")
+    return log_p * step_mask(z_pres)
+
+
+def presence_prior_probs(prior_n: torch.Tensor) -> torch.Tensor:
+    """Writes a prior p_N(n), n = 0..N (Eq. 1), as per-step presence probabilities.
+
+    rho_i = P(z_pres^i = 1 | z_pres^{1:i-1} = 1) = P(n >= i) / P(n >= i - 1), so that
+    p_N(n) = prod_{i <= n} rho_i * (1 - rho_{n+1}) in the unary code.
+
+    Args:
+        prior_n: (N + 1,) probabilities of n = 0..N, positive, summing to one.
+
+    Returns:
+        (N,) conditional probabilities rho_1..rho_N in (0, 1).
+    """
+    _check_ndim("prior_n", prior_n, 1)
+    if prior_n.numel() < 2 or not torch.all(prior_n > 0):
+        raise ValueError("prior_n must hold N + 1 >= 2 positive probabilities")
+    if abs(float(prior_n.sum()) - 1.0) > 1e-6:
+        raise ValueError(f"prior_n must sum to one, sums to {float(prior_n.sum())}")
+    tail = torch.flip(torch.cumsum(torch.flip(prior_n, [0]), 0), [0])  # (N+1,) P(n >= i)
+    return (tail[1:] / tail[:-1]).clamp(1e-12, 1 - 1e-12)
+
+
+# ----------------------------------------------------------------------------------------------
+# Pathwise gradients, Eq. (6)
+
+
+def normal_rsample(loc: torch.Tensor, scale: torch.Tensor,
+                   generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Reparameterised Gaussian sample z = h(xi, omega) = loc + scale * xi, xi ~ N(0, 1).
+
+    Eq. (6): dL/domega ~= dl/dz * dh/domega; autograd through the returned z gives exactly this.
+
+    Args:
+        loc: (...) means. scale: (...) positive standard deviations, broadcastable to loc.
+
+    Returns:
+        (...) samples, differentiable in loc and scale.
+    """
+    if torch.any(scale <= 0):
+        raise ValueError("scale must be positive")
+    loc, scale = torch.broadcast_tensors(loc, scale)
+    xi = torch.randn(loc.shape, generator=generator, dtype=loc.dtype, device=loc.device)
+    return loc + scale * xi
+
+
+def normal_log_prob(z: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Elementwise log N(z; loc, scale^2)."""
+    return -0.5 * ((z - loc) / scale) ** 2 - torch.log(scale) - 0.5 * math.log(2 * math.pi)
+
+
+# ----------------------------------------------------------------------------------------------
+# Score-function gradients, Eq. (7), and NVIL's variance reduction [25]
+
+
+def learning_signal(log_lik: torch.Tensor, step_terms: torch.Tensor,
+                    mask: Optional[torch.Tensor] = None, local: bool = True) -> torch.Tensor:
+    """The learning signal each step's discrete choice is credited with (detached).
+
+    The ELBO sample of Eq. (5) is l = log_lik + sum_i step_terms_i. Step i's choice cannot change
+    the terms of steps j < i (they were fixed before it), so with ``local=True`` step i keeps
+    log_lik + sum_{j >= i} step_terms_j; the dropped terms have zero-mean score products, so the
+    estimator stays unbiased and loses their variance.
+
+    Args:
+        log_lik: (B,) terms every step affects: log p(x | z), and any prior over n not written
+            per step.
+        step_terms: (B, N) step i's own terms: log p(z^i) - log q(z^i | ...) of its continuous
+            latents (times object_mask) and log p(z_pres^i) - log q(z_pres^i) (times step_mask).
+        mask: optional (B, N) step mask, multiplied into step_terms and the result.
+        local: keep only the terms a step can affect (True) or give every step the whole l.
+
+    Returns:
+        (B, N) signal, detached from the graph.
+    """
+    _check_ndim("step_terms", step_terms, 2)
+    _check_ndim("log_lik", log_lik, 1)
+    if log_lik.shape[0] != step_terms.shape[0]:
+        raise ValueError(f"batch sizes differ: log_lik {tuple(log_lik.shape)}, "
+                         f"step_terms {tuple(step_terms.shape)}")
+    if mask is not None:
+        _check_same_shape(step_terms=step_terms, mask=mask)
+        step_terms = step_terms * mask
+    step_terms = step_terms.detach()
+    if local:
+        later = torch.flip(torch.cumsum(torch.flip(step_terms, [1]), 1), [1])  # (B, N) sum_{j>=i}
+    else:
+        later = step_terms.sum(1, keepdim=True).expand_as(step_terms)
+    signal = log_lik.detach().unsqueeze(1) + later
+    return signal * mask if mask is not None else signal
+
+
+def score_function_surrogate(log_q: torch.Tensor, signal: torch.Tensor,
+                             mask: torch.Tensor) -> torch.Tensor:
+    """Surrogate loss whose gradient is minus the likelihood-ratio estimator of Eq. (7).
+
+    grad = -(1/B) sum_b sum_i mask_bi * signal_bi * d log q(z^i_b | omega^i_b) / d phi.
+
+    Args:
+        log_q: (B, N) per-step log q of the discrete choices (e.g. ``presence_log_prob``).
+        signal: (B, N) learning signal (baseline-subtracted, normalised); treated as a constant.
+        mask: (B, N) step mask.
+
+    Returns:
+        Scalar loss.
+    """
+    _check_same_shape(log_q=log_q, signal=signal, mask=mask)
+    _check_ndim("log_q", log_q, 2)
+    return -(mask * log_q * signal.detach()).sum(1).mean()
+
+
+class BaselineMLP(nn.Module):
+    """Takes features of the image and of the latents produced before step i to the baseline b_i.
+
+    NVIL's input-dependent baseline [25]: it may depend on anything fixed before step i's choice
+    (x, z^{1:i-1}, the recurrent state), never on the choice itself, so it leaves Eq. (7) unbiased.
+    """
+
+    def __init__(self, in_features: int, hidden: int = 32):
+        super().__init__()
+        check_num_samples(in_features, 1, "in_features")
+        check_num_samples(hidden, 1, "hidden")
+        self.net = nn.Sequential(nn.Linear(in_features, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, N, in_features) -> (B, N) baseline values."""
+        return self.net(features).squeeze(-1)
+
+
+def baseline_loss(baseline: torch.Tensor, signal: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Regression of the baseline on the learning signal: mean_b sum_i mask (signal - b)^2.
+
+    Args:
+        baseline: (B, N) b(x, z^{1:i-1}), with gradient to the baseline's parameters.
+        signal: (B, N) raw learning signal (from ``learning_signal``), treated as a constant.
+        mask: (B, N) step mask.
+
+    Returns:
+        Scalar loss; its minimiser is E[signal_i | x, z^{1:i-1}].
+    """
+    _check_same_shape(baseline=baseline, signal=signal, mask=mask)
+    return (mask * (signal.detach() - baseline) ** 2).sum(1).mean()
+
+
+class SignalNormaliser(nn.Module):
+    """NVIL's running centring and scaling of the learning signal, one pair of statistics per step.
+
+    Returns (signal - c_i) / max(1, sqrt(v_i)), where c_i and v_i are exponential moving averages
+    of the mean and variance of step i's signal over earlier batches. The statistics are read
+    *before* they are updated with the current batch, so c_i is independent of the current samples
+    and the centred estimator stays exactly unbiased (NVIL updates first; the difference is
+    O(1/B)). The scaling divides the score term by a positive number: an adaptive learning rate
+    that leaves the direction of each step's estimate, and its signal-to-noise ratio, unchanged.
+    """
+
+    def __init__(self, n_steps: int, momentum: float = 0.9, scale: bool = True):
+        super().__init__()
+        check_num_samples(n_steps, 1, "n_steps")
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must lie in [0, 1), got {momentum}")
+        self.momentum, self.scale = momentum, scale
+        self.register_buffer("mean", torch.zeros(n_steps))
+        self.register_buffer("var", torch.ones(n_steps))
+        self.register_buffer("initialised", torch.zeros(n_steps, dtype=torch.bool))
+
+    def forward(self, signal: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, N) signal and step mask -> (B, N) centred, scaled signal (detached)."""
+        _check_same_shape(signal=signal, mask=mask)
+        if signal.shape[1] != self.mean.shape[0]:
+            raise ValueError(f"signal has {signal.shape[1]} steps, normaliser {self.mean.shape[0]}")
+        signal = signal.detach()
+        mean = self.mean.to(signal.dtype)
+        out = signal - mean
+        if self.scale:
+            out = out / torch.sqrt(self.var.to(signal.dtype)).clamp(min=1.0)
+        if self.training:
+            self._update(signal, mask.detach())
+        return out * mask
+
+    @torch.no_grad()
+    def _update(self, signal: torch.Tensor, mask: torch.Tensor) -> None:
+        used = mask.sum(0)  # (N,)
+        seen = used > 0
+        m = (mask * signal).sum(0) / used.clamp(min=1)
+        v = (mask * (signal - m) ** 2).sum(0) / used.clamp(min=1)
+        a = torch.where(self.initialised, torch.full_like(self.mean, self.momentum),
+                        torch.zeros_like(self.mean))
+        new_mean = a * self.mean + (1 - a) * m.to(self.mean.dtype)
+        new_var = a * self.var + (1 - a) * v.to(self.var.dtype)
+        self.mean.copy_(torch.where(seen, new_mean, self.mean))
+        self.var.copy_(torch.where(seen, new_var, self.var))
+        self.initialised |= seen
+
+
+class Surrogate(NamedTuple):
+    """What ``elbo_surrogate`` returns."""
+    loss: torch.Tensor    # scalar, minimise it
+    elbo: torch.Tensor    # (B,) ELBO samples l of Eq. (5), detached
+    signal: torch.Tensor  # (B, N) raw learning signal, before baseline and normalisation
+
+
+def elbo_surrogate(log_lik: torch.Tensor, step_terms: torch.Tensor, log_q_pres: torch.Tensor,
+                   mask: torch.Tensor, baseline: Optional[torch.Tensor] = None,
+                   normaliser: Optional[SignalNormaliser] = None, local: bool = True) -> Surrogate:
+    """The whole estimator of Sec. I-B as one loss: pathwise (Eq. 6) + score function (Eq. 7).
+
+    loss = -mean_b l_b                                (Eq. 6 through reparameterised latents)
+           + score_function_surrogate(log_q_pres, A, mask)       (Eq. 7, A the credited signal)
+           + baseline_loss(baseline, signal, mask)               (if a baseline is given)
+    with signal = ``learning_signal(log_lik, step_terms, mask, local)``, A = signal - baseline,
+    then ``normaliser(A)`` if one is given. The l term also carries the direct gradient of
+    -log q(z_pres) (its expectation is zero), which is part of the unbiased estimator.
+
+    Args:
+        log_lik: (B,) log p(x | z) (plus any prior over n not written per step), differentiable.
+        step_terms: (B, N) per-step log p - log q (all latents of step i, masked), differentiable.
+        log_q_pres: (B, N) ``presence_log_prob`` of the sampled z_pres (and any other discrete
+            latents of step i), differentiable in phi.
+        mask: (B, N) ``step_mask`` of the sampled z_pres.
+        baseline: optional (B, N) baseline values, differentiable in the baseline's parameters.
+        normaliser: optional ``SignalNormaliser``.
+        local: credit each step only with the terms it affects.
+
+    Returns:
+        ``Surrogate(loss, elbo, signal)``.
+    """
+    _check_same_shape(step_terms=step_terms, log_q_pres=log_q_pres, mask=mask, baseline=baseline)
+    elbo = log_lik + (step_terms * mask).sum(1)  # (B,)
+    signal = learning_signal(log_lik, step_terms, mask, local)
+    credited = signal if baseline is None else signal - baseline.detach()
+    if normaliser is not None:
+        credited = normaliser(credited, mask)
+    loss = -elbo.mean() + score_function_surrogate(log_q_pres, credited, mask)
+    if baseline is not None:
+        loss = loss + baseline_loss(baseline, signal, mask)
+    return Surrogate(loss, elbo.detach(), signal)
+
+
+# ----------------------------------------------------------------------------------------------
+# Beyond the paper: VIMCO, the Concrete relaxation, and the IWAE bound for evaluation
+
+
+def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
+    """Importance-weighted bound L_K = log (1/K) sum_k p(x, z_k, n_k) / q(z_k, n_k | x).
+
+    L_1 is the ELBO of Eq. (3); L_K rises towards log p(x) as K grows.
+
+    Args:
+        log_w: (B, K) log-weights of K samples per image, K >= 1.
+
+    Returns:
+        (B,) bound per image (gradient flows through log_w).
+    """
+    _check_ndim("log_w", log_w, 2)
+    check_num_samples(log_w.shape[1], 1, "K")
+    return torch.logsumexp(log_w, dim=1) - math.log(log_w.shape[1])
+
+
+def vimco_surrogate(log_w: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
+    """VIMCO (Mnih & Rezende, 2016): score function for L_K with leave-one-out baselines.
+
+    grad L_K ~= sum_k (L_K - L_K^{-k}) d log q(h_k) + sum_k w~_k d log w_k, where w~ are the
+    normalised weights and L_K^{-k} replaces log w_k by the mean of the other K - 1 log-weights.
+
+    Args:
+        log_w: (B, K) log-weights, differentiable (pathwise part through continuous latents).
+        log_q: (B, K) summed log q of each sample's discrete choices, differentiable in phi.
+
+    Returns:
+        Scalar loss, -mean_b of the surrogate.
+    """
+    _check_same_shape(log_w=log_w, log_q=log_q)
+    _check_ndim("log_w", log_w, 2)
+    K = check_num_samples(log_w.shape[1], 2, "K (VIMCO needs at least two samples)")
+    bound = iwae_bound(log_w)  # (B,)
+    w = log_w.detach()
+    loo_mean = (w.sum(1, keepdim=True) - w) / (K - 1)  # (B, K) mean of the others
+    eye = torch.eye(K, dtype=torch.bool, device=w.device)
+    replaced = torch.where(eye, loo_mean.unsqueeze(2), w.unsqueeze(1))  # (B, K, K) row k: w_{-k}
+    loo_bound = torch.logsumexp(replaced, dim=2) - math.log(K)  # (B, K)
+    credit = bound.detach().unsqueeze(1) - loo_bound  # (B, K)
+    return -(bound + (credit * log_q).sum(1)).mean()
+
+
+def relaxed_presence(logits: torch.Tensor, temperature: float, hard: bool = False,
+                     generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Binary Concrete (Gumbel-softmax) relaxation of z_pres (Maddison et al.; Jang et al., 2017).
+
+    y = sigmoid((logit + log u - log(1 - u)) / temperature), u ~ U(0, 1): y -> Bernoulli(sigmoid(logit))
+    as temperature -> 0. With ``hard=True`` the forward value is round(y) and the gradient is dy's
+    (straight-through), which is what the model sees at test time. The gradient is biased for the
+    discrete model at any temperature > 0.
+
+    Args:
+        logits: (B, N) presence logits.
+        temperature: positive relaxation temperature.
+        hard: round in the forward pass (straight-through).
+
+    Returns:
+        (B, N) relaxed presence in (0, 1) (or {0, 1} when hard), differentiable in the logits.
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be positive, got {temperature}")
+    u = torch.rand(logits.shape, generator=generator, dtype=logits.dtype, device=logits.device)
+    u = u.clamp(1e-12, 1 - 1e-12)
+    y = torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / temperature)
+    if hard:
+        y = (y > 0.5).to(y.dtype) + y - y.detach()
+    return y
