@@ -31,7 +31,11 @@ def main(argv=None) -> int:
             print(f"multi-MNIST ({profile}): {len(train)} training and {len(test)} test images, cached")
     elif args.command == "book":
         from . import book
-        book.build(profile=args.profile, only=args.only, check=not args.no_check)
+        try:
+            book.build(profile=args.profile, only=args.only, check=not args.no_check)
+        except book.BookError as e:
+            print(f"book: {e}", file=sys.stderr)
+            return 1
     elif args.command == "smoke-notebooks":
         from . import book
         for path in book.parameterize_all(args.out, profile="smoke"):

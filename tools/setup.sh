@@ -31,10 +31,13 @@ fi
 # Reinstall only when the package metadata changed.
 if [ ! -f $STAMP ] || [ pyproject.toml -nt $STAMP ]; then
   echo "setup: installing airlib and its dependencies into $VENV"
-  $VENV/bin/python -m pip install -q --upgrade pip
-  # torch first and pinned, so nothing later can pull a CUDA build.
-  $VENV/bin/python -m pip install -q "torch==2.13.0"
-  $VENV/bin/python -m pip install -q -e ".[book,test]"
+  # torch first and pinned, so nothing later can pull a CUDA build. (grep drops this machine's
+  # notes about absent local package folders.)
+  pip() { $VENV/bin/python -m pip install -q "$@" 2>&1 | { grep -v "is ignored: it is neither" || true; }; }
+  pip --upgrade pip
+  pip "torch==2.13.0"
+  pip -e ".[book,test]"
+  $VENV/bin/python -c "import torch, airlib, papermill, jupytext, nbval" 
   $VENV/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
   touch $STAMP
 fi

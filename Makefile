@@ -1,0 +1,22 @@
+# The two commands of the README. Each sets up what is missing (tools/setup.sh), then does its job.
+PY := .venv/bin/python
+export MUJOCO_GL ?= egl
+export PYTHONHASHSEED := 0
+
+.PHONY: book test setup clean
+
+setup:
+	@bash tools/setup.sh
+
+## make book: execute every chapter with the paper profile and build the site into _build/html
+book: setup
+	$(PY) -m airlib book --profile paper
+
+## make test: unit tests, then every chapter under nbval with the smoke profile
+test: setup
+	rm -rf build/smoke
+	$(PY) -m airlib smoke-notebooks build/smoke
+	$(PY) -m pytest -q tests build/smoke --nbval-lax --nbval-current-env -p no:cacheprovider
+
+clean:
+	rm -rf _build book/*.ipynb build

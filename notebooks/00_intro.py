@@ -1,0 +1,112 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Attend, Infer, Repeat: a reproducible companion
+#
+# This book reproduces *Attend, Infer, Repeat: Fast Scene Understanding with Deep Generative Models*
+# (Eslami et al., 2016) {cite}`eslami2016air` with `airlib`, a small PyTorch library, and regenerates every
+# figure from code that you can run.
+#
+# **What AIR does.** A scene is made of a *variable* number of objects. AIR is a generative model
+# that draws a number of objects $n$, and for each object a code $z^i_{\text{what}}$ for its appearance and
+# a code $z^i_{\text{where}}$ for its position and scale; a decoder turns each $z^i_{\text{what}}$ into a
+# patch and a spatial transformer {cite}`jaderberg2015spatial` places it on the canvas. Inference runs
+# the other way, one object at a time: a recurrent network *attends* to a part of the image, *infers* what is
+# there, and *repeats* until it decides that nothing is left to explain. The number of steps is itself
+# inferred, through a presence variable $z^i_{\text{pres}}$ coded in unary (a run of ones, then a zero).
+# Everything is trained end to end by maximising a variational lower bound on $\log p(\mathbf{x})$, with
+# reparameterised gradients for the continuous codes and score-function gradients, with the
+# variance reduction of NVIL {cite}`mnih2014nvil`, for the discrete ones.
+#
+# The figure below shows the idea on one image of the multi-MNIST data set of Sec. II: the image, then
+# the windows an ideal inference network would attend to at steps 1, 2 and 3 (red, green, blue), then the
+# decision to stop. It is drawn from the data set's ground truth, not from a trained model; the chapters show
+# what the trained models do.
+
+# %% tags=["parameters"]
+profile = "paper"
+seed = 0
+
+# %% tags=["hide-input"]
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.patches import Rectangle
+
+import airlib
+from airlib.data import make_multi_mnist
+
+data = make_multi_mnist(64, counts=(2,), split="test", seed=seed)
+image, boxes = data.images[0], data.boxes[0]
+colours = ["red", "limegreen", "dodgerblue"]
+fig, axes = plt.subplots(1, 4, figsize=(12, 3.4))
+titles = ["the image x", "step 1: attend, infer", "step 2: attend, infer", "step 3: nothing left, stop"]
+for step, (ax, title) in enumerate(zip(axes, titles)):
+    ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+    for i, (top, left, bottom, right) in enumerate(boxes[:step]):
+        ax.add_patch(Rectangle((left - 1.5, top - 1.5), right - left + 2, bottom - top + 2,
+                               fill=False, lw=2.5, color=colours[i]))
+    ax.set_title(title + ("\n$z_{pres}=0$" if step == 3 else f"\n$z_{{pres}}=1$" if step else ""))
+    ax.axis("off")
+fig.suptitle("AIR explains a scene one object at a time, and infers how many steps to take")
+fig.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## How to read, run and regenerate this book
+#
+# Each chapter is a notebook in `notebooks/` (a plain `.py` file in jupytext's percent format) that imports
+# `airlib` and never redefines it, so what you read is what the library does. Chapters follow the paper:
+#
+# | chapter | paper | what it shows |
+# | --- | --- | --- |
+# | 1. The ELBO and its estimators | Sec. I | the variable-length bound, its gradient estimators, checked exactly on a toy model |
+# | 2. Multi-MNIST | Sec. II | AIR and DAIR learning to count and locate digits without supervision |
+#
+# To regenerate everything on a fresh machine, clone the repository and run the two commands of its README:
+#
+# ```bash
+# make book   # set up the environment, fetch and verify MNIST, execute every chapter, build this site
+# make test   # the unit tests and a fast run of every chapter with the `smoke` profile
+# ```
+#
+# Every notebook has one `parameters` cell with a `profile`: `smoke` runs every code path in seconds (the
+# tests use it), `paper` is the paper's scale (this book uses it). Chapters that need trained models *load*
+# them from `artifacts/`; they never train a paper-scale model during the build. To retrain one, run the
+# command recorded beside the artifact, e.g. `python -m airlib train air-multi-mnist --profile paper --seed 0`.
+#
+# ## The hardware behind the recorded results
+#
+# Each trained artifact carries a JSON record of how it was made: the command, the git commit, the device
+# and the wall time. The table below is read from those records when the book is built.
+
+# %% tags=["hide-input"]
+records = sorted(Path(airlib.__file__).resolve().parent.parent.joinpath("artifacts").glob("*.json"))
+rows = []
+for path in records:
+    rec = json.loads(path.read_text())
+    if "command" in rec:
+        rows.append((path.stem, rec.get("device", "?"), rec.get("wall_time_s"), rec.get("command")))
+if rows:
+    print(f"{'artifact':28s} {'device':40s} {'wall time':>10s}  command")
+    for name, device, wall, command in rows:
+        wall = f"{wall / 60:.1f} min" if isinstance(wall, (int, float)) else "?"
+        print(f"{name:28s} {str(device)[:40]:40s} {wall:>10s}  {command}")
+else:
+    print("No trained artifacts are recorded yet.")
+
+# %% [markdown]
+# ## References
+#
+# ```{bibliography}
+# ```
