@@ -173,9 +173,9 @@ def exact(scene: Scene, params: torch.Tensor, x: torch.Tensor, nodes: int = 24,
         r = r - z
         explained.append(xs - r)
     log_q = _log_q_n(torch.stack(logits, -1))  # (M, G..., N + 1)
-    ell = torch.stack([log_prior[n] + sum(obj_terms[:n], torch.zeros_like(xs))
+    ell = torch.stack([(log_prior[n] + sum(obj_terms[:n], torch.zeros_like(xs))
                        + est.normal_log_prob(xs, explained[n], torch.tensor(scene.sigma, dtype=DTYPE))
-                       for n in range(N + 1)], -1) - log_q
+                       ).expand(M, *[nodes] * N) for n in range(N + 1)], -1) - log_q
     q = log_q.exp()
     dims = tuple(range(1, N + 1))
     return Exact(((q * ell).sum(-1) * weight).sum(dims), (q * weight[..., None]).sum(dims))
@@ -247,9 +247,7 @@ def gradient_samples(estimator: str, scene: Scene, params: torch.Tensor, x: torc
         kwargs["K"] = samples
         xs, per = x.repeat(repeats), leaf.repeat_interleave(M * samples, 0)
     else:
-        xs, per = x.repeat(repeats * samples), leaf.repeat_interleave(M, 0).repeat(samples, 1, 1)
-        per = leaf.repeat_interleave(M * samples, 0)
-        xs = x.repeat_interleave(samples).repeat(repeats)
+        xs, per = x.repeat_interleave(samples).repeat(repeats), leaf.repeat_interleave(M * samples, 0)
     loss = surrogate(estimator, scene, per, xs, **kwargs).loss
     (grad,) = torch.autograd.grad(loss * repeats, leaf)
     return -grad.reshape(repeats, -1)
@@ -267,6 +265,54 @@ def exact_gradient(scene: Scene, params: torch.Tensor, x: torch.Tensor, K: int =
     return grad.reshape(-1)
 
 
+class Fit(NamedTuple):
+    params: torch.Tensor             # (N, 6) final inference-network parameters
+    steps: list                      # optimisation steps at which the exact quantities were taken
+    elbo: list                       # exact mean ELBO over the data at those steps
+    q_n: list                        # exact q(n | x), (M, N + 1), at those steps
+    baseline_net: est.BaselineMLP
+    normaliser: est.SignalNormaliser
+
+
+def fit(estimator: str, scene: Scene, x: torch.Tensor, params: torch.Tensor, steps: int,
+        samples: int = 4, lr: float = 0.02, eval_every: int = 100, nodes: int = 16,
+        temperature: float = 0.5, learn_q: bool = True, seed: int = 0) -> Fit:
+    """Maximises the ELBO over the pixels x (M,) with one estimator (or "exact") and Adam.
+
+    Each step draws ``samples`` posterior samples per pixel (VIMCO: one group of K = samples).
+    The baseline network and the normaliser are trained alongside whatever the estimator; with
+    ``learn_q=False`` only they are (to fit a baseline for a fixed q).
+    """
+    torch.manual_seed(seed)
+    g = torch.Generator().manual_seed(seed)
+    leaf = params.detach().clone().requires_grad_(learn_q)
+    net = est.BaselineMLP(2 + scene.N).to(DTYPE)
+    normaliser = est.SignalNormaliser(scene.N)
+    opt = torch.optim.Adam(([leaf] if learn_q else []) + list(net.parameters()), lr=lr)
+    record = Fit(leaf, [], [], [], net, normaliser)
+    for step in range(steps + 1):
+        if learn_q and (step % eval_every == 0 or step == steps):
+            with torch.no_grad():
+                e = exact(scene, leaf, x, nodes=nodes)
+            record.steps.append(step)
+            record.elbo.append(float(e.elbo.mean()))
+            record.q_n.append(e.q_n)
+        if step == steps:
+            break
+        if estimator == "exact":
+            s = est.Surrogate(-exact(scene, leaf, x, nodes=nodes).elbo.mean(), None, None)
+        elif estimator == "vimco":
+            s = surrogate("vimco", scene, leaf, x, K=samples, generator=g)
+        else:
+            s = surrogate("nvil" if not learn_q else estimator, scene, leaf,
+                          x.repeat_interleave(samples), baseline_net=net, normaliser=normaliser,
+                          temperature=temperature, generator=g)
+        opt.zero_grad()
+        s.loss.backward()
+        opt.step()
+    return record._replace(params=leaf.detach())
+
+
 @dataclass(frozen=True)
 class Study:
     """The chapter's experiment sizes."""
@@ -280,7 +326,6 @@ class Study:
     lr: float = 0.02
     eval_every: int = 100
     rhos: tuple = (1.0, 0.5, 0.2, 0.05, 0.01)  # priors of the Occam sweep
-    K: int = 4                             # VIMCO samples
     temperature: float = 0.5               # Concrete temperature
 
 
