@@ -42,7 +42,10 @@ def notebooks(root: Path = ROOT) -> list[Path]:
 def parameterize(source: Path, profile: str) -> nbformat.NotebookNode:
     """Reads a jupytext notebook and injects ``profile`` into its ``parameters`` cell (hidden in the book)."""
     nb = jupytext.read(source)
-    if not any("parameters" in c.metadata.get("tags", []) for c in nb.cells):
+    nb.metadata.setdefault("papermill", {})  # what papermill's own loader would add
+    for cell in nb.cells:
+        cell.metadata.setdefault("tags", [])
+    if not any("parameters" in c.metadata.tags for c in nb.cells):
         raise BookError(f"{source.name} has no cell tagged 'parameters'")
     nb = papermill.parameterize.parameterize_notebook(nb, {"profile": profile})
     for cell in nb.cells:
