@@ -36,7 +36,8 @@ Score-function gradients for discrete latents, Eq. (7), with NVIL's variance red
         log_q (B, N) = per-step log q of the discrete choices (e.g. log_q_pres), signal (B, N).
     ``BaselineMLP(in_features, hidden=32)``  input-dependent baseline b(x, z^{1:i-1}): maps features
         (B, N, in_features) of the image and the latents produced before step i to (B, N).
-    ``baseline_loss(baseline, signal, mask) -> scalar``  regression of the baseline on the signal.
+    ``baseline_loss(baseline, signal, mask) -> scalar``  regression of the baseline on the signal
+        (feed the baseline detached inputs, so this loss trains the baseline only).
     ``SignalNormaliser(n_steps, momentum=0.9)``  nn.Module; ``forward(signal, mask) -> (B, N)``,
         running centring and scaling (signal - c_i) / max(1, sqrt(v_i)) per step.
     ``elbo_surrogate(log_lik, step_terms, log_q_pres, mask, baseline=None, normaliser=None,
@@ -338,8 +339,11 @@ class BaselineMLP(nn.Module):
 def baseline_loss(baseline: torch.Tensor, signal: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Regression of the baseline on the learning signal: mean_b sum_i mask (signal - b)^2.
 
+    The baseline's inputs (image features, recurrent state, earlier latents) must be detached from
+    the inference network, or this regression will also train the inference network.
+
     Args:
-        baseline: (B, N) b(x, z^{1:i-1}), with gradient to the baseline's parameters.
+        baseline: (B, N) b(x, z^{1:i-1}), with gradient to the baseline's parameters only.
         signal: (B, N) raw learning signal (from ``learning_signal``), treated as a constant.
         mask: (B, N) step mask.
 
@@ -425,7 +429,8 @@ def elbo_surrogate(log_lik: torch.Tensor, step_terms: torch.Tensor, log_q_pres: 
         log_q_pres: (B, N) ``presence_log_prob`` of the sampled z_pres (and any other discrete
             latents of step i), differentiable in phi.
         mask: (B, N) ``step_mask`` of the sampled z_pres.
-        baseline: optional (B, N) baseline values, differentiable in the baseline's parameters.
+        baseline: optional (B, N) baseline values, differentiable in the baseline's parameters
+            only (compute it from detached inputs).
         normaliser: optional ``SignalNormaliser``.
         local: credit each step only with the terms it affects.
 
@@ -513,5 +518,5 @@ def relaxed_presence(logits: torch.Tensor, temperature: float, hard: bool = Fals
     u = u.clamp(1e-12, 1 - 1e-12)
     y = torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / temperature)
     if hard:
-        y = (y > 0.5).to(y.dtype) + y - y.detach()
+        y = (y > 0.5).to(y.dtype) + (y - y.detach())  # exact 0 or 1 forward
     return y
