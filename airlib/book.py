@@ -134,6 +134,7 @@ def build(profile: str = "paper", only=None, check: bool = True, root: Path = RO
             raise BookError(f"notebooks/{source.name} is not in _toc.yml (add 'file: book/{source.stem}')")
         if source.stem in wanted or not (book_dir / f"{source.stem}.ipynb").exists():
             execute(source, book_dir, profile)
+    _vendor_mathjax(root)
     started = time.time()
     jb = Path(sys.executable).with_name("jupyter-book")
     result = subprocess.run([str(jb), "build", str(root), "--keep-going"], cwd=root,
@@ -152,7 +153,16 @@ def build(profile: str = "paper", only=None, check: bool = True, root: Path = RO
     return site
 
 
-CHECKER = """<!doctype html><html><body><script>
+def _vendor_mathjax(root: Path) -> None:
+    """Copies MathJax 3 (shipped by the django-static-mathjax wheel) into ``_vendor/``, which the
+    site serves as ``/mathjax``, so equations render without a network."""
+    import mathjax
+    target = root / "_vendor" / "mathjax"
+    if not (target / "tex-mml-chtml.js").exists():
+        shutil.copytree(Path(mathjax.__file__).parent / "static" / "mathjax" / "es5", target, dirs_exist_ok=True)
+
+
+CHECKER = r"""<!doctype html><html><body><script>
 const page = new URLSearchParams(location.search).get('page');
 const frame = document.createElement('iframe');
 frame.style.width = '1400px'; frame.style.height = '100000px';
@@ -172,6 +182,8 @@ frame.onload = () => {
                 .map(e => e.textContent.slice(0, 300))
                 .filter(t => /Error|Traceback|Exception|Warning/.test(t)),
       text_length: article.innerText.length,
+      raw_tex: [...article.querySelectorAll('p, li, td')].map(e => e.innerText)
+                 .filter(t => /\\\(|\\\[|\$\$/.test(t)).map(t => t.slice(0, 100)),
     };
     const pre = document.createElement('pre'); pre.id = 'report';
     pre.textContent = JSON.stringify(report); document.body.appendChild(pre);
@@ -223,6 +235,8 @@ def check_site(site: Path, pages: list[str], root: Path = ROOT) -> dict[str, dic
                     problems.append(f"{page}: figures that do not load: {report['broken']}")
                 if report["n_images"] < expected:
                     problems.append(f"{page}: shows {report['n_images']} figures, the notebook made {expected}")
+                if report["raw_tex"]:
+                    problems.append(f"{page}: equations MathJax did not typeset: {report['raw_tex']}")
                 if report["errors"]:
                     problems.append(f"{page}: error output: {report['errors']}")
     finally:
