@@ -1,59 +1,36 @@
 """Gradient estimators for the variable-length ELBO of Sec. I-B (Eqs. 3 to 7).
 
-Every function works on per-step tensors that any model produces; nothing here knows about a
-particular network. ``B`` is the batch, ``N`` the number of inference steps, ``K`` the number of
-importance samples per image. Every surrogate is a *loss to minimise*: its gradient is minus the
-estimator of the gradient of the bound, so it plugs into any ``torch.optim`` optimiser.
+Everything works on per-step tensors that any model produces: ``B`` images, ``N`` steps, ``K``
+samples per image. Every surrogate is a *loss to minimise* whose gradient is minus the estimator of
+the bound's gradient, so it plugs into any ``torch.optim`` optimiser.
 
-The unary ``z_pres`` code (Sec. I-A, Eq. 2):
-    ``sample_presence(probs=None, logits=None)``  (B, N) per-step probabilities -> z_pres (B, N),
-        ones then zeros: every step after the first zero is forced to zero.
-    ``sample_presence_step(prev, probs=None, logits=None)``  one step of the same, for recurrent
-        models: prev (B,) is the previous step's z_pres (ones at the first step).
-    ``step_mask(z_pres) -> (B, N)``  1 for the steps that run: step i runs iff z_pres^{1:i-1} = 1
-        (n + 1 steps, or N when n = N). Multiply each step's log q(z_pres^i) and log p(z_pres^i) by it.
-    ``object_mask(z_pres) -> (B, N)``  1 for the steps that describe an object (the first n).
-        Multiply each step's z_what / z_where terms by it. Both masks accept relaxed z_pres in [0, 1].
-    ``count(z_pres) -> (B,)``  n, the number of leading ones.
-    ``unary(n, N) -> (B, N)``  the code of a count.
-    ``presence_log_prob(z_pres, probs=None, logits=None) -> (B, N)``  log q(z_pres^i | ...) per step,
-        zero after the first zero; its sum over steps is log q(n | x) of Eq. (2).
-    ``presence_prior_probs(prior_n) -> (N,)``  a prior p_N(n) over n = 0..N (Eq. 1) written as the
-        conditional probabilities P(z_pres^i = 1 | z_pres^{1:i-1} = 1), so that log p_N(n) =
-        ``presence_log_prob(z_pres, probs=presence_prior_probs(prior_n)).sum(-1)``.
-
-Pathwise gradients for continuous latents, Eq. (6):
-    ``normal_rsample(loc, scale) -> z``  z = loc + scale * xi, xi ~ N(0, 1), differentiable.
-    ``normal_log_prob(z, loc, scale) -> log N(z; loc, scale^2)`` elementwise.
-
-Score-function gradients for discrete latents, Eq. (7), with NVIL's variance reduction [25]:
-    ``learning_signal(log_lik, step_terms, mask=None, local=True) -> signal (B, N)`` (detached).
-        log_lik (B,) holds the terms every step's choice affects (log p(x | z), any global prior);
-        step_terms (B, N) holds step i's own terms (log p - log q of z_pres^i, z_what^i, z_where^i).
-        local=True keeps for step i only log_lik + sum_{j >= i} step_terms_j; local=False gives
-        the whole ELBO sample l of Eq. (5) to every step (plain Eq. 7).
-    ``score_function_surrogate(log_q, signal, mask) -> scalar``  -mean_b sum_i mask * log_q * signal;
-        log_q (B, N) = per-step log q of the discrete choices (e.g. log_q_pres), signal (B, N).
-    ``BaselineMLP(in_features, hidden=32)``  input-dependent baseline b(x, z^{1:i-1}): maps features
-        (B, N, in_features) of the image and the latents produced before step i to (B, N).
-    ``baseline_loss(baseline, signal, mask) -> scalar``  regression of the baseline on the signal
-        (feed the baseline detached inputs, so this loss trains the baseline only).
-    ``SignalNormaliser(n_steps, momentum=0.9)``  nn.Module; ``forward(signal, mask) -> (B, N)``,
-        running centring and scaling (signal - c_i) / max(1, sqrt(v_i)) per step.
-    ``elbo_surrogate(log_lik, step_terms, log_q_pres, mask, baseline=None, normaliser=None,
-        local=True) -> Surrogate(loss, elbo, signal)``  the whole recipe in one call: loss =
-        -mean(elbo) [pathwise part, Eq. 6] + score part [Eq. 7] + baseline regression.
-
+The unary z_pres code (Sec. I-A, Eq. 2): n ones, then a zero (no zero when n = N).
+    sample_presence(probs | logits (B, N)) -> z_pres (B, N), zeros after the first zero
+    sample_presence_step(prev (B,), probs | logits (B,)) -> (B,), one step of a recurrent model
+    step_mask(z_pres) -> (B, N): steps that run (z_pres^{1:i-1} = 1); weighs log q(z_pres^i)
+    object_mask(z_pres) -> (B, N): steps that describe an object; weighs z_what, z_where terms
+    count(z_pres) -> n (B,);  unary(n (B,), N) -> (B, N)
+    presence_log_prob(z_pres, probs | logits (B, N)) -> (B, N) masked; .sum(-1) = log q(n | x)
+    presence_prior_probs(prior_n (N+1,)) -> (N,) per-step P(z_pres^i = 1 | z_pres^{1:i-1} = 1)
+Pathwise gradients, Eq. (6):
+    normal_rsample(loc, scale) -> z = loc + scale * xi;  normal_log_prob(z, loc, scale)
+Score-function gradients, Eq. (7), with NVIL's variance reduction [25]:
+    learning_signal(log_lik (B,), step_terms (B, N), mask (B, N), local=True) -> signal (B, N):
+        step i is credited with log_lik + sum_{j >= i} step_terms_j (local) or the whole l (plain).
+        log_lik: terms every step affects (log p(x | z), a global prior over n); step_terms: step
+        i's own log p - log q (z_pres^i times step_mask, z_what^i, z_where^i times object_mask).
+    score_function_surrogate(log_q (B, N), signal (B, N), mask (B, N)) -> scalar
+    BaselineMLP(in_features, hidden): (B, N, in_features) detached features of x, z^{1:i-1} -> (B, N)
+    baseline_loss(baseline (B, N), signal (B, N), mask (B, N)) -> scalar regression loss
+    SignalNormaliser(n_steps, momentum=0.9, scale=True)(signal, mask) -> (B, N): running
+        centring and scaling (signal - c_i) / max(1, sqrt(v_i))
+    elbo_surrogate(log_lik, step_terms, log_q_pres, mask, baseline=None, normaliser=None,
+        local=True) -> Surrogate(loss, elbo (B,), signal (B, N)): the whole recipe in one call
 Beyond the paper:
-    ``vimco_surrogate(log_w, log_q) -> scalar``  VIMCO, K >= 2 samples per image with leave-one-out
-        baselines; log_w (B, K) are log p(x, z, n) - log q(z, n | x), log_q (B, K) the summed
-        log q of each sample's discrete choices.
-    ``relaxed_presence(logits, temperature, hard=False) -> (B, N)``  binary Concrete (Gumbel-
-        softmax) relaxation of z_pres, reparameterised; hard=True rounds to {0, 1} in the forward
-        pass with straight-through gradients. Feed the result to the masks and the model.
-
-Evaluation:
-    ``iwae_bound(log_w) -> (B,)``  log (1/K) sum_k w_k, the importance-weighted bound (K >= 1).
+    vimco_surrogate(log_w (B, K), log_q (B, K)) -> scalar: VIMCO, leave-one-out baselines, K >= 2
+    relaxed_presence(logits (B, N), temperature, hard=False) -> (B, N): binary Concrete z_pres,
+        straight-through rounding with hard=True (test time)
+    iwae_bound(log_w (B, K)) -> (B,): log (1/K) sum_k w_k, for evaluating trained models
 """
 from __future__ import annotations
 
@@ -64,8 +41,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-# ----------------------------------------------------------------------------------------------
-# Argument checks
+# ---------- Argument checks
 
 
 def _check_same_shape(**tensors: torch.Tensor) -> None:
@@ -104,33 +80,18 @@ def check_num_samples(k: int, minimum: int = 1, name: str = "K") -> int:
     return k
 
 
-# ----------------------------------------------------------------------------------------------
-# The unary z_pres code, Sec. I-A
+# ---------- The unary z_pres code, Sec. I-A
 
 
 def step_mask(z_pres: torch.Tensor) -> torch.Tensor:
-    """Which steps run: step i runs iff every earlier z_pres is 1 (exclusive cumulative product).
-
-    Args:
-        z_pres: (B, N) presence, in {0, 1} (or [0, 1] when relaxed).
-
-    Returns:
-        (B, N) mask; its step i is prod_{j < i} z_pres^j.
-    """
+    """Steps that run, (B, N) z_pres in {0, 1} (or relaxed, [0, 1]) -> (B, N) prod_{j < i} z_pres^j."""
     _check_ndim("z_pres", z_pres, 2)
     ones = torch.ones_like(z_pres[:, :1])
     return torch.cumprod(torch.cat([ones, z_pres[:, :-1]], dim=1), dim=1)
 
 
 def object_mask(z_pres: torch.Tensor) -> torch.Tensor:
-    """Which steps describe an object: the first n (inclusive cumulative product of z_pres).
-
-    Args:
-        z_pres: (B, N) presence, in {0, 1} (or [0, 1] when relaxed).
-
-    Returns:
-        (B, N) mask; its step i is prod_{j <= i} z_pres^j.
-    """
+    """Steps that describe an object (the first n): (B, N) z_pres -> (B, N) prod_{j <= i} z_pres^j."""
     _check_ndim("z_pres", z_pres, 2)
     return torch.cumprod(z_pres, dim=1)
 
@@ -230,8 +191,7 @@ def presence_prior_probs(prior_n: torch.Tensor) -> torch.Tensor:
     return (tail[1:] / tail[:-1]).clamp(1e-12, 1 - 1e-12)
 
 
-# ----------------------------------------------------------------------------------------------
-# Pathwise gradients, Eq. (6)
+# ---------- Pathwise gradients, Eq. (6)
 
 
 def normal_rsample(loc: torch.Tensor, scale: torch.Tensor,
@@ -258,8 +218,7 @@ def normal_log_prob(z: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> 
     return -0.5 * ((z - loc) / scale) ** 2 - torch.log(scale) - 0.5 * math.log(2 * math.pi)
 
 
-# ----------------------------------------------------------------------------------------------
-# Score-function gradients, Eq. (7), and NVIL's variance reduction [25]
+# ---------- Score-function gradients, Eq. (7), and NVIL's variance reduction [25]
 
 
 def learning_signal(log_lik: torch.Tensor, step_terms: torch.Tensor,
@@ -449,8 +408,7 @@ def elbo_surrogate(log_lik: torch.Tensor, step_terms: torch.Tensor, log_q_pres: 
     return Surrogate(loss, elbo.detach(), signal)
 
 
-# ----------------------------------------------------------------------------------------------
-# Beyond the paper: VIMCO, the Concrete relaxation, and the IWAE bound for evaluation
+# ---------- Beyond the paper: VIMCO, the Concrete relaxation, and the IWAE bound for evaluation
 
 
 def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:

@@ -203,7 +203,7 @@ def exact_iwae(scene: Scene, params: torch.Tensor, x: torch.Tensor, K: int) -> t
 def surrogate(estimator: str, scene: Scene, params: torch.Tensor, x: torch.Tensor,
               baseline_net: Optional[est.BaselineMLP] = None,
               normaliser: Optional[est.SignalNormaliser] = None, K: int = 4,
-              temperature: float = 0.5, collapsed: bool = False,
+              temperature: float = 0.5, collapsed: bool = False, explain_away: bool = True,
               generator: Optional[torch.Generator] = None) -> est.Surrogate:
     """One named estimator of ``ESTIMATORS`` as a surrogate loss on pixels x (B,).
 
@@ -215,14 +215,16 @@ def surrogate(estimator: str, scene: Scene, params: torch.Tensor, x: torch.Tenso
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}: expected one of {ESTIMATORS}")
     if estimator == "vimco":
-        t = trace(scene, params, x.repeat_interleave(K), collapsed=collapsed, generator=generator)
+        t = trace(scene, params, x.repeat_interleave(K), collapsed=collapsed,
+                  explain_away=explain_away, generator=generator)
         log_w = t.elbo.reshape(-1, K)
         loss = est.vimco_surrogate(log_w, (t.log_q_pres * t.mask).sum(1).reshape(-1, K))
         return est.Surrogate(loss, log_w.detach().reshape(-1), t.elbo.detach()[:, None])
     if estimator == "relaxed":
-        t = trace(scene, params, x, relaxed=True, temperature=temperature, generator=generator)
+        t = trace(scene, params, x, relaxed=True, temperature=temperature,
+                  explain_away=explain_away, generator=generator)
         return est.Surrogate(-t.elbo.mean(), t.elbo.detach(), t.elbo.detach()[:, None])
-    t = trace(scene, params, x, collapsed=collapsed, generator=generator)
+    t = trace(scene, params, x, collapsed=collapsed, explain_away=explain_away, generator=generator)
     baseline = baseline_net(t.features) if estimator in ("baseline", "nvil") else None
     return est.elbo_surrogate(t.log_lik, t.step_terms, t.log_q_pres, t.mask, baseline=baseline,
                               normaliser=normaliser if estimator == "nvil" else None,
@@ -276,12 +278,14 @@ class Fit(NamedTuple):
 
 def fit(estimator: str, scene: Scene, x: torch.Tensor, params: torch.Tensor, steps: int,
         samples: int = 4, lr: float = 0.02, eval_every: int = 100, nodes: int = 16,
-        temperature: float = 0.5, learn_q: bool = True, seed: int = 0) -> Fit:
+        temperature: float = 0.5, learn_q: bool = True, explain_away: bool = True,
+        seed: int = 0) -> Fit:
     """Maximises the ELBO over the pixels x (M,) with one estimator (or "exact") and Adam.
 
     Each step draws ``samples`` posterior samples per pixel (VIMCO: one group of K = samples).
     The baseline network and the normaliser are trained alongside whatever the estimator; with
-    ``learn_q=False`` only they are (to fit a baseline for a fixed q).
+    ``learn_q=False`` only they are (to fit a baseline for a fixed q). ``explain_away=False``
+    fits the network whose steps all see x instead of the residual.
     """
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
@@ -293,20 +297,21 @@ def fit(estimator: str, scene: Scene, x: torch.Tensor, params: torch.Tensor, ste
     for step in range(steps + 1):
         if learn_q and (step % eval_every == 0 or step == steps):
             with torch.no_grad():
-                e = exact(scene, leaf, x, nodes=nodes)
+                e = exact(scene, leaf, x, nodes=nodes, explain_away=explain_away)
             record.steps.append(step)
             record.elbo.append(float(e.elbo.mean()))
             record.q_n.append(e.q_n)
         if step == steps:
             break
         if estimator == "exact":
-            s = est.Surrogate(-exact(scene, leaf, x, nodes=nodes).elbo.mean(), None, None)
+            s = est.Surrogate(-exact(scene, leaf, x, nodes=nodes, explain_away=explain_away)
+                              .elbo.mean(), None, None)
         elif estimator == "vimco":
-            s = surrogate("vimco", scene, leaf, x, K=samples, generator=g)
+            s = surrogate("vimco", scene, leaf, x, K=samples, explain_away=explain_away, generator=g)
         else:
             s = surrogate("nvil" if not learn_q else estimator, scene, leaf,
                           x.repeat_interleave(samples), baseline_net=net, normaliser=normaliser,
-                          temperature=temperature, generator=g)
+                          temperature=temperature, explain_away=explain_away, generator=g)
         opt.zero_grad()
         s.loss.backward()
         opt.step()
@@ -316,22 +321,24 @@ def fit(estimator: str, scene: Scene, x: torch.Tensor, params: torch.Tensor, ste
 @dataclass(frozen=True)
 class Study:
     """The chapter's experiment sizes."""
-    data: int = 16                         # pixels in the toy data set
-    nodes: int = 24                        # Gauss-Hermite nodes per object
-    repeats: int = 4000                    # independent gradient estimates per check
-    sample_sizes: tuple = (2, 4, 8, 16, 32)
+    data: int = 32                         # pixels in the toy data set
+    nodes: int = 16                        # Gauss-Hermite nodes per object, exact gradients
+    fit_nodes: int = 12                    # the same while training (error < 1e-4 nats)
+    repeats: int = 4000                    # independent gradient estimates per unbiasedness check
+    var_repeats: int = 1000                # independent estimates per variance measurement
+    sample_sizes: tuple = (1, 2, 4, 8, 16)
     baseline_steps: int = 1500             # regression steps for the baseline at a fixed q
     fit_steps: int = 3000                  # optimisation steps per estimator
-    fit_samples: int = 4                   # posterior samples per pixel per step
+    fit_samples: int = 4                   # posterior samples per pixel per step (VIMCO's K)
     lr: float = 0.02
     eval_every: int = 100
-    rhos: tuple = (1.0, 0.5, 0.2, 0.05, 0.01)  # priors of the Occam sweep
+    rhos: tuple = (1.0, 0.5, 0.2, 0.05, 0.01)  # priors p_N(n) proportional to rho^n, Occam sweep
     temperature: float = 0.5               # Concrete temperature
 
 
 STUDY = {
-    "smoke": Study(data=8, nodes=12, repeats=300, sample_sizes=(2, 8), baseline_steps=100,
-                   fit_steps=60, eval_every=20, rhos=(1.0, 0.05)),
+    "smoke": Study(data=8, nodes=10, fit_nodes=8, repeats=300, var_repeats=100, sample_sizes=(1, 4),
+                   baseline_steps=50, fit_steps=40, eval_every=20, rhos=(1.0, 0.05)),
     "paper": Study(),
 }
 
