@@ -54,6 +54,15 @@ def parameterize(source: Path, profile: str) -> nbformat.NotebookNode:
     return nb
 
 
+def pair(source: Path) -> Path:
+    """Writes the ``.ipynb`` twin of a ``.py`` notebook (no outputs) when it differs; returns its path."""
+    target = source.with_suffix(".ipynb")
+    text = jupytext.writes(jupytext.read(source), fmt="ipynb")
+    if not target.exists() or target.read_text() != text:
+        target.write_text(text)
+    return target
+
+
 def parameterize_all(out: str | Path, profile: str, root: Path = ROOT) -> list[Path]:
     """Writes every notebook as ``.ipynb`` with ``profile`` injected (unexecuted), e.g. for nbval."""
     out = Path(out)
@@ -130,6 +139,7 @@ def build(profile: str = "paper", only=None, check: bool = True, root: Path = RO
         raise BookError(f"no such notebook: {', '.join(sorted(unknown))}")
     pages = set(toc_files(root))
     for source in sources:
+        pair(source)
         if f"book/{source.stem}" not in pages:
             raise BookError(f"notebooks/{source.name} is not in _toc.yml (add 'file: book/{source.stem}')")
         if source.stem in wanted or not (book_dir / f"{source.stem}.ipynb").exists():
@@ -147,10 +157,21 @@ def build(profile: str = "paper", only=None, check: bool = True, root: Path = RO
         print("book:", line)
     print(f"book: jupyter-book build took {time.time() - started:.0f} s", flush=True)
     site = root / "_build" / "html"
+    _launch_from_sources(site, [s.stem for s in sources])
     if check:
         for page, report in check_site(site, toc_files(root), root).items():
             print(f"book: checked {page}: {report['n_images']} figures, title {report['title']!r}")
     return site
+
+
+def _launch_from_sources(site: Path, stems: list[str]) -> None:
+    """Points each page's Binder and Colab buttons at the committed ``notebooks/NN.ipynb`` twin, since
+    the executed copies in ``book/`` are build output that the repository does not hold."""
+    for stem in stems:
+        page = site / "book" / f"{stem}.html"
+        if page.exists():
+            html = page.read_text()
+            page.write_text(html.replace(f"book/{stem}.ipynb", f"notebooks/{stem}.ipynb"))
 
 
 def _vendor_mathjax(root: Path) -> None:
