@@ -54,10 +54,18 @@ def parameterize(source: Path, profile: str) -> nbformat.NotebookNode:
     return nb
 
 
+def twin_text(source: Path) -> str:
+    """The ``.ipynb`` twin of a ``.py`` notebook: no outputs, cell ids numbered so it is reproducible."""
+    nb = jupytext.read(source)
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"cell-{i}"
+    return jupytext.writes(nb, fmt="ipynb")
+
+
 def pair(source: Path) -> Path:
-    """Writes the ``.ipynb`` twin of a ``.py`` notebook (no outputs) when it differs; returns its path."""
+    """Writes the ``.ipynb`` twin of a ``.py`` notebook when it differs; returns its path."""
     target = source.with_suffix(".ipynb")
-    text = jupytext.writes(jupytext.read(source), fmt="ipynb")
+    text = twin_text(source)
     if not target.exists() or target.read_text() != text:
         target.write_text(text)
     return target

@@ -110,9 +110,8 @@ def test_environment_yml_agrees_with_pyproject():
 
 def test_paired_ipynb_twins_match_their_sources():
     """notebooks/NN.ipynb (for Binder and Colab) is regenerated from NN.py by `python -m airlib book`."""
-    import jupytext
     for source in book.notebooks():
         twin = source.with_suffix(".ipynb")
         assert twin.exists(), f"{twin.name} missing: run `python -m airlib book --only {source.stem}`"
-        assert twin.read_text() == jupytext.writes(jupytext.read(source), fmt="ipynb"), \
+        assert twin.read_text() == book.twin_text(source), \
             f"{twin.name} is stale: run `python -m airlib book --only {source.stem}`"
