@@ -38,13 +38,13 @@ def project(spec: SceneSpec, point, size: int = 128) -> np.ndarray:
 
 
 def object_mask(image: np.ndarray, identity: int) -> np.ndarray:
-    """Pixels of the object, told from the brown table and black background by colour."""
+    """Pixels of the object, told from the dark table and black background by colour."""
     r, g, b = (image[..., i].astype(float) for i in range(3))
     if identity == 0:  # red
         return (r > 40) & (r > 2.5 * g) & (r > 2.5 * b)
     if identity == 1:  # blue
         return (b > 40) & (b > 1.5 * r)
-    return (np.maximum(r, g) > 40) & ((b > 0.8 * r) | (g > 1.3 * r))  # grey, white or green
+    return (np.maximum(r, g) > 110) | ((g > 1.3 * r) & (g > 60))  # white, grey or green
 
 
 def surface_points(identity: int, pose, h: float) -> np.ndarray:

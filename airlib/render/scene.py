@@ -5,6 +5,11 @@ A scene description is ``(identity, x, y, theta)``: which of three objects stand
 rotation about the table's normal. This is the paper's ``z_what`` (a three-valued discrete
 variable) and ``z_where`` (position and rotation angle, in R^3), for N = 1 object.
 
+The table is dark grey, darker than every object in every channel but one or two: then a rendered
+object overlapping the observed one always lowers the squared error, whatever the two types, so the
+likelihood attracts a wrongly-typed guess instead of repelling it (with a brown table, a blue
+sphere drawn over a red cube raised the error).
+
 One MuJoCo model holds all three objects as mocap bodies, each in its own geom group. A scene is
 shown by moving the objects (``mocap_pos``, ``mocap_quat``) and switching on the group of the one
 present, so a renderer is built once and reused for every scene.
@@ -93,7 +98,7 @@ def scene_xml(spec: SceneSpec, size: int) -> str:
   </asset>
   <worldbody>
     <light pos="0.4 -0.6 2.0" dir="-0.2 0.3 -1" diffuse="0.7 0.7 0.7" castshadow="false"/>
-    <geom name="table" type="box" size="{t} {t} 0.04" pos="0 0 -0.04" rgba="0.62 0.47 0.33 1"/>
+    <geom name="table" type="box" size="{t} {t} 0.04" pos="0 0 -0.04" rgba="0.2 0.2 0.23 1"/>
     <body name="cube" mocap="true" pos="0 0 {h}">
       <geom type="box" size="{h} {h} {h}" rgba="0.85 0.1 0.1 1" group="{FIRST_GROUP}"/>
     </body>

@@ -1,0 +1,322 @@
+"""Inferring one 3D object's identity and pose through the renderer (Sec. III-A, Fig. 8).
+
+The generative model is fixed: a scene description z = (z_what, z_where), with z_what in
+{cube, sphere, cylinder} and z_where = (x, y, theta), is rendered by MuJoCo
+(:mod:`airlib.render`) and observed through the blurred Gaussian likelihood. The prior is the one
+the data are drawn from: z_what uniform, (x, y) uniform on the placement square, theta uniform on
+the circle. Three ways to infer z from an image x:
+
+* AIR with N = 1: :class:`SceneNet` outputs q(z_what | x), a categorical, and q(z_where | x), a
+  Gaussian, and is trained on unlabelled images by maximising the ELBO
+  E_q[log p(x | z) + log p(z) - log q(z | x)]: the score-function estimator with NVIL's baseline
+  for z_what (Eq. 7), the reparameterised gradient through the renderer's finite differences for
+  z_where (Eq. 6).
+* Supervised: the same network trained to maximise log q(z_true | x) of the ground truth.
+* Direct optimisation: per image, gradient ascent on log p(x | z) in z_where from a random start,
+  with the same finite-difference gradients, once per identity; the best is kept.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from airlib import estimators as est
+from airlib.profiles import select
+from airlib.render import OBJECTS, SYMMETRY, SceneSpec, sample_scenes, shared_renderer
+from airlib.render.gradient import DEFAULT_EPS, render
+from airlib.render.likelihood import downsample, log_likelihood
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that defines a trained model and its evaluation.
+
+    Attributes:
+        steps: optimiser steps of training.
+        batch: images per step.
+        lr: Adam's learning rate.
+        hidden: width of the network's fully connected layer.
+        sigma_x: pixel noise of the likelihood.
+        blur_px: width of the likelihood's blur kernel, in pixels of the rendered image.
+        render_size: side of rendered images (the paper's 128).
+        input_size: side of the network's input (the paper's 32).
+        eps: finite-difference steps for (x, y, theta).
+        test_scenes: held-out scenes for AIR and the supervised network.
+        direct_scenes: the first this many of them are also solved by direct optimisation.
+        direct_steps: Adam steps of direct optimisation, per identity.
+        direct_lr: its learning rate.
+        seed: seed of the training stream (the test set uses a disjoint one).
+    """
+
+    steps: int
+    batch: int
+    lr: float = 1e-3
+    hidden: int = 256
+    sigma_x: float = 0.1
+    blur_px: float = 12.0
+    render_size: int = 128
+    input_size: int = 32
+    eps: tuple = DEFAULT_EPS
+    test_scenes: int = 1000
+    direct_scenes: int = 1000
+    direct_steps: int = 40
+    direct_lr: float = 0.03
+    seed: int = 0
+
+
+CONFIGS = {
+    "smoke": Config(steps=25, batch=8, test_scenes=12, direct_scenes=3, direct_steps=6),
+    "paper": Config(steps=3000, batch=32, test_scenes=1000, direct_scenes=200),
+}
+
+SPEC = SceneSpec()
+TEST_SEED = 10_000
+
+
+def config(profile: str) -> Config:
+    """The configuration of a profile (``"smoke"`` or ``"paper"``)."""
+    return select(CONFIGS, profile)
+
+
+class SceneNet(nn.Module):
+    """Takes a 32x32 image to q(z_what | x) (3 logits) and q(z_where | x) (Gaussian loc, scale).
+
+    The paper's R(x, ...) for one step (N = 1): a convolutional encoder and three heads.
+    """
+
+    def __init__(self, hidden: int = 256, input_size: int = 32):
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Conv2d(3, 32, 5, stride=2, padding=2), nn.ReLU(),  # (B, 32, 16, 16)
+            nn.Conv2d(32, 64, 3, stride=2, padding=1), nn.ReLU(),  # (B, 64, 8, 8)
+            nn.Conv2d(64, 64, 3, stride=2, padding=1), nn.ReLU(),  # (B, 64, 4, 4)
+            nn.Flatten(), nn.Linear(64 * (input_size // 8) ** 2, hidden), nn.ReLU())
+        self.what = nn.Linear(hidden, len(OBJECTS))
+        self.where = nn.Linear(hidden, 6)
+        with torch.no_grad():  # start with scales of 5 cm and 0.3 rad: samples stay on the table
+            self.where.bias[3:] = torch.tensor([-3.0, -3.0, -1.0])
+
+    def forward(self, x: torch.Tensor):
+        """(B, 3, 32, 32) -> logits (B, 3), loc (B, 3), scale (B, 3) of (x, y, theta)."""
+        h = self.encoder(x)
+        loc, raw_scale = self.where(h).chunk(2, dim=1)
+        p = SPEC.placement_half_width
+        loc = torch.cat([p * torch.tanh(loc[:, :2]), loc[:, 2:]], dim=1)  # positions on the table
+        return self.what(h), loc, F.softplus(raw_scale) + 1e-3
+
+
+def scenes(n: int, seed) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Draws and renders ``n`` scenes from the prior.
+
+    Returns:
+        identity (n,) long, pose (n, 3), images (n, 3, 128, 128) in [0, 1].
+    """
+    ident, pose = sample_scenes(n, SPEC, np.random.default_rng(seed))
+    images = shared_renderer(128, SPEC).render_batch(ident, pose)
+    return torch.from_numpy(ident), torch.from_numpy(pose), images
+
+
+def log_prior(identity: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
+    """log p(z_what) + log p(z_where): uniform type, position on the square, angle on the circle.
+
+    Returns:
+        (B,) a constant, log(1/3) - 2 log(2p) - log(2 pi), inside the placement square.
+    """
+    p = SPEC.placement_half_width
+    const = -math.log(len(OBJECTS)) - 2 * math.log(2 * p) - math.log(2 * math.pi)
+    return torch.full(identity.shape, const, dtype=pose.dtype)
+
+
+def clamp_to_table(pose: torch.Tensor) -> torch.Tensor:
+    """Keeps (x, y) on the placement square (where the prior has its mass); theta is free."""
+    p = SPEC.placement_half_width
+    return torch.cat([pose[:, :2].clamp(-p, p), pose[:, 2:]], dim=1)
+
+
+class AIRTrainer(nn.Module):
+    """The inference network with its NVIL baseline and signal normaliser (the ELBO's parts)."""
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.cfg = cfg
+        self.net = SceneNet(cfg.hidden, cfg.input_size)
+        self.baseline = est.BaselineMLP(3 * cfg.input_size**2, hidden=64)
+        self.normaliser = est.SignalNormaliser(1)
+
+    def loss(self, images: torch.Tensor):
+        """The ELBO surrogate of a batch of unlabelled images, Eqs. (3), (6), (7).
+
+        ELBO = log p(x | z) + log p(z_what) + log p(z_where) - log q(z_what | x) - log q(z_where | x)
+
+        Args:
+            images: (B, 3, 128, 128) observed images.
+
+        Returns:
+            ``est.Surrogate(loss, elbo, signal)``.
+        """
+        cfg = self.cfg
+        x = downsample(images, cfg.input_size)  # (B, 3, 32, 32)
+        logits, loc, scale = self.net(x)
+        what = torch.distributions.Categorical(logits=logits).sample()  # (B,)
+        log_q_what = F.log_softmax(logits, 1).gather(1, what[:, None])  # (B, 1)
+        where = est.normal_rsample(loc, scale)  # (B, 3), reparameterised
+        log_q_where = est.normal_log_prob(where, loc, scale).sum(1)  # (B,)
+        pose = clamp_to_table(where)
+        y = render(what, pose, shared_renderer(cfg.render_size, SPEC), eps=cfg.eps, check=False)
+        log_lik = log_likelihood(images, y, cfg.sigma_x, cfg.blur_px)  # (B,)
+        step = (log_prior(what, where) - log_q_what[:, 0] - log_q_where)[:, None]  # (B, 1)
+        mask = torch.ones_like(step)
+        # NVIL: centre and scale the signal by running statistics, then subtract an
+        # input-dependent baseline fitted to the normalised signal (its scale, ~1e4 nats, is out
+        # of reach of a small MLP's output otherwise). Both are independent of the sampled z_what.
+        elbo = log_lik + step[:, 0]
+        signal = est.learning_signal(log_lik, step, mask)
+        centred = self.normaliser(signal, mask)  # (B, 1)
+        baseline = self.baseline(x.flatten(1)[:, None])  # (B, 1)
+        loss = (-elbo.mean() + est.score_function_surrogate(log_q_what, centred - baseline.detach(), mask)
+                + est.baseline_loss(baseline, centred, mask))
+        return est.Surrogate(loss, elbo.detach(), signal)
+
+
+def supervised_loss(net: SceneNet, images: torch.Tensor, identity: torch.Tensor,
+                    pose: torch.Tensor, input_size: int = 32) -> torch.Tensor:
+    """-log q(z_true | x): cross-entropy of the type plus the Gaussian NLL of the exact pose.
+
+    The pose target is the raw angle: a network trained this way must predict *the* angle even
+    where the object's symmetry makes it unidentifiable (the cube's quarter turns).
+    """
+    logits, loc, scale = net(downsample(images, input_size))
+    nll_where = -est.normal_log_prob(pose, loc, scale).sum(1)
+    return (F.cross_entropy(logits, identity, reduction="none") + nll_where).mean()
+
+
+# ---------------------------------------------------------------------------------------------
+# Inference and evaluation
+
+
+@torch.no_grad()
+def infer_network(net: SceneNet, images: torch.Tensor, input_size: int = 32):
+    """The network's most probable scene: argmax type, Gaussian mean pose (on the table).
+
+    Returns:
+        identity (B,), pose (B, 3).
+    """
+    logits, loc, _ = net.eval()(downsample(images, input_size))
+    return logits.argmax(1), clamp_to_table(loc)
+
+
+def direct_optimise(image: torch.Tensor, cfg: Config, rng: np.random.Generator):
+    """Maximises log p(x | z) over z_where from a random start, once per type; keeps the best.
+
+    Args:
+        image: (3, 128, 128) one observed image.
+        cfg: steps, learning rate, likelihood and epsilon.
+        rng: draws the starting poses from the prior.
+
+    Returns:
+        identity (int), pose (3,) tensor, and the trace of log p(x | z) of the best type (steps,).
+    """
+    renderer = shared_renderer(cfg.render_size, SPEC)
+    best = (-math.inf, 0, None, None)
+    for identity in range(len(OBJECTS)):
+        _, start = sample_scenes(1, SPEC, rng)
+        pose = torch.tensor(start, dtype=torch.float64, requires_grad=True)  # (1, 3)
+        opt = torch.optim.Adam([pose], lr=cfg.direct_lr)
+        ident = torch.tensor([identity])
+        trace, top = [], (-math.inf, None)
+        for _ in range(cfg.direct_steps):
+            opt.zero_grad()
+            y = render(ident, clamp_to_table(pose), renderer, eps=cfg.eps, check=False)
+            ll = log_likelihood(image[None].double(), y, cfg.sigma_x, cfg.blur_px)[0]
+            (-ll).backward()
+            trace.append(ll.item())
+            if ll.item() > top[0]:
+                top = (ll.item(), clamp_to_table(pose.detach())[0].float())
+            opt.step()
+        if top[0] > best[0]:
+            best = (top[0], identity, top[1], trace)
+    return best[1], best[2], torch.tensor(best[3])
+
+
+def rotation_error(identity: torch.Tensor, truth: torch.Tensor, guess: torch.Tensor) -> torch.Tensor:
+    """|theta - theta_true| modulo the object's symmetry period, in radians (NaN for the sphere).
+
+    Returns:
+        (B,) errors in [0, period / 2].
+    """
+    period = torch.tensor([SYMMETRY[OBJECTS[i]] for i in identity.tolist()], dtype=torch.float64)
+    d = (guess.double() - truth.double()).remainder(period.clamp(min=1e-9))
+    err = torch.minimum(d, period - d)
+    return torch.where(period > 0, err, torch.full_like(err, float("nan")))
+
+
+def _degrees(errors: torch.Tensor):
+    """Mean of radian errors in degrees, or None where there are none."""
+    return math.degrees(errors.mean().item()) if len(errors) else None
+
+
+def metrics(identity, pose, images, guess_identity, guess_pose, seconds: float) -> dict:
+    """Identity accuracy, position error, rotation error, reconstruction error and time.
+
+    Position error is the distance on the table in units of the table's width; rotation error is
+    taken modulo each object's symmetry, over the scenes whose type was inferred correctly and is
+    not the sphere; reconstruction error is the mean squared pixel error of the re-rendered
+    inference against the observation at 128x128.
+    """
+    recon = shared_renderer(128, SPEC).render_batch(guess_identity, guess_pose, check=False)
+    correct = guess_identity == identity
+    pos = (guess_pose[:, :2] - pose[:, :2]).norm(dim=1) / SPEC.table_width
+    rot = rotation_error(identity, pose[:, 2], guess_pose[:, 2])
+    use = correct & ~torch.isnan(rot)
+    per_type = {}
+    for i, name in enumerate(OBJECTS):
+        m = identity == i
+        per_type[name] = {
+            "accuracy": correct[m].float().mean().item(),
+            "position_error": pos[m].mean().item(),
+            "rotation_error_deg": _degrees(rot[m & correct]) if name != "sphere" else None}
+    return {
+        "scenes": len(identity),
+        "identity_accuracy": correct.float().mean().item(),
+        "position_error": pos.mean().item(),
+        "rotation_error_deg": _degrees(rot[use]),
+        "reconstruction_mse": (recon - images).pow(2).mean().item(),
+        "seconds_per_image": seconds / len(identity),
+        "per_type": per_type,
+    }
+
+
+def evaluate(nets: dict, cfg: Config, profile_seed: int = TEST_SEED) -> dict:
+    """Scores each network, and direct optimisation, on held-out scenes.
+
+    Args:
+        nets: name -> trained SceneNet.
+        cfg: evaluation sizes.
+
+    Returns:
+        name -> metrics dict (see :func:`metrics`), plus the inferences (for the figures).
+    """
+    identity, pose, images = scenes(cfg.test_scenes, profile_seed)
+    out = {}
+    for name, net in nets.items():
+        t = time.perf_counter()
+        gi, gp = infer_network(net, images, cfg.input_size)
+        out[name] = metrics(identity, pose, images, gi, gp, time.perf_counter() - t)
+        out[name]["inferred"] = (gi, gp)
+    n = cfg.direct_scenes
+    rng = np.random.default_rng(profile_seed + 1)
+    t = time.perf_counter()
+    found = [direct_optimise(images[i], cfg, rng) for i in range(n)]
+    seconds = time.perf_counter() - t
+    gi = torch.tensor([f[0] for f in found])
+    gp = torch.stack([f[1] for f in found])
+    out["direct"] = metrics(identity[:n], pose[:n], images[:n], gi, gp, seconds)
+    out["direct"]["inferred"] = (gi, gp)
+    out["direct"]["traces"] = torch.stack([f[2] for f in found])
+    return out
