@@ -224,14 +224,14 @@ def test_toy_steps_after_first_zero_get_no_gradient():
 # ------------------------------------------------------------------------------------------------
 # Monte Carlo means against the exact gradient of the toy (enumeration and quadrature)
 
-Z_MAX = 4.5  # per coordinate: |MC mean - exact| < 4.5 standard errors (P(false alarm) ~ 1e-4)
+Z_MAX = 4.5  # per coordinate: |MC mean - exact| < 4.5 standard errors (two-sided p ~ 7e-6)
+P_MIN = 1e-3  # joint: Hotelling's T^2 over all coordinates must not be rarer than this
 
 
-def _z_scores(samples, exact):
-    mean, se = samples.mean(0), samples.std(0) / math.sqrt(samples.shape[0])
-    live = se > 0
-    assert torch.all((mean[~live] - exact[~live]).abs() < 1e-12)
-    return (mean[live] - exact[live]) / se[live]
+def _assert_unbiased(samples, exact):
+    check = toy.check_mean(samples, exact)
+    assert check.z.abs().max() < Z_MAX, check
+    assert check.p_value > P_MIN, check
 
 
 @pytest.fixture(scope="module")
@@ -252,16 +252,15 @@ def test_estimator_is_unbiased_on_exact_toy(toy_problem, estimator):
     centring.eval()
     g = toy.gradient_samples(estimator, scene, params, x, 6000, baseline_net=fitted.baseline_net,
                              normaliser=centring, generator=_rng(12))
-    z = _z_scores(g, exact)
-    assert z.abs().max() < Z_MAX
-    assert (z ** 2).mean() < 2.0  # ~1 for an unbiased estimator
+    _assert_unbiased(g, exact)
 
 
 def test_bias_is_detectable_relaxation_is_biased(toy_problem):
     scene, x, params, _ = toy_problem
     exact = toy.exact_gradient(scene, params, x, nodes=16)
     g = toy.gradient_samples("relaxed", scene, params, x, 6000, temperature=0.5, generator=_rng(13))
-    assert _z_scores(g, exact).abs().max() > 10
+    check = toy.check_mean(g, exact)
+    assert check.z.abs().max() > 10 and check.p_value < 1e-12
 
 
 @pytest.mark.parametrize("K", [2, 3])
@@ -271,9 +270,16 @@ def test_vimco_is_unbiased_for_exact_iwae_bound(toy_problem, K):
     exact = toy.exact_gradient(scene, params, x, K=K, collapsed=True)
     g = toy.gradient_samples("vimco", scene, params, x, 6000, samples=K, collapsed=True,
                              generator=_rng(14))
-    z = _z_scores(g, exact)
-    assert z.abs().max() < Z_MAX
-    assert (z ** 2).mean() < 2.0
+    _assert_unbiased(g, exact)
+
+
+def test_check_mean_rejects_a_shifted_mean_and_demands_exact_zeros():
+    g = torch.randn(4000, 5, dtype=D, generator=_rng(17)) @ torch.randn(5, 5, dtype=D, generator=_rng(18))
+    assert toy.check_mean(g, torch.zeros(5, dtype=D)).p_value > P_MIN
+    assert toy.check_mean(g, torch.full((5,), 0.2, dtype=D)).p_value < 1e-6
+    g0 = torch.cat([g, torch.zeros(4000, 1, dtype=D)], 1)
+    assert toy.check_mean(g0, torch.zeros(6, dtype=D)).p_value > P_MIN
+    assert toy.check_mean(g0, torch.tensor([0, 0, 0, 0, 0, 1e-3], dtype=D)).p_value == 0.0
 
 
 def test_toy_exact_quantities_are_consistent():
