@@ -115,13 +115,8 @@ def sample_presence_step(prev: torch.Tensor, probs: Optional[torch.Tensor] = Non
                          generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """One step of the interruption variable: z_pres^i ~ Bernoulli(p^i) if z_pres^{i-1} = 1, else 0.
 
-    Args:
-        prev: (B,) previous step's z_pres (ones at the first step).
-        probs: (B,) q(z_pres^i = 1 | x, z^{1:i-1}) in (0, 1); or ``logits`` (B,).
-        generator: optional torch.Generator.
-
-    Returns:
-        (B,) z_pres^i in {0, 1}, no gradient.
+    Args: prev (B,) the previous step's z_pres (ones at the first step); probs (B,)
+    q(z_pres^i = 1 | x, z^{1:i-1}) in (0, 1), or logits (B,). Returns (B,) z_pres^i, no gradient.
     """
     logit = _logits_from(probs, logits)
     _check_same_shape(prev=prev, probs=logit)
@@ -133,12 +128,8 @@ def sample_presence(probs: Optional[torch.Tensor] = None, logits: Optional[torch
                     generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """Samples a unary presence code that stops at the first zero (Eq. 2).
 
-    Args:
-        probs: (B, N) per-step q(z_pres^i = 1 | ...) in (0, 1); or ``logits`` (B, N).
-        generator: optional torch.Generator.
-
-    Returns:
-        (B, N) z_pres: n ones followed by zeros, no gradient.
+    Args: probs (B, N) per-step q(z_pres^i = 1 | ...) in (0, 1), or logits (B, N).
+    Returns (B, N) z_pres: n ones followed by zeros, no gradient.
     """
     logit = _logits_from(probs, logits)
     _check_ndim("probs/logits", logit, 2)
@@ -175,12 +166,7 @@ def presence_prior_probs(prior_n: torch.Tensor) -> torch.Tensor:
 
     rho_i = P(z_pres^i = 1 | z_pres^{1:i-1} = 1) = P(n >= i) / P(n >= i - 1), so that
     p_N(n) = prod_{i <= n} rho_i * (1 - rho_{n+1}) in the unary code.
-
-    Args:
-        prior_n: (N + 1,) probabilities of n = 0..N, positive, summing to one.
-
-    Returns:
-        (N,) conditional probabilities rho_1..rho_N in (0, 1).
+    Args: prior_n (N + 1,) positive, summing to one. Returns (N,) rho_1..rho_N.
     """
     _check_ndim("prior_n", prior_n, 1)
     if prior_n.numel() < 2 or not torch.all(prior_n > 0):
@@ -199,12 +185,7 @@ def normal_rsample(loc: torch.Tensor, scale: torch.Tensor,
     """Reparameterised Gaussian sample z = h(xi, omega) = loc + scale * xi, xi ~ N(0, 1).
 
     Eq. (6): dL/domega ~= dl/dz * dh/domega; autograd through the returned z gives exactly this.
-
-    Args:
-        loc: (...) means. scale: (...) positive standard deviations, broadcastable to loc.
-
-    Returns:
-        (...) samples, differentiable in loc and scale.
+    Args: loc (...), scale (...) positive, broadcastable. Returns (...) differentiable samples.
     """
     if torch.any(scale <= 0):
         raise ValueError("scale must be positive")
@@ -268,9 +249,6 @@ def score_function_surrogate(log_q: torch.Tensor, signal: torch.Tensor,
         log_q: (B, N) per-step log q of the discrete choices (e.g. ``presence_log_prob``).
         signal: (B, N) learning signal (baseline-subtracted, normalised); treated as a constant.
         mask: (B, N) step mask.
-
-    Returns:
-        Scalar loss.
     """
     _check_same_shape(log_q=log_q, signal=signal, mask=mask)
     _check_ndim("log_q", log_q, 2)
@@ -415,12 +393,7 @@ def iwae_bound(log_w: torch.Tensor) -> torch.Tensor:
     """Importance-weighted bound L_K = log (1/K) sum_k p(x, z_k, n_k) / q(z_k, n_k | x).
 
     L_1 is the ELBO of Eq. (3); L_K rises towards log p(x) as K grows.
-
-    Args:
-        log_w: (B, K) log-weights of K samples per image, K >= 1.
-
-    Returns:
-        (B,) bound per image (gradient flows through log_w).
+    Args: log_w (B, K) log-weights of K >= 1 samples per image. Returns (B,), differentiable.
     """
     _check_ndim("log_w", log_w, 2)
     check_num_samples(log_w.shape[1], 1, "K")
@@ -436,9 +409,6 @@ def vimco_surrogate(log_w: torch.Tensor, log_q: torch.Tensor) -> torch.Tensor:
     Args:
         log_w: (B, K) log-weights, differentiable (pathwise part through continuous latents).
         log_q: (B, K) summed log q of each sample's discrete choices, differentiable in phi.
-
-    Returns:
-        Scalar loss, -mean_b of the surrogate.
     """
     _check_same_shape(log_w=log_w, log_q=log_q)
     _check_ndim("log_w", log_w, 2)
@@ -462,13 +432,8 @@ def relaxed_presence(logits: torch.Tensor, temperature: float, hard: bool = Fals
     (straight-through), which is what the model sees at test time. The gradient is biased for the
     discrete model at any temperature > 0.
 
-    Args:
-        logits: (B, N) presence logits.
-        temperature: positive relaxation temperature.
-        hard: round in the forward pass (straight-through).
-
-    Returns:
-        (B, N) relaxed presence in (0, 1) (or {0, 1} when hard), differentiable in the logits.
+    Args: logits (B, N); temperature > 0; hard: round in the forward pass (straight-through).
+    Returns (B, N) relaxed presence in (0, 1) (or {0, 1} when hard), differentiable in the logits.
     """
     if not temperature > 0:
         raise ValueError(f"temperature must be positive, got {temperature}")
