@@ -338,10 +338,10 @@ def fit_exact(scene: Scene, x: torch.Tensor, params: torch.Tensor, adam_steps: i
         value.backward()
         return value
 
-    before = float(loss())
+    before = float(loss().detach())
     if lbfgs_iters > 0:
         opt.step(loss)
-    after = float(loss())
+    after = float(loss().detach())
     return leaf.detach() if math.isfinite(after) and after <= before else start
 
 
