@@ -49,7 +49,8 @@ class AIRConfig:
     scale_prior: tuple[float, float] = (2.0, 0.5)   # mean, sd of s (window = image / s)
     shift_prior_sd: float = 1.0
     decoder_bias: float = -2.0          # start from a nearly empty canvas
-    init_where_sd: float = 0.1          # narrow initial q(z_where) ...
+    init_scale: float = 2.0             # initial q(z_where)'s mean zoom (1 = the whole image) ...
+    init_where_sd: float = 0.1          # ... and its standard deviation ...
     init_pres_logit: float = 2.0        # ... and objects present at first, so the decoder learns
 
 
@@ -73,7 +74,8 @@ class Trace(NamedTuple):
     z_what: Tensor          # (B, N, Z)
     what_mean: Tensor       # (B, N, Z)
     what_sd: Tensor         # (B, N, Z)
-    baseline: Tensor        # (B, N) b(x, z^{1:i-1})
+    baseline: Tensor        # (B, N) learned part of the baseline b(x, z^{1:i-1})
+    partial: Tensor         # (B, N, H, W) reconstruction from steps 1..i-1 (DAIR's x^i)
     reconstruction: Tensor  # (B, H, W) mean of p(x | z)
 
 
@@ -95,7 +97,7 @@ class AIR(nn.Module):
         n_pix, n_win = cfg.image_size ** 2, cfg.window ** 2
         self.embed = ImageEmbedding(n_pix, cfg.embed)
         self.core = Core(cfg.embed, 3 + cfg.z_what + 1, cfg.lstm)
-        self.head = StepHead(cfg.lstm, (cfg.scale_prior[0], 0.0, 0.0), cfg.init_where_sd, cfg.init_pres_logit)
+        self.head = StepHead(cfg.lstm, (cfg.init_scale, 0.0, 0.0), cfg.init_where_sd, cfg.init_pres_logit)
         self.encoder = Encoder(n_win, cfg.hidden, cfg.z_what)
         self.decoder = Decoder(cfg.z_what, cfg.hidden, n_win, cfg.decoder_bias)
         self.baseline = Baseline(cfg.embed, cfg.lstm, cfg.hidden)
@@ -146,7 +148,7 @@ class AIR(nn.Module):
             canvas = state.canvas + z_pres[:, None, None] * spatial.place(patch, z_where, cfg.image_size)
             baseline = self.baseline(features, h)
             steps.append((z_pres, state.z_pres, pres_logit, z_where, where_mean, where_sd, z_what,
-                          what_mean, what_sd, baseline))
+                          what_mean, what_sd, baseline, state.canvas))
             state = State(h, c, torch.cat([z_where, z_what, z_pres[:, None]], -1), z_pres, canvas)
         stacked = [torch.stack(t, 1) for t in zip(*steps)]
         return Trace(*stacked, reconstruction=state.canvas)
@@ -177,6 +179,19 @@ class AIR(nn.Module):
         kl = trace.z_pres * (kl_what + kl_where)
         pres = trace.active * (self.pres_log_prior(trace.z_pres, rho) - self.pres_log_q(trace))
         return dict(loglik=loglik, kl=kl, pres=pres, elbo=loglik - kl.sum(1) + pres.sum(1))
+
+    def stop_value(self, trace: Trace, images: Tensor, pres_prior: float | None = None) -> Tensor:
+        """The exact learning signal of stopping at step ``i``: (B, N).
+
+        If ``z_pres^i = 0`` every later step is absent too, so the terms of ``l`` that ``z_pres^i`` can
+        influence are known without sampling: ``log p(x | z^{1:i-1}) + log p(z_pres^i = 0) -
+        log q(z_pres^i = 0)``. Used as the baseline of step ``i``, it makes the score-function term
+        vanish whenever the sample stops and equal ``value(continue) - value(stop)`` otherwise.
+        """
+        cfg = self.config
+        rho = cfg.pres_prior if pres_prior is None else pres_prior
+        loglik = _normal_logpdf(images[:, None], trace.partial, cfg.likelihood_sd).flatten(2).sum(2)   # (B, N)
+        return loglik + math.log1p(-rho) + F.softplus(trace.pres_logit)    # -log q(0) = softplus(logit)
 
     @staticmethod
     def pres_log_prior(z_pres: Tensor, rho: float) -> Tensor:

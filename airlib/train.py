@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from . import estimators as est
 from .air import AIR, AIRConfig, Trace
 from .profiles import select
 
@@ -91,14 +92,12 @@ def surrogate_loss(model: AIR, images: torch.Tensor, pres_prior: float, generato
     """
     trace = model(images, sample=True, generator=generator)
     t = model.elbo_terms(trace, images, pres_prior)
-    step_terms = t["pres"] - t["kl"]                                          # (B, N)
-    to_go = step_terms.flip(1).cumsum(1).flip(1)                              # sum over j >= i
-    signal = (t["loglik"][:, None] + to_go).detach()                          # (B, N)
-    advantage = signal - trace.baseline.detach()
-    score = (trace.active * advantage * model.pres_log_q(trace)).sum(1)      # Eq. (7) surrogate
-    pathwise = t["loglik"] - t["kl"].sum(1)                                   # Eq. (6)
-    baseline_loss = (trace.active * (signal - trace.baseline) ** 2).sum(1)
-    loss = -(pathwise + score).mean() + baseline_loss.mean()
+    mask = trace.active                                                       # estimators.step_mask
+    signal = est.learning_signal(t["loglik"], t["pres"] - t["kl"], mask)      # (B, N), local credit
+    baseline = model.stop_value(trace, images, pres_prior).detach() + trace.baseline
+    score = est.score_function_surrogate(model.pres_log_q(trace), signal - baseline.detach(), mask)  # Eq. (7)
+    pathwise = -(t["loglik"] - t["kl"].sum(1)).mean()                         # Eq. (6)
+    loss = pathwise + score + est.baseline_loss(baseline, signal, mask)
     return loss, dict(trace=trace, elbo=t["elbo"].detach())
 
 
@@ -109,14 +108,16 @@ def evaluate(model: AIR, images: torch.Tensor, counts: torch.Tensor, pres_prior:
     was = model.training
     model.eval()
     gen = torch.Generator(device=images.device).manual_seed(seed)
-    correct, elbo = 0, 0.0
+    correct, elbo, total = 0, 0.0, 0
     for i in range(0, len(images), batch):
         x = images[i:i + batch]
-        correct += (model.forward(x, sample=False).z_pres.sum(1).long() == counts[i:i + batch]).sum().item()
+        n = model.forward(x, sample=False).z_pres.sum(1).long()
+        correct += (n == counts[i:i + batch]).sum().item()
+        total += n.sum().item()
         tr = model.forward(x, sample=True, generator=gen)
         elbo += model.elbo_terms(tr, x, pres_prior)["elbo"].sum().item()
     model.train(was)
-    return dict(count_accuracy=correct / len(images), elbo=elbo / len(images))
+    return dict(count_accuracy=correct / len(images), elbo=elbo / len(images), mean_count=total / len(images))
 
 
 def device_name(device: torch.device) -> str:
@@ -179,7 +180,7 @@ def train(experiment: str = "air-multi-mnist", profile: str = "paper", seed: int
     optim = torch.optim.Adam([{"params": [p for p in model.parameters() if id(p) not in ids], "lr": cfg.lr},
                               {"params": base_params, "lr": cfg.baseline_lr}], fused=dev.type in ("cpu", "cuda"))
     gen = torch.Generator(device=dev).manual_seed(seed + 1)
-    step, wall, running_acc, snapshots, history = 0, 0.0, None, [], []
+    step, wall, running_acc, snapshots, history, acc_elbo, n_elbo = 0, 0.0, None, [], [], 0.0, 0
     ckpt_path, log_path = run_dir / "checkpoint.pt", run_dir / "metrics.jsonl"
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location=dev, weights_only=False)
@@ -189,11 +190,12 @@ def train(experiment: str = "air-multi-mnist", profile: str = "paper", seed: int
         optim.load_state_dict(ck["optim"])
         gen.set_state(ck["generator"])
         step, wall, running_acc, snapshots, history = ck["step"], ck["wall"], ck["running_acc"], ck["snapshots"], ck["history"]
+        acc_elbo, n_elbo = ck["partial"]
     _truncate_log(log_path, step)
 
     n_batches = len(x_train) // cfg.batch_size
     perm_epoch, perm = -1, None
-    last_save, t_log, steps_timed, acc_elbo, n_elbo = time.time(), 0.0, 0, 0.0, 0
+    last_save, t_log, steps_timed = time.time(), 0.0, 0
     end = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
     bar = None
     if progress:
@@ -208,17 +210,18 @@ def train(experiment: str = "air-multi-mnist", profile: str = "paper", seed: int
                 ev = evaluate(model, x_eval, c_eval, pres_prior_at(cfg, step))
                 rec = dict(step=step, train_elbo=acc_elbo / n_elbo if n_elbo else None,
                            train_count_accuracy=running_acc, test_count_accuracy=ev["count_accuracy"],
-                           test_elbo=ev["elbo"], step_time=t_log / steps_timed if steps_timed else None,
+                           test_elbo=ev["elbo"], test_mean_count=ev["mean_count"], step_time=t_log / steps_timed if steps_timed else None,
                            pres_prior=pres_prior_at(cfg, step), wall=wall)
                 history.append(rec)
                 with open(log_path, "a") as f:
                     f.write(json.dumps(rec) + "\n")
                 t_log, steps_timed, acc_elbo, n_elbo = 0.0, 0, 0.0, 0
-            if step == end or time.time() - last_save >= cfg.checkpoint_seconds:
-                _save_atomic(dict(experiment=experiment, profile=profile, seed=seed, model=model.state_dict(),
-                                  optim=optim.state_dict(), generator=gen.get_state(), step=step, wall=wall,
-                                  running_acc=running_acc, snapshots=snapshots, history=history), ckpt_path)
-                last_save = time.time()
+        if step == end or (step % cfg.log_every == 0 and time.time() - last_save >= cfg.checkpoint_seconds):
+            _save_atomic(dict(experiment=experiment, profile=profile, seed=seed, model=model.state_dict(),
+                              optim=optim.state_dict(), generator=gen.get_state(), step=step, wall=wall,
+                              running_acc=running_acc, snapshots=snapshots, history=history,
+                              partial=(acc_elbo, n_elbo)), ckpt_path)
+            last_save = time.time()
         if step == end:
             break
         t0 = time.time()

@@ -1,0 +1,143 @@
+"""Figures of the multi-MNIST chapter: Fig. 3 (data, reconstructions with attention windows), Fig. 4
+(count accuracy over training, scanning policy), Fig. 5 (reconstructions along training)."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.patches import Rectangle
+
+from .spatial import window_box
+
+STEP_COLOURS = ("red", "lime", "blue")       # steps 1, 2, 3, as in Fig. 3b
+
+
+def _image_axes(n: int, rows: int = 1, size: float = 1.3, title: str | None = None):
+    fig, axes = plt.subplots(rows, n, figsize=(size * n, size * rows + (0.4 if title else 0)), squeeze=False)
+    for ax in axes.flat:
+        ax.set_xticks([]), ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    return fig, axes
+
+
+def draw_windows(ax, z_where: torch.Tensor, z_pres: torch.Tensor, image_size: int = 50, lw: float = 1.5) -> None:
+    """Draws the attention windows of present steps in red, green, blue (steps 1, 2, 3).
+
+    Args:
+        z_where: (N, 3); z_pres: (N,).
+    """
+    for i in range(len(z_pres)):
+        if z_pres[i] > 0:
+            left, top, w, h = window_box(z_where[i].float(), image_size).tolist()
+            ax.add_patch(Rectangle((left - 0.5, top - 0.5), w, h, fill=False, lw=lw,
+                                   ec=STEP_COLOURS[i % len(STEP_COLOURS)]))
+
+
+def show_images(images, titles=None, title: str | None = None):
+    """A row of images (B, H, W) in [0, 1] (Fig. 3a)."""
+    images = torch.as_tensor(images)
+    fig, axes = _image_axes(len(images), title=title)
+    for i, ax in enumerate(axes[0]):
+        ax.imshow(images[i].float(), cmap="gray", vmin=0, vmax=1)
+        if titles is not None:
+            ax.set_title(str(titles[i]), fontsize=9)
+    return fig
+
+
+def show_reconstructions(images, inference, title: str | None = None):
+    """Data (top) and reconstructions with attention windows (bottom), Fig. 3b.
+
+    Args:
+        images: (B, H, W); inference: the result of ``model.infer(images)``.
+    """
+    images = torch.as_tensor(images).float()
+    fig, axes = _image_axes(len(images), rows=2, title=title)
+    for i in range(len(images)):
+        axes[0, i].imshow(images[i], cmap="gray", vmin=0, vmax=1)
+        axes[1, i].imshow(inference.reconstruction[i].float().clamp(0, 1), cmap="gray", vmin=0, vmax=1)
+        draw_windows(axes[1, i], inference.z_where[i], inference.z_pres[i], images.shape[-1])
+        axes[1, i].set_title(f"n = {int(inference.z_pres[i].sum())}", fontsize=9)
+    axes[0, 0].set_ylabel("data"), axes[1, 0].set_ylabel("AIR")
+    return fig
+
+
+def show_snapshots(images, snapshots: list[dict], max_rows: int = 8):
+    """Reconstructions of fixed test images at several stages of training (Fig. 5).
+
+    Args:
+        images: (B, H, W) the fixed images.
+        snapshots: dicts with ``step``, ``reconstruction`` (B, H, W), ``z_where`` (B, N, 3), ``z_pres`` (B, N).
+    """
+    snaps = snapshots if len(snapshots) <= max_rows else [snapshots[i] for i in
+                                                           np.linspace(0, len(snapshots) - 1, max_rows).round().astype(int)]
+    images = torch.as_tensor(images).float()
+    fig, axes = _image_axes(len(images), rows=len(snaps) + 1, size=1.1)
+    for i in range(len(images)):
+        axes[0, i].imshow(images[i], cmap="gray", vmin=0, vmax=1)
+        for r, s in enumerate(snaps, start=1):
+            axes[r, i].imshow(s["reconstruction"][i].float().clamp(0, 1), cmap="gray", vmin=0, vmax=1)
+            draw_windows(axes[r, i], s["z_where"][i], s["z_pres"][i], images.shape[-1], lw=1.0)
+    axes[0, 0].set_ylabel("data", fontsize=8)
+    for r, s in enumerate(snaps, start=1):
+        axes[r, 0].set_ylabel(f"step {s['step']}", fontsize=8)
+    return fig
+
+
+def plot_training(histories: dict[str, list[dict]], target: float | None = 0.98):
+    """Count accuracy on held-out images (Fig. 4, left) and the ELBO over training, one line per run.
+
+    Args:
+        histories: run label -> list of logged records (``step``, ``test_count_accuracy``, ``test_elbo``, ``wall``).
+        target: a horizontal reference line for the accuracy.
+    """
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
+    for label, hist in histories.items():
+        steps = [h["step"] for h in hist]
+        ax1.plot(steps, [h["test_count_accuracy"] for h in hist], label=label)
+        ax2.plot(steps, [h["test_elbo"] for h in hist], label=label)
+    if target is not None:
+        ax1.axhline(target, color="gray", ls=":", lw=1)
+    ax1.set(xlabel="training step", ylabel="count accuracy (held-out)", ylim=(0, 1.01), title="Count accuracy")
+    ax2.set(xlabel="training step", ylabel="ELBO (nats / image)", title="ELBO (held-out, one sample)")
+    lo = np.percentile([h["test_elbo"] for hist in histories.values() for h in hist], 5)
+    ax2.set_ylim(bottom=lo)
+    ax1.legend(fontsize=8), ax2.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def scanning_heatmaps(runs: dict[str, tuple[torch.Tensor, torch.Tensor]], image_size: int = 50, bins: int = 25):
+    """Where each step's window centre lies, per run (Fig. 4, right): step 1 red, step 2 green.
+
+    Args:
+        runs: label -> ``(z_where (B, N, 3), z_pres (B, N))`` inferred on held-out images.
+    """
+    fig, axes = _image_axes(len(runs), size=3.0)
+    for ax, (label, (z_where, z_pres)) in zip(axes[0], runs.items()):
+        rgb = np.zeros((bins, bins, 3))
+        for i in range(min(2, z_where.shape[1])):
+            keep = z_pres[:, i] > 0
+            xy = ((z_where[keep, i, 1:] + 1) / 2).clamp(0, 0.999).numpy()
+            h, _, _ = np.histogram2d(xy[:, 1], xy[:, 0], bins=bins, range=[[0, 1], [0, 1]])
+            rgb[..., i] = h / max(h.max(), 1)
+        ax.imshow(rgb ** 0.5, extent=(0, image_size, image_size, 0))
+        ax.set_title(label, fontsize=9)
+    fig.suptitle("window centres: step 1 red, step 2 green")
+    return fig
+
+
+def plot_confusion(true_counts, inferred_counts, max_count: int = 3):
+    """A count confusion matrix: rows the true number of digits, columns the inferred one."""
+    true_counts, inferred_counts = np.asarray(true_counts), np.asarray(inferred_counts)
+    rows = int(true_counts.max()) + 1
+    m = np.zeros((rows, max_count + 1), dtype=int)
+    np.add.at(m, (true_counts, inferred_counts), 1)
+    fig, ax = plt.subplots(figsize=(3.8, 3.0))
+    ax.imshow(m / m.sum(1, keepdims=True).clip(min=1), cmap="Blues", vmin=0, vmax=1)
+    for (r, c), v in np.ndenumerate(m):
+        ax.text(c, r, str(v), ha="center", va="center", fontsize=9,
+                color="white" if v > 0.5 * m[r].sum() else "black")
+    ax.set(xticks=range(max_count + 1), yticks=range(rows), xlabel="inferred count", ylabel="true count")
+    fig.tight_layout()
+    return fig, m
