@@ -5,10 +5,12 @@ A scene description is ``(identity, x, y, theta)``: which of three objects stand
 rotation about the table's normal. This is the paper's ``z_what`` (a three-valued discrete
 variable) and ``z_where`` (position and rotation angle, in R^3), for N = 1 object.
 
-The table is dark grey, darker than every object in every channel but one or two: then a rendered
-object overlapping the observed one always lowers the squared error, whatever the two types, so the
-likelihood attracts a wrongly-typed guess instead of repelling it (with a brown table, a blue
-sphere drawn over a red cube raised the error).
+The table is nearly black and every object is at least 0.3 bright in every colour channel, so
+(object - table) has positive channels for all three types. A rendered object overlapping the
+observed one then lowers the squared error whatever the two types are, since
+|a - b|^2 < |a - t|^2 + |b - t|^2 when (a - t).(b - t) > 0, and the likelihood draws even a guess
+of the wrong type towards the object. With a brown table and a pure red cube, a blue sphere drawn
+over the cube raised the error, and AIR's early guesses of the wrong type pushed the position away.
 
 One MuJoCo model holds all three objects as mocap bodies, each in its own geom group. A scene is
 shown by moving the objects (``mocap_pos``, ``mocap_quat``) and switching on the group of the one
@@ -98,12 +100,12 @@ def scene_xml(spec: SceneSpec, size: int) -> str:
   </asset>
   <worldbody>
     <light pos="0.4 -0.6 2.0" dir="-0.2 0.3 -1" diffuse="0.7 0.7 0.7" castshadow="false"/>
-    <geom name="table" type="box" size="{t} {t} 0.04" pos="0 0 -0.04" rgba="0.2 0.2 0.23 1"/>
+    <geom name="table" type="box" size="{t} {t} 0.04" pos="0 0 -0.04" rgba="0.12 0.12 0.14 1"/>
     <body name="cube" mocap="true" pos="0 0 {h}">
-      <geom type="box" size="{h} {h} {h}" rgba="0.85 0.1 0.1 1" group="{FIRST_GROUP}"/>
+      <geom type="box" size="{h} {h} {h}" rgba="0.95 0.3 0.3 1" group="{FIRST_GROUP}"/>
     </body>
     <body name="sphere" mocap="true" pos="0 0 {h}">
-      <geom type="sphere" size="{h}" rgba="0.1 0.25 0.9 1" group="{FIRST_GROUP + 1}"/>
+      <geom type="sphere" size="{h}" rgba="0.3 0.45 1.0 1" group="{FIRST_GROUP + 1}"/>
     </body>
     <body name="cylinder" mocap="true" pos="0 0 {h}">
       <geom type="cylinder" size="{h} {h}" material="cylinder" group="{FIRST_GROUP + 2}"/>

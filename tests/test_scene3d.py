@@ -1,0 +1,114 @@
+"""Tests of airlib.scene3d (the three inference methods of Sec. III-A) and a smoke run of the chapter."""
+import math
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from airlib import scene3d
+from airlib.render import OBJECTS
+from airlib.render.likelihood import log_likelihood
+from airlib.scene3d_train import load_model, save_model, train
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = replace(scene3d.config("smoke"), steps=4, batch=4)
+
+
+def test_network_outputs_a_categorical_and_a_gaussian_on_the_table():
+    net = scene3d.SceneNet(hidden=32)
+    logits, loc, scale = net(torch.rand(5, 3, 32, 32))
+    assert logits.shape == (5, len(OBJECTS)) and loc.shape == scale.shape == (5, 3)
+    assert (scale > 0).all()
+    assert (loc[:, :2].abs() <= scene3d.SPEC.placement_half_width).all()
+
+
+def test_rotation_error_is_modulo_the_symmetry():
+    identity = torch.tensor([0, 0, 2, 2, 1])
+    truth = torch.tensor([0.3, -3.0, 0.3, 3.0, 1.0])
+    guess = torch.tensor([0.3 + math.pi / 2 + 0.1, -3.0 - math.pi - 0.05, 0.3 + math.pi / 2, -3.0,
+                          2.0])
+    err = scene3d.rotation_error(identity, truth, guess)
+    expected = [0.1, 0.05, math.pi / 2, 2 * math.pi - 6.0]
+    assert np.allclose(err[:4].numpy(), expected, atol=1e-5)
+    assert math.isnan(err[4])  # the sphere has no orientation
+
+
+def test_air_loss_sends_gradients_to_both_heads():
+    torch.manual_seed(0)
+    trainer = scene3d.AIRTrainer(TINY)
+    _, _, images = scene3d.scenes(4, [0, 0])
+    out = trainer.loss(images)
+    assert torch.isfinite(out.loss) and out.elbo.shape == (4,)
+    out.loss.backward()
+    # the pose head learns through the renderer's finite differences, the type head through the
+    # score function, the baseline by regression
+    assert trainer.net.where.weight.grad[:3].abs().sum() > 0
+    assert trainer.net.what.weight.grad.abs().sum() > 0
+    assert trainer.baseline.net[0].weight.grad.abs().sum() > 0
+
+
+def test_elbo_matches_its_definition():
+    """The ELBO the surrogate reports is log p(x|z) + log p(z) - log q(z|x) of the sampled z,
+    recomputed here from the same random draws."""
+    trainer = scene3d.AIRTrainer(TINY)
+    _, _, images = scene3d.scenes(3, [0, 1])
+    torch.manual_seed(5)
+    elbo = trainer.loss(images).elbo
+    torch.manual_seed(5)
+    logits, loc, scale = trainer.net(scene3d.downsample(images, 32))
+    what = torch.distributions.Categorical(logits=logits).sample()
+    where = loc + scale * torch.randn(loc.shape)
+    y = scene3d.shared_renderer().render_batch(what, scene3d.clamp_to_table(where).detach(), check=False)
+    p = scene3d.SPEC.placement_half_width
+    expected = (log_likelihood(images, y, TINY.sigma_x, TINY.blur_px, TINY.stride) - math.log(3)
+                - 2 * math.log(2 * p) - math.log(2 * math.pi)
+                - torch.log_softmax(logits, 1).gather(1, what[:, None])[:, 0]
+                - torch.distributions.Normal(loc, scale).log_prob(where).sum(1))
+    assert torch.allclose(elbo, expected.detach(), rtol=1e-5)
+
+
+def test_direct_optimisation_climbs_the_likelihood():
+    cfg = replace(TINY, direct_steps=25)
+    identity, pose, images = scene3d.scenes(1, [3, 3])
+    guess, guess_pose, trace = scene3d.direct_optimise(images[0], cfg, np.random.default_rng(0))
+    assert guess in range(3) and guess_pose.shape == (3,)
+    assert trace[-5:].max() > trace[0]
+
+
+def test_training_resumes_exactly(tmp_path):
+    """A run stopped after 2 steps and resumed ends with the weights of an uninterrupted run."""
+    full, _, _ = train("air", TINY)
+    half = replace(TINY, steps=2)
+    ckpt = tmp_path / "resume.pt"
+    train("air", half, resume=ckpt, checkpoint_every=1)
+    state = torch.load(ckpt, weights_only=True)
+    state["config"]["steps"] = TINY.steps  # continue the same run to 4 steps
+    torch.save(state, ckpt)
+    resumed, history, _ = train("air", TINY, resume=ckpt, checkpoint_every=1)
+    for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
+        assert torch.equal(a, b)
+    assert history["step"][0] == 0
+
+
+def test_artifacts_round_trip_and_refuse_another_configuration(tmp_path):
+    net, history, seconds = train("supervised", TINY)
+    with pytest.raises(FileNotFoundError, match="python -m airlib.scene3d_train supervised"):
+        load_model("supervised", "smoke", tmp_path)
+    save_model("supervised", "smoke", net, history, seconds, TINY, tmp_path)
+    with pytest.raises(ValueError, match="retrain with"):
+        load_model("supervised", "smoke", tmp_path)  # TINY is not the smoke configuration
+    cfg = scene3d.config("smoke")
+    save_model("supervised", "smoke", net, history, seconds, cfg, tmp_path)
+    loaded, _ = load_model("supervised", "smoke", tmp_path)
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.allclose(loaded(x)[0], net(x)[0], atol=0.05)  # fp16 weights
+
+
+def test_chapter_smoke_run(tmp_path):
+    pytest.importorskip("papermill")
+    from airlib.book import execute
+    out = execute(ROOT / "notebooks" / "05_3d_objects.py", tmp_path, "smoke")
+    assert out.exists()
