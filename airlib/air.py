@@ -45,11 +45,11 @@ class AIRConfig:
     hidden: int = 200                   # encoder, decoder and baseline hidden units
     z_what: int = 50
     likelihood_sd: float = 0.3          # sigma_x
-    pres_prior: float = 0.01            # rho, after annealing (the training loop may pass another)
-    scale_prior: tuple[float, float] = (2.0, 0.5)   # mean, sd of s (window = image / s)
+    pres_prior: float = 1e-7            # rho, after annealing (the training loop may pass another)
+    scale_prior: tuple[float, float] = (2.2, 0.1)   # mean, sd of s: objects are about 23 px wide
     shift_prior_sd: float = 1.0
     decoder_bias: float = -2.0          # start from a nearly empty canvas
-    init_scale: float = 2.0             # initial q(z_where)'s mean zoom (1 = the whole image) ...
+    init_scale: float = 2.2             # initial q(z_where)'s mean zoom (1 = the whole image) ...
     init_where_sd: float = 0.1          # ... and its standard deviation ...
     init_pres_logit: float = 2.0        # ... and objects present at first, so the decoder learns
 
@@ -216,6 +216,16 @@ class AIR(nn.Module):
                    - _normal_logpdf(trace.z_what, trace.what_mean, trace.what_sd)).sum(-1)
         pres = trace.active * (self.pres_log_prior(trace.z_pres, rho) - self.pres_log_q(trace))
         return loglik + (trace.z_pres * (lw_where + lw_what)).sum(1) + pres.sum(1)
+
+    @torch.no_grad()
+    def log_weights(self, images: Tensor, k: int, generator: torch.Generator | None = None,
+                    pres_prior: float | None = None) -> Tensor:
+        """``k`` importance log-weights per image (B, K), for ``estimators.iwae_bound``."""
+        images = self.check_images(images)
+        b = images.shape[0]
+        rep = images.repeat_interleave(k, 0)                              # (B*K, H, W)
+        trace = self.forward(rep, sample=True, generator=generator)
+        return self.log_weight(trace, rep, pres_prior).view(b, k)
 
     def _where_prior(self, like: Tensor) -> tuple[Tensor, Tensor]:
         cfg = self.config

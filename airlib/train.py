@@ -36,12 +36,14 @@ class TrainConfig:
     """Optimisation settings of one profile."""
     steps: int
     batch_size: int = 64
-    lr: float = 1e-4                    # inference network and decoder
-    baseline_lr: float = 1e-3           # NVIL baseline: faster, it must track the learning signal
+    lr: float = 1e-3                    # inference network and decoder
+    baseline_lr: float = 1e-2           # NVIL baseline: faster, it must track the learning signal
+    lr_decay_from: float = 0.5          # fraction of training after which both rates decay linearly ...
+    lr_final: float = 0.1               # ... to this fraction of their value at the last step
     clip: float = 1e4                   # max gradient norm of the model's parameters
-    prior_start: float = 0.01           # rho at step 0, annealed log-linearly ...
-    prior_end: float = 0.01             # ... to this value at step `anneal_steps`
-    anneal_steps: int = 1
+    prior_start: float = 0.5            # rho at step 0 (objects cost nothing), annealed log-linearly ...
+    prior_end: float = 1e-7             # ... to this value (an object costs 16 nats) at step `anneal_steps`
+    anneal_steps: int = 4000
     log_every: int = 200
     eval_images: int = 1000             # held-out images for the logged count accuracy
     checkpoint_seconds: float = 180.0
@@ -59,10 +61,10 @@ MODELS = {
 }
 
 TRAIN = {
-    "smoke": TrainConfig(steps=300, batch_size=32, lr=1e-3, baseline_lr=1e-2, log_every=50, eval_images=200,
+    "smoke": TrainConfig(steps=300, batch_size=32, anneal_steps=150, log_every=50, eval_images=200,
                          checkpoint_seconds=0.0, snapshots=(0, 100, 300)),
-    "paper": TrainConfig(steps=30000, lr=1e-4, baseline_lr=1e-3, log_every=250, checkpoint_seconds=180.0,
-                         snapshots=(0, 500, 1000, 2000, 4000, 8000, 16000, 30000)),
+    "paper": TrainConfig(steps=20000, log_every=250, checkpoint_seconds=120.0,
+                         snapshots=(0, 500, 1000, 1500, 2000, 3000, 5000, 8000, 12000, 20000)),
 }
 
 
@@ -77,6 +79,14 @@ def pres_prior_at(cfg: TrainConfig, step: int) -> float:
     """rho annealed log-linearly from ``prior_start`` to ``prior_end`` over ``anneal_steps``."""
     t = min(1.0, step / max(1, cfg.anneal_steps))
     return math.exp((1 - t) * math.log(cfg.prior_start) + t * math.log(cfg.prior_end))
+
+
+def lr_scale_at(cfg: TrainConfig, step: int) -> float:
+    """Multiplier of the learning rates: 1, then linear decay to ``lr_final`` over the last part."""
+    start = cfg.lr_decay_from * cfg.steps
+    if step <= start:
+        return 1.0
+    return 1.0 - (1.0 - cfg.lr_final) * (step - start) / max(1.0, cfg.steps - start)
 
 
 def surrogate_loss(model: AIR, images: torch.Tensor, pres_prior: float, generator=None) -> tuple[torch.Tensor, dict]:
@@ -231,6 +241,8 @@ def train(experiment: str = "air-multi-mnist", profile: str = "paper", seed: int
             perm = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(seed * 100003 + epoch)).to(dev)
         idx = perm[(step % n_batches) * cfg.batch_size:(step % n_batches + 1) * cfg.batch_size]
         x, counts = x_train[idx], c_train[idx]
+        for group, lr in zip(optim.param_groups, (cfg.lr, cfg.baseline_lr)):
+            group["lr"] = lr * lr_scale_at(cfg, step)
         loss, info = surrogate_loss(model, x, pres_prior_at(cfg, step), gen)
         optim.zero_grad(set_to_none=True)
         loss.backward()
