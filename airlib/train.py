@@ -191,6 +191,7 @@ def train(experiment: str = "air-multi-mnist", profile: str = "paper", seed: int
                               {"params": base_params, "lr": cfg.baseline_lr}], fused=dev.type in ("cpu", "cuda"))
     gen = torch.Generator(device=dev).manual_seed(seed + 1)
     step, wall, running_acc, snapshots, history, acc_elbo, n_elbo = 0, 0.0, None, [], [], 0.0, 0
+    commit, elapsed = git_commit(), 0.0           # the code that started the run; time including evaluations
     ckpt_path, log_path = run_dir / "checkpoint.pt", run_dir / "metrics.jsonl"
     if ckpt_path.exists():
         ck = torch.load(ckpt_path, map_location=dev, weights_only=False)
@@ -201,6 +202,8 @@ def train(experiment: str = "air-multi-mnist", profile: str = "paper", seed: int
         gen.set_state(ck["generator"])
         step, wall, running_acc, snapshots, history = ck["step"], ck["wall"], ck["running_acc"], ck["snapshots"], ck["history"]
         acc_elbo, n_elbo = ck["partial"]
+        commit, elapsed = ck.get("commit", commit), ck.get("elapsed", 0.0)
+    t_start = time.time() - elapsed
     _truncate_log(log_path, step)
 
     n_batches = len(x_train) // cfg.batch_size
@@ -230,7 +233,7 @@ def train(experiment: str = "air-multi-mnist", profile: str = "paper", seed: int
             _save_atomic(dict(experiment=experiment, profile=profile, seed=seed, model=model.state_dict(),
                               optim=optim.state_dict(), generator=gen.get_state(), step=step, wall=wall,
                               running_acc=running_acc, snapshots=snapshots, history=history,
-                              partial=(acc_elbo, n_elbo)), ckpt_path)
+                              partial=(acc_elbo, n_elbo), commit=commit, elapsed=time.time() - t_start), ckpt_path)
             last_save = time.time()
         if step == end:
             break
@@ -262,8 +265,8 @@ def train(experiment: str = "air-multi-mnist", profile: str = "paper", seed: int
     if bar is not None:
         bar.close()
     record = dict(experiment=experiment, profile=profile, seed=seed, model_config=asdict(model_cfg),
-                  train_config=asdict(cfg), steps=step, wall_time_s=wall, device=device_name(dev),
-                  commit=git_commit(), command=command or f"python -m airlib train {experiment} --profile {profile} --seed {seed}",
+                  train_config=asdict(cfg), steps=step, wall_time_s=wall, elapsed_s=time.time() - t_start,
+                  device=device_name(dev), commit=commit, command=command or f"python -m airlib train {experiment} --profile {profile} --seed {seed}",
                   history=history, snapshots=snapshots, finished=step == cfg.steps, model=model)
     if step == cfg.steps:
         final = evaluate(model, x_test, c_test, cfg.prior_end)

@@ -1,0 +1,108 @@
+"""Speed of AIR and DAIR at the reference sizes (LSTM 256, encoder/decoder 200, z_what 50, batch 64).
+
+Measures one training step (forward, backward, Adam) and inference throughput at batch 1000, and
+the same training step with the two speed-ups switched off, to show what each is worth:
+
+  * one thread: the models' matrices are small, and on a shared 2-core CPU a second thread costs
+    more in synchronisation (and in waiting for a core another process holds) than it gains;
+  * the image's input projection computed once per image, not at each of the N steps (AIR only);
+  * the spatial transformer as two small matrix products (separable bilinear) instead of grid_sample;
+  * fused Adam (one kernel over all parameters instead of a dozen small ops per tensor).
+
+Run: ``python benchmarks/air_speed.py`` (writes ``benchmarks/air_speed.json``).
+"""
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from airlib import spatial
+from airlib.air import AIR, AIRConfig
+from airlib.train import surrogate_loss
+
+
+def time_train_step(model, x, fused=True, repeats=60, warmup=10) -> float:
+    """Median seconds of one training step on batch ``x``."""
+    opt = torch.optim.Adam(model.parameters(), 1e-4, fused=fused)
+    gen = torch.Generator().manual_seed(0)
+    times = []
+    for i in range(warmup + repeats):
+        t0 = time.perf_counter()
+        loss, _ = surrogate_loss(model, x, 1e-5, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]
+
+
+def images_per_second(model, x, repeats=5) -> float:
+    model.eval()
+    model.infer(x[:100])
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model.infer(x)
+        times.append(time.perf_counter() - t0)
+    model.train()
+    return len(x) / sorted(times)[len(times) // 2]
+
+
+class _GridSample:
+    """Context manager: the spatial transformer through affine_grid + grid_sample instead."""
+
+    def __enter__(self):
+        self.saved = spatial.attend, spatial.place
+
+        def attend(images, z_where, size=28):
+            g = F.affine_grid(spatial.theta(z_where), (len(images), 1, size, size), align_corners=False)
+            return F.grid_sample(images[:, None], g, align_corners=False)[:, 0]
+
+        def place(patches, z_where, size=50):
+            g = F.affine_grid(spatial.theta(z_where, inverse=True), (len(patches), 1, size, size), align_corners=False)
+            return F.grid_sample(patches[:, None], g, align_corners=False)[:, 0]
+        spatial.attend, spatial.place = attend, place
+
+    def __exit__(self, *exc):
+        spatial.attend, spatial.place = self.saved
+
+
+def main() -> dict:
+    from airlib.data import multi_mnist_splits
+    train, test = multi_mnist_splits("paper")
+    x = train.tensor()[:64]
+    x_test = test.tensor()[:1000]
+    results = dict(device=f"cpu: {platform.processor() or platform.machine()}", torch=torch.__version__,
+                   sizes=dict(lstm=256, encoder_decoder_hidden=200, z_what=50, batch=64))
+    torch.set_num_threads(1)
+    for name, cfg in (("air", AIRConfig()), ("dair", AIRConfig(difference=True))):
+        torch.manual_seed(0)
+        model = AIR(cfg)
+        results[f"{name}_train_step_s"] = time_train_step(model, x)
+        results[f"{name}_infer_images_per_s_batch1000"] = images_per_second(model, x_test)
+    torch.manual_seed(0)
+    model = AIR(AIRConfig())
+    results["ablations_air_train_step_s"] = ablate = {}
+    ablate["unfused_adam"] = time_train_step(model, x, fused=False)
+    with _GridSample():
+        ablate["grid_sample_transformer"] = time_train_step(model, x)
+    dair_like = AIR(AIRConfig(difference=True))           # recomputes the image projection every step
+    ablate["image_projection_every_step (DAIR's cost)"] = time_train_step(dair_like, x)
+    torch.set_num_threads(2)
+    ablate["two_threads"] = time_train_step(model, x)
+    torch.set_num_threads(1)
+    out = Path(__file__).with_name("air_speed.json")
+    out.write_text(json.dumps(results, indent=1))
+    print(json.dumps(results, indent=1))
+    return results
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)
