@@ -83,7 +83,7 @@ def train(method: str, cfg: Config, resume: Path | None = None, checkpoint_every
         torch.manual_seed(cfg.seed * 1_000_003 + step)
         identity, pose, images = scenes(cfg.batch, [cfg.seed, step])
         if method == "air":
-            out = module.loss(images)
+            out = module.loss(images, learn_what=step >= cfg.what_warmup)
             loss, elbo = out.loss, out.elbo.mean().item()
         else:
             loss, elbo = supervised_loss(module, images, identity, pose, cfg.input_size), float("nan")

@@ -46,7 +46,7 @@ def test_air_loss_sends_gradients_to_both_heads():
     # the pose head learns through the renderer's finite differences, the type head through the
     # score function, the baseline by regression
     assert trainer.net.where.weight.grad[:3].abs().sum() > 0
-    assert trainer.net.what.weight.grad.abs().sum() > 0
+    assert trainer.net.what[-1].weight.grad.abs().sum() > 0
     assert trainer.baseline.net[0].weight.grad.abs().sum() > 0
 
 
