@@ -343,12 +343,13 @@ def evaluate(nets: dict, cfg: Config, profile_seed: int = TEST_SEED) -> dict:
     """
     identity, pose, images = scenes(cfg.test_scenes, profile_seed)
     out = {}
+    n = cfg.direct_scenes
     for name, net in nets.items():
         t = time.perf_counter()
         gi, gp = infer_network(net, images, cfg.input_size)
         out[name] = metrics(identity, pose, images, gi, gp, time.perf_counter() - t)
+        out[name]["subset"] = metrics(identity[:n], pose[:n], images[:n], gi[:n], gp[:n], 0.0)
         out[name]["inferred"] = (gi, gp)
-    n = cfg.direct_scenes
     rng = np.random.default_rng(profile_seed + 1)
     t = time.perf_counter()
     found = [direct_optimise(images[i], cfg, rng) for i in range(n)]
