@@ -123,7 +123,8 @@ def scanning_heatmaps(runs: dict[str, tuple[torch.Tensor, torch.Tensor]], image_
             rgb[..., i] = h / max(h.max(), 1)
         ax.imshow(rgb ** 0.5, extent=(0, image_size, image_size, 0))
         ax.set_title(label, fontsize=9)
-    fig.suptitle("window centres: step 1 red, step 2 green")
+    axes[0, 0].set_xlabel("window centres: step 1 red, step 2 green", fontsize=8)
+    fig.tight_layout()
     return fig
 
 
