@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import subprocess
@@ -68,6 +69,9 @@ def train(method: str, cfg: Config, resume: Path | None = None, checkpoint_every
     torch.manual_seed(cfg.seed)
     module = AIRTrainer(cfg) if method == "air" else SceneNet(cfg.hidden, cfg.input_size)
     opt = torch.optim.Adam(module.parameters(), lr=cfg.lr)
+    # Cosine decay to a tenth of the learning rate over the run.
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.1 + 0.45 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
     history = {"step": [], "loss": [], "elbo": [], "batch_accuracy": [], "batch_position_error": []}
     start, elapsed = 0, 0.0
     if resume is not None and resume.exists():
@@ -75,6 +79,7 @@ def train(method: str, cfg: Config, resume: Path | None = None, checkpoint_every
         if state["config"] == _config_dict(cfg) and state["method"] == method:
             module.load_state_dict(state["module"])
             opt.load_state_dict(state["optimiser"])
+            sched.load_state_dict(state["scheduler"])
             history, start, elapsed = state["history"], state["step"], state["elapsed"]
             print(f"resuming {method} at step {start}", flush=True)
     t0 = time.perf_counter() - elapsed
@@ -90,6 +95,7 @@ def train(method: str, cfg: Config, resume: Path | None = None, checkpoint_every
         opt.zero_grad()
         loss.backward()
         opt.step()
+        sched.step()
         if step % log_every == 0 or step == cfg.steps - 1:
             with torch.no_grad():
                 net = module.net if method == "air" else module
@@ -109,7 +115,8 @@ def train(method: str, cfg: Config, resume: Path | None = None, checkpoint_every
         if resume is not None and ((step + 1) % checkpoint_every == 0 or step + 1 == cfg.steps):
             resume.parent.mkdir(parents=True, exist_ok=True)
             torch.save({"config": _config_dict(cfg), "method": method, "module": module.state_dict(),
-                        "optimiser": opt.state_dict(), "history": history, "step": step + 1,
+                        "optimiser": opt.state_dict(), "scheduler": sched.state_dict(),
+                        "history": history, "step": step + 1,
                         "elapsed": time.perf_counter() - t0}, resume)
     net = module.net if method == "air" else module
     return net.eval(), history, time.perf_counter() - t0
