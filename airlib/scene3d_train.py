@@ -50,7 +50,7 @@ def _config_dict(cfg: Config) -> dict:
 
 
 def train(method: str, cfg: Config, resume: Path | None = None, checkpoint_every: int = 200,
-          log_every: int = 10, quiet: bool = True):
+          log_every: int = 10, quiet: bool = True, stop_at: int | None = None):
     """Trains AIR (ELBO under the renderer) or the supervised network (ground-truth likelihood).
 
     Args:
@@ -60,6 +60,7 @@ def train(method: str, cfg: Config, resume: Path | None = None, checkpoint_every
         checkpoint_every: steps between checkpoints.
         log_every: steps between history entries.
         quiet: no progress printing.
+        stop_at: return after this step, as if interrupted (for tests of resuming).
 
     Returns:
         (SceneNet, history dict of lists, wall seconds).
@@ -118,6 +119,8 @@ def train(method: str, cfg: Config, resume: Path | None = None, checkpoint_every
                         "optimiser": opt.state_dict(), "scheduler": sched.state_dict(),
                         "history": history, "step": step + 1,
                         "elapsed": time.perf_counter() - t0}, resume)
+        if stop_at is not None and step + 1 >= stop_at:
+            break
     net = module.net if method == "air" else module
     return net.eval(), history, time.perf_counter() - t0
 
