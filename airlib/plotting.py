@@ -45,11 +45,11 @@ def show_images(images, titles=None, title: str | None = None):
     return fig
 
 
-def show_reconstructions(images, inference, title: str | None = None):
+def show_reconstructions(images, inference, title: str | None = None, label: str = "AIR"):
     """Data (top) and reconstructions with attention windows (bottom), Fig. 3b.
 
     Args:
-        images: (B, H, W); inference: the result of ``model.infer(images)``.
+        images: (B, H, W); inference: the result of ``model.infer(images)``; label: the model's name.
     """
     images = torch.as_tensor(images).float()
     fig, axes = _image_axes(len(images), rows=2, title=title)
@@ -58,7 +58,7 @@ def show_reconstructions(images, inference, title: str | None = None):
         axes[1, i].imshow(inference.reconstruction[i].float().clamp(0, 1), cmap="gray", vmin=0, vmax=1)
         draw_windows(axes[1, i], inference.z_where[i], inference.z_pres[i], images.shape[-1])
         axes[1, i].set_title(f"n = {int(inference.z_pres[i].sum())}", fontsize=9)
-    axes[0, 0].set_ylabel("data"), axes[1, 0].set_ylabel("AIR")
+    axes[0, 0].set_ylabel("data"), axes[1, 0].set_ylabel(label)
     return fig
 
 

@@ -289,7 +289,7 @@ if dair is not None:
     with torch.no_grad():
         inf_d = dair.infer(x_test[:12])
         counts_d = torch.cat([dair.infer(x_test[i:i + 1000]).count for i in range(0, len(x_test), 1000)])
-    fig = plotting.show_reconstructions(x_test[:12], inf_d)
+    fig = plotting.show_reconstructions(x_test[:12], inf_d, label="DAIR")
     print(f"DAIR count accuracy on {len(x_test)} held-out images: {(counts_d == c_test).float().mean():.4f}")
 else:
     print("no DAIR artifact: train it with `python -m airlib train dair-multi-mnist --profile paper --seed 0`")
