@@ -64,7 +64,7 @@ cfg
 #
 # One MuJoCo model holds a table and the three objects as mocap bodies; a scene is shown by
 # *setting* the pose of one object and switching on its geom group, so one renderer per process
-# draws every scene (about 1,800 frames per second at $128\times128$ on one CPU core, see the
+# draws every scene (some 2,000 frames per second at $128\times128$ on one CPU core, see the
 # benchmark below). The prior is the one the data come from: a uniform type, a uniform position on
 # the placement square and a uniform angle. The textured cylinder carries a green bar on its top
 # and one green side, so that its rotation is visible; the cube looks the same after a quarter
@@ -343,8 +343,8 @@ checks = {
         air["reconstruction_mse"] <= sup["reconstruction_mse"],
     "AIR at least 100x faster than direct optimisation":
         direct["seconds_per_image"] >= 100 * air["seconds_per_image"],
-    "supervised cube rotation error > AIR's (symmetry)":
-        (sup["per_type"]["cube"]["rotation_error_deg"] or 0) > (air["per_type"]["cube"]["rotation_error_deg"] or 90),
+    "supervised cube rotation error > AIR's by more than 5 degrees (symmetry)":
+        (sup["per_type"]["cube"]["rotation_error_deg"] or 0) > (air["per_type"]["cube"]["rotation_error_deg"] or 90) + 5,
     "supervised cube rotation error > its cylinder rotation error / 4 (the cube's period is a quarter)":
         (sup["per_type"]["cube"]["rotation_error_deg"] or 0) > (sup["per_type"]["cylinder"]["rotation_error_deg"] or 360) / 4,
     "direct optimisation less accurate in type than AIR (local minima)":
@@ -360,10 +360,11 @@ for name, r in res.items():
           f"{r['per_type']['cylinder']['rotation_error_deg']} degrees (chance: 22.5 and 90)")
 
 # %% [markdown]
-# Direct optimisation is *unstable*: each descent below is one test image's best-typed run, its
-# log-likelihood over the Adam steps. Runs that start far from the object sit on the flat part of
-# the landscape or stall in a local optimum (a cube turned by the wrong amount, the wrong type
-# fitting better than the right one started badly).
+# How stable is direct optimisation? Each line below is one test image's best-typed descent: its
+# log-likelihood over the Adam steps, relative to its best. Most climb within twenty steps from a
+# random start, which is what the wide blur buys; some overshoot and oscillate, and a few end tens of
+# nats below their best. Its type errors (the accuracy above) are descents of the right type that
+# started badly and lost to a wrong type.
 
 # %%
 traces = figures["direct_traces"]
@@ -371,7 +372,7 @@ fig, ax = plt.subplots(figsize=(7, 3.8))
 for t in traces[:50]:
     ax.plot((t - t.max()).numpy(), alpha=0.4)
 ax.set_xlabel("Adam step")
-ax.set_ylabel("log p(x | z) - final best (nats)")
+ax.set_ylabel("log p(x | z) - its best (nats)")
 ax.set_title("direct optimisation, one line per test image")
 plt.show()
 
@@ -383,7 +384,15 @@ plt.show()
 #   forward finite differences. The step matters: the paper's $10^{-4}$ is a hundredth of a pixel
 #   here and gives noisy gradients; $10^{-2}$ m agrees with a supersampled reference to about 10%.
 # * The blur's width sets the basin of attraction of the likelihood; too narrow, and a guess that
-#   misses the object drifts to the far edge of the table.
-# * AIR trained on unlabelled images through the renderer, the supervised network and direct
-#   optimisation are compared above on the same held-out scenes, with the paper's claims checked
-#   against the measured numbers.
+#   misses the object drifts to the far edge of the table. Too wide, and the angle is lost.
+# * What the committed `paper` run found (the tables above are the evidence; these sentences were
+#   written from them): AIR, trained without a label, infers the type of every held-out scene and
+#   the position to within about 1.5% of the table's width, in a fraction of a millisecond per image,
+#   thousands of times faster than direct optimisation, which needs about a second per image and is
+#   slightly less reliable in type. Two of the paper's findings are *not* reproduced: the supervised
+#   network, which sees exact positions, places objects more precisely than AIR and so reconstructs
+#   better (AIR's posterior under a 16-pixel blur is a few centimetres wide); and no method recovers
+#   the angle much better than chance, so the supervised network's trouble with the cube's symmetry
+#   cannot show. The likelihood we chose holds less than a nat of information about the angle, and
+#   the green bar that marks the cylinder's angle is about two pixels wide in the $32\times32$ input.
+#   A narrower blur with a coarse-to-fine schedule, or a larger input, is the obvious next step.
