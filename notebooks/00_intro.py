@@ -72,6 +72,10 @@ plt.show()
 # | --- | --- | --- |
 # | 1. The ELBO and its estimators | Sec. I | the variable-length bound, its gradient estimators, checked exactly on a toy model |
 # | 2. Multi-MNIST | Sec. II | AIR and DAIR learning to count and locate digits without supervision |
+# | 5. 3D objects | Sec. III-A | AIR inverting a MuJoCo renderer: one object's identity and pose, against a supervised network and direct optimisation |
+#
+# Chapters 3 (generalization), 4 (representational power) and 6 (table-top scenes) are not written yet; the
+# numbering follows the paper's sections so that it stays stable as they arrive.
 #
 # To regenerate everything on a fresh machine, clone the repository and run the two commands of its README:
 #

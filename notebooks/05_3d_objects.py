@@ -9,7 +9,7 @@
 # ---
 
 # %% [markdown]
-# # 3D objects: inverting a renderer (Sec. III-A)
+# # 5. 3D objects: inverting a renderer (Sec. III-A)
 #
 # In Sec. III the generative model is not learned: it *is* a 3D renderer. A scene description,
 # an object type $z_{\text{what}} \in \{\text{cube}, \text{sphere}, \text{cylinder}\}$ and a pose
