@@ -51,7 +51,8 @@ class AIRConfig:
     decoder_bias: float = -2.0          # start from a nearly empty canvas
     init_scale: float = 2.2             # initial q(z_where)'s mean zoom (1 = the whole image) ...
     init_where_sd: float = 0.1          # ... and its standard deviation ...
-    init_pres_logit: float = 2.0        # ... and objects present at first, so the decoder learns
+    init_pres_logit: float = -2.0       # ... and objects mostly absent at first (q = 0.12): step 1 learns
+                                        # to find a digit before later steps turn on (no "parking")
 
 
 class State(NamedTuple):

@@ -63,8 +63,8 @@ MODELS = {
 TRAIN = {
     "smoke": TrainConfig(steps=300, batch_size=32, anneal_steps=150, log_every=50, eval_images=200,
                          checkpoint_seconds=0.0, snapshots=(0, 100, 300)),
-    "paper": TrainConfig(steps=20000, log_every=250, checkpoint_seconds=120.0,
-                         snapshots=(0, 500, 1000, 1500, 2000, 3000, 5000, 8000, 12000, 20000)),
+    "paper": TrainConfig(steps=10000, log_every=250, checkpoint_seconds=120.0,
+                         snapshots=(0, 250, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000)),
 }
 
 
@@ -197,6 +197,8 @@ def train(experiment: str = "air-multi-mnist", profile: str = "paper", seed: int
         ck = torch.load(ckpt_path, map_location=dev, weights_only=False)
         if ck["experiment"] != experiment or ck["profile"] != profile or ck["seed"] != seed:
             raise ValueError(f"{ckpt_path} belongs to another run: {ck['experiment']} {ck['profile']} seed {ck['seed']}")
+        if ck.get("configs", (asdict(model_cfg), asdict(cfg))) != (asdict(model_cfg), asdict(cfg)):
+            raise ValueError(f"{ckpt_path} was made with another configuration; delete {run_dir} to start afresh")
         model.load_state_dict(ck["model"])
         optim.load_state_dict(ck["optim"])
         gen.set_state(ck["generator"])
@@ -233,7 +235,8 @@ def train(experiment: str = "air-multi-mnist", profile: str = "paper", seed: int
             _save_atomic(dict(experiment=experiment, profile=profile, seed=seed, model=model.state_dict(),
                               optim=optim.state_dict(), generator=gen.get_state(), step=step, wall=wall,
                               running_acc=running_acc, snapshots=snapshots, history=history,
-                              partial=(acc_elbo, n_elbo), commit=commit, elapsed=time.time() - t_start), ckpt_path)
+                              partial=(acc_elbo, n_elbo), commit=commit, elapsed=time.time() - t_start,
+                              configs=(asdict(model_cfg), asdict(cfg))), ckpt_path)
             last_save = time.time()
         if step == end:
             break

@@ -215,6 +215,22 @@ print(f"AIR: {success} of {len(finals)} seeds reach 98% held-out count accuracy:
       + ", ".join(f"seed {s}: {a:.4f}" for s, a in finals.items()))
 
 # %% [markdown]
+# A seed that fails shows the *parking* step described above: held-out images it miscounts.
+
+# %%
+failed = [s for s, a in finals.items() if a < 0.98]
+if failed:
+    bad_model = air_models[failed[0]]
+    with torch.no_grad():
+        inf_all = bad_model.infer(x_test[:2000])
+    wrong = (inf_all.count != c_test[:2000]).nonzero()[:, 0][:10]
+    fig = plotting.show_reconstructions(x_test[:2000][wrong], type(inf_all)(*[t[wrong] for t in inf_all]),
+                                        title=f"seed {failed[0]}: miscounted held-out images",
+                                        label=f"AIR seed {failed[0]}")
+else:
+    print("every seed reached 98%")
+
+# %% [markdown]
 # ## The scanning policy (Fig. 4, right)
 #
 # Heatmaps of the centres of the attention windows of step 1 (red) and step 2 (green) on held-out
