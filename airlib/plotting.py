@@ -81,6 +81,7 @@ def show_snapshots(images, snapshots: list[dict], max_rows: int = 8):
     axes[0, 0].set_ylabel("data", fontsize=8)
     for r, s in enumerate(snaps, start=1):
         axes[r, 0].set_ylabel(f"step {s['step']}", fontsize=8)
+    fig.tight_layout(pad=0.3)
     return fig
 
 
