@@ -100,12 +100,13 @@ rows = []
 for path in records:
     rec = json.loads(path.read_text())
     if "command" in rec:
-        rows.append((path.stem, rec.get("device", "?"), rec.get("wall_time_s"), rec.get("command")))
+        wall = rec.get("wall_time_s", rec.get("wall_seconds"))  # the 3D records use the second name
+        rows.append((path.stem, rec.get("device", "?"), wall, rec.get("command")))
 if rows:
-    print(f"{'artifact':28s} {'device':40s} {'wall time':>10s}  command")
+    print(f"{'artifact':24s} {'device':52s} {'wall time':>10s}  command")
     for name, device, wall, command in rows:
         wall = f"{wall / 60:.1f} min" if isinstance(wall, (int, float)) else "?"
-        print(f"{name:28s} {str(device)[:40]:40s} {wall:>10s}  {command}")
+        print(f"{name:24s} {str(device)[:52]:52s} {wall:>10s}  {command}")
 else:
     print("No trained artifacts are recorded yet.")
 
