@@ -86,20 +86,13 @@ def parameterize_all(out: str | Path, profile: str, root: Path = ROOT) -> list[P
 def execute(source: Path, out_dir: Path, profile: str) -> Path:
     """Executes one notebook with papermill into ``out_dir``; a failing cell raises a BookError naming it."""
     out = out_dir / (source.stem + ".ipynb")
-    nb = jupytext.read(source)
     started = time.time()
-    try:
-        papermill.execute_notebook(nb, str(out), parameters={"profile": profile}, cwd=str(out_dir),
+    try:  # already parameterised (injected cell hidden), so papermill injects nothing more
+        papermill.execute_notebook(parameterize(source, profile), str(out), cwd=str(out_dir),
                                    kernel_name="python3", progress_bar=False)
     except papermill.PapermillExecutionError as e:
         raise BookError(f"{source.name}: cell {e.cell_index} (execution count {e.exec_count}) failed with "
                         f"{e.ename}: {e.evalue}\nthe executed notebook is at {out}") from None
-    executed = nbformat.read(out, as_version=4)
-    for cell in executed.cells:  # hide the cell papermill injected
-        tags = cell.metadata.get("tags", [])
-        if "injected-parameters" in tags and HIDE not in tags:
-            tags.append(HIDE)
-    nbformat.write(executed, out)
     print(f"book: executed {source.name} with profile={profile} in {time.time() - started:.0f} s", flush=True)
     return out
 
@@ -114,8 +107,7 @@ def toc_files(root: Path = ROOT) -> list[str]:
             if "file" in entry:
                 files.append(entry["file"])
             walk(entry.get("sections"))
-            for part in entry.get("chapters", []) if "chapters" in entry else []:
-                walk([part])
+            walk(entry.get("chapters"))
 
     walk(toc.get("chapters"))
     for part in toc.get("parts", []):
@@ -145,7 +137,7 @@ def build(profile: str = "paper", only=None, check: bool = True, root: Path = RO
     unknown = wanted - {s.stem for s in sources}
     if unknown:
         raise BookError(f"no such notebook: {', '.join(sorted(unknown))}")
-    pages = set(toc_files(root))
+    pages = toc_files(root)
     for source in sources:
         pair(source)
         if f"book/{source.stem}" not in pages:
@@ -167,7 +159,7 @@ def build(profile: str = "paper", only=None, check: bool = True, root: Path = RO
     site = root / "_build" / "html"
     _launch_from_sources(site, [s.stem for s in sources])
     if check:
-        for page, report in check_site(site, toc_files(root), root).items():
+        for page, report in check_site(site, pages, root).items():
             print(f"book: checked {page}: {report['n_images']} figures, title {report['title']!r}")
     return site
 
@@ -210,7 +202,6 @@ frame.onload = () => {
       errors: [...article.querySelectorAll('.output.traceback, .output.error, .output.stderr')]
                 .map(e => e.textContent.slice(0, 300))
                 .filter(t => /Error|Traceback|Exception|Warning/.test(t)),
-      text_length: article.innerText.length,
       raw_tex: [...article.querySelectorAll('p, li, td')].map(e => e.innerText)
                  .filter(t => /\\\(|\\\[|\$\$/.test(t)).map(t => t.slice(0, 100)),
     };
