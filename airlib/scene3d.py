@@ -246,14 +246,66 @@ def supervised_loss(net: SceneNet, images: torch.Tensor, identity: torch.Tensor,
 # Inference and evaluation
 
 
-@torch.no_grad()
-def infer_network(net: SceneNet, images: torch.Tensor, input_size: int = 32):
-    """The network's most probable scene: argmax type, Gaussian mean pose (on the table).
+def check_images(images, input_size: int = 32) -> torch.Tensor:
+    """Validates a batch of observed images and returns it as float32 intensities in [0, 1].
+
+    Args:
+        images: (B, 3, H, W) tensor or array, square, with H a multiple of ``input_size``
+            (the renderer's 128x128 images, or 32x32 ones): floats in [0, 1], or uint8 in 0..255
+            (divided by 255).
 
     Returns:
-        identity (B,), pose (B, 3).
+        float32 tensor (B, 3, H, W).
+
+    Raises:
+        TypeError: for a dtype other than floating point or uint8.
+        ValueError: for another shape, a non-finite value, or a float outside [0, 1] (the
+            message tells 0..255 data apart).
     """
-    logits, loc, _ = net.eval()(downsample(images, input_size))
+    images = torch.as_tensor(images)
+    if images.ndim != 4 or images.shape[1] != 3 or images.shape[2] != images.shape[3] \
+            or images.shape[2] < input_size or images.shape[2] % input_size:
+        raise ValueError(f"images must be (B, 3, H, H) with H a multiple of {input_size} "
+                         f"(channels first, as Renderer.render_batch returns), got "
+                         f"{tuple(images.shape)}")
+    if images.dtype == torch.uint8:
+        return images.float().div_(255.0)
+    if not images.is_floating_point():
+        raise TypeError(f"images must be floats in [0, 1] or uint8 in 0..255, got {images.dtype}")
+    images = images.float()
+    if images.numel() == 0:
+        return images
+    if not torch.isfinite(images).all():
+        raise ValueError(f"images must be finite: {int((~torch.isfinite(images)).sum())} values "
+                         f"are NaN or infinite")
+    low, high = images.min().item(), images.max().item()
+    if low < 0 or high > 1:
+        hint = " (these look like 0..255 values: divide by 255 or pass uint8)" if high > 1.5 else ""
+        raise ValueError(f"float images must be intensities in [0, 1], got values in "
+                         f"[{low!r}, {high!r}]{hint}")
+    return images
+
+
+@torch.no_grad()
+def infer_network(net: SceneNet, images, input_size: int = 32):
+    """The network's most probable scene: argmax type, Gaussian mean pose (on the table).
+
+    Args:
+        net: a trained SceneNet (run in eval mode; its mode is restored afterwards).
+        images: (B, 3, H, H), see :func:`check_images`; B may be 0.
+
+    Returns:
+        identity (B,) long, pose (B, 3) float32.
+
+    Raises:
+        TypeError, ValueError: for images that are not valid (see :func:`check_images`).
+    """
+    images = check_images(images, input_size)
+    training = net.training
+    try:
+        logits, loc, _ = net.eval()(downsample(images, input_size))
+    finally:
+        net.train(training)
     return logits.argmax(1), clamp_to_table(loc)
 
 

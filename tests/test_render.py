@@ -12,9 +12,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import airlib.render.renderer as renderer_module
 from airlib.render import OBJECTS, Renderer, RendererUnavailable, SceneSpec, check_scene, sample_scenes
 from airlib.render.gradient import DEFAULT_EPS, render
 from airlib.render.likelihood import blur, downsample, gaussian_kernel, log_likelihood
+from airlib.render.renderer import MAX_SIZE
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -227,3 +229,111 @@ def test_finite_difference_gradient_against_supersampled_central_difference(rend
         after = log_likelihood(x.double(), renderer.render_batch(ident, moved).double(), sigma_x, blur_px)
     assert (after > before).all(), (before, after)
     assert DEFAULT_EPS[0] > 0
+
+
+@pytest.mark.parametrize("size,error", [
+    (0, ValueError), (-1, ValueError), (MAX_SIZE + 1, ValueError),
+    ("64", TypeError), (1.5, TypeError), (64.0, TypeError), (True, TypeError), (None, TypeError),
+])
+def test_bad_renderer_size_is_refused_before_any_gl_call(monkeypatch, size, error):
+    """A bad size names the argument and its range, and is never blamed on the GL packages."""
+    def no_gl(*args, **kwargs):
+        raise AssertionError("an OpenGL call was made")
+    monkeypatch.setattr(renderer_module.mujoco, "Renderer", no_gl)
+    monkeypatch.setattr(renderer_module.mujoco.MjModel, "from_xml_string", no_gl)
+    expected = rf"size must be an integer number of pixels in 1\.\.{MAX_SIZE}"
+    for make in (Renderer, renderer_module.shared_renderer):
+        with pytest.raises(error, match=expected) as info:
+            make(size)
+        assert "libegl" not in str(info.value)
+    with pytest.raises(TypeError, match="spec must be a SceneSpec"):
+        Renderer(32, spec={"fovy": 43})
+
+
+def test_renderer_accepts_numpy_sizes():
+    with Renderer(np.int64(16)) as r:
+        assert r.size == 16 and type(r.size) is int
+        assert r.render(0, (0, 0, 0)).shape == (16, 16, 3)
+
+
+@pytest.mark.parametrize("identity,pose,shapes", [
+    ([0, 1], np.zeros((3, 3)), r"identity \(2,\) and pose \(3, 3\)"),
+    ([0, 1, 2], np.zeros((2, 3)), r"identity \(3,\) and pose \(2, 3\)"),
+    (torch.tensor([0, 1]), torch.zeros(3, 3), r"identity \(2,\) and pose \(3, 3\)"),
+    ([[0, 1]], np.zeros((2, 3)), r"identity \(1, 2\) and pose \(2, 3\)"),
+    ([0], np.zeros((1, 2)), r"identity \(1,\) and pose \(1, 2\)"),
+    ([0], np.zeros(3), r"identity \(1,\) and pose \(3,\)"),
+    (0, np.zeros((1, 3)), r"identity \(\) and pose \(1, 3\)"),
+])
+@pytest.mark.parametrize("check", [True, False])
+def test_render_batch_refuses_mismatched_shapes(renderer, identity, pose, shapes, check):
+    with pytest.raises(ValueError, match=shapes):
+        renderer.render_batch(identity, pose, check=check)
+
+
+def test_render_batch_checks_identities_and_takes_an_empty_batch(renderer):
+    with pytest.raises(ValueError, match="unknown object type"):
+        renderer.render_batch(np.array([0.5]), np.zeros((1, 3)))  # not truncated to 0
+    named = renderer.render_batch(["cube", "sphere"], np.zeros((2, 3)))
+    assert torch.equal(named, renderer.render_batch([0, 1], np.zeros((2, 3))))
+    for pose in (np.zeros((0, 3)), []):
+        assert renderer.render_batch([], pose).shape == (0, 3, 128, 128)
+
+
+@pytest.mark.parametrize("sigma,stride,message", [
+    (-1.0, 1, "blur sigma must be"), (-1e-9, 1, "blur sigma must be"),
+    (float("nan"), 1, "blur sigma must be"), (float("inf"), 1, "blur sigma must be"),
+    ("2", 1, "blur sigma must be"), (2.0, 0, "blur stride must be"), (2.0, -1, "blur stride must be"),
+    (2.0, 1.5, "blur stride must be"),
+])
+def test_blur_refuses_bad_sigma_and_stride(sigma, stride, message):
+    x = torch.rand(1, 3, 8, 8)
+    with pytest.raises(ValueError, match=message):
+        blur(x, sigma, stride)
+    with pytest.raises(ValueError, match=message):
+        log_likelihood(x, x, 0.1, sigma, stride)
+
+
+def test_zero_blur_is_the_identity_and_bad_noise_is_refused():
+    x = torch.rand(2, 3, 8, 8)
+    assert torch.equal(blur(x, 0), x) and torch.equal(blur(x, 0.0, 2), x[..., ::2, ::2])
+    assert torch.allclose(blur(x, np.float32(1.0)), blur(x, 1.0))
+    for sigma in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="sigma"):
+            gaussian_kernel(sigma)
+        with pytest.raises(ValueError, match="sigma_x"):
+            log_likelihood(x, x, sigma, 1.0)
+
+
+@pytest.mark.parametrize("fields,error,message", [
+    (dict(fovy=0), ValueError, r"fovy must be in \(0, 180\)"),
+    (dict(fovy=-5.0), ValueError, r"fovy must be in \(0, 180\)"),
+    (dict(fovy=180), ValueError, r"fovy must be in \(0, 180\)"),
+    (dict(fovy=float("nan")), ValueError, "fovy must be finite"),
+    (dict(fovy="43"), TypeError, "fovy must be a number"),
+    (dict(table_half_width=0.0), ValueError, "table_half_width must be positive"),
+    (dict(object_half_size=-0.1), ValueError, "object_half_size must be positive"),
+    (dict(placement_half_width=0), ValueError, "placement_half_width must be positive"),
+    (dict(table_half_width=float("inf")), ValueError, "table_half_width must be finite"),
+    (dict(placement_half_width=0.45), ValueError, "stands fully on the table"),
+    (dict(camera_pos=(0.0, -1.0)), ValueError, "camera_pos must be three finite numbers"),
+    (dict(camera_lookat=(0.0, float("nan"), 0.0)), ValueError, "camera_lookat must be three finite"),
+    (dict(camera_pos="abc"), ValueError, "camera_pos must be three finite numbers"),
+    (dict(camera_lookat=(0.0, -0.95, 1.25)), ValueError, "sit on its target"),
+    (dict(camera_pos=(0.0, 0.0, 2.0), camera_lookat=(0.0, 0.0, 0.0)), ValueError, "straight up or down"),
+    (dict(offsamples=-1), ValueError, "offsamples must be an integer >= 0"),
+    (dict(offsamples=1.5), TypeError, "offsamples must be an integer >= 0"),
+])
+def test_bad_scene_spec_is_refused(fields, error, message):
+    with pytest.raises(error, match=message):
+        SceneSpec(**fields)
+
+
+def test_scene_spec_stores_canonical_values():
+    spec = SceneSpec(camera_pos=[0, -0.95, 1.25], camera_lookat=np.array([0.0, -0.02, 0.0]),
+                     fovy=np.float32(43.0), offsamples=np.int64(8))
+    assert spec == SceneSpec() and hash(spec) == hash(SceneSpec())
+    # A narrow and a wide, still valid, field of view both show the scene (not a black image).
+    for fovy in (5.0, 90.0):
+        with Renderer(32, SceneSpec(fovy=fovy)) as r:
+            assert r.render(0, (0, 0, 0)).max() > 20

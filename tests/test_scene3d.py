@@ -109,3 +109,46 @@ def test_chapter_smoke_run(tmp_path):
     from airlib.book import execute
     out = execute(ROOT / "notebooks" / "05_3d_objects.py", tmp_path, "smoke")
     assert out.exists()
+
+
+def _images(n=2, side=32):
+    return torch.rand(n, 3, side, side, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("images,error,message", [
+    (_images().index_put_((torch.tensor(0),), torch.tensor(float("nan"))), ValueError, "finite"),
+    (_images().index_put_((torch.tensor(1),), torch.tensor(float("inf"))), ValueError, "finite"),
+    (_images() * 255, ValueError, r"\[0, 1\].*0\.\.255"),
+    (_images() - 0.5, ValueError, r"\[0, 1\]"),
+    (_images().index_put_((torch.tensor(0),), torch.tensor(1 + 1e-6)), ValueError,
+     r"1\.00000\d"),  # the true maximum, not a rounded 1
+    (_images().permute(0, 2, 3, 1), ValueError, r"\(B, 3, H, H\).*\(2, 32, 32, 3\)"),
+    (_images()[0], ValueError, r"\(B, 3, H, H\)"),
+    (_images()[:, :1], ValueError, r"\(B, 3, H, H\)"),
+    (_images(side=48), ValueError, "multiple of 32"),
+    (_images(side=16), ValueError, "multiple of 32"),
+    (torch.rand(2, 3, 32, 64), ValueError, r"\(B, 3, H, H\)"),
+    ((_images() * 255).long(), TypeError, "uint8"),
+    (_images() > 0.5, TypeError, "uint8"),
+])
+def test_infer_network_refuses_bad_images(images, error, message):
+    net = scene3d.SceneNet(hidden=32)
+    with pytest.raises(error, match=message):
+        scene3d.infer_network(net, images)
+
+
+def test_infer_network_reads_uint8_as_255ths_and_takes_an_empty_batch():
+    torch.manual_seed(0)
+    net = scene3d.SceneNet(hidden=32)
+    with torch.no_grad():
+        net.what[-1].weight.mul_(100)  # well-separated logits: the argmax does not hang on rounding
+    raw = (_images(4, 128) * 255).round().to(torch.uint8)
+    ident, pose = scene3d.infer_network(net, raw)
+    expected = scene3d.infer_network(net, raw.float() / 255)
+    assert torch.equal(ident, expected[0]) and torch.allclose(pose, expected[1])
+    assert not torch.allclose(pose, scene3d.infer_network(net, raw.float() / 256)[1])
+    assert torch.allclose(pose, scene3d.infer_network(net, raw.numpy())[1])  # arrays too
+    assert net.training  # the caller's mode is restored
+    for empty in (torch.zeros(0, 3, 128, 128), torch.zeros(0, 3, 32, 32, dtype=torch.uint8)):
+        ident, pose = scene3d.infer_network(net, empty)
+        assert ident.shape == (0,) and ident.dtype == torch.long and pose.shape == (0, 3)

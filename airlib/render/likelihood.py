@@ -9,6 +9,7 @@ towards it.
 from __future__ import annotations
 
 import math
+from numbers import Integral, Real
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +20,13 @@ def gaussian_kernel(sigma: float) -> torch.Tensor:
 
     Returns:
         float32 tensor (2 * ceil(3 sigma) + 1,).
+
+    Raises:
+        ValueError: for a sigma that is not a positive finite number.
     """
+    if not (isinstance(sigma, Real) and 0 < sigma < math.inf):
+        raise ValueError(f"sigma of a Gaussian kernel must be a positive finite number of pixels, "
+                         f"got {sigma!r}")
     radius = max(1, math.ceil(3 * sigma))
     t = torch.arange(-radius, radius + 1, dtype=torch.float32)
     k = torch.exp(-0.5 * (t / sigma) ** 2)
@@ -37,8 +44,12 @@ def blur(images: torch.Tensor, sigma: float, stride: int = 1) -> torch.Tensor:
 
     Returns:
         (B, C, ceil(H / stride), ceil(W / stride)) blurred images.
+
+    Raises:
+        ValueError: for a negative or non-finite sigma, or a stride that is not a positive integer.
     """
-    if sigma <= 0:
+    _check_blur(sigma, stride)
+    if sigma == 0:
         return images[..., ::stride, ::stride]
     k = gaussian_kernel(sigma).to(images)
     r = (k.numel() - 1) // 2
@@ -46,6 +57,14 @@ def blur(images: torch.Tensor, sigma: float, stride: int = 1) -> torch.Tensor:
     out = F.pad(images, (r, r, r, r), mode="replicate")
     out = F.conv2d(out, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c, stride=(1, stride))  # W
     return F.conv2d(out, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c, stride=(stride, 1))  # H
+
+
+def _check_blur(sigma, stride) -> None:
+    if isinstance(sigma, bool) or not isinstance(sigma, Real) or not 0 <= sigma < math.inf:
+        raise ValueError(f"blur sigma must be a finite number of pixels >= 0 (0: no blur), "
+                         f"got {sigma!r}")
+    if isinstance(stride, bool) or not isinstance(stride, Integral) or stride < 1:
+        raise ValueError(f"blur stride must be an integer >= 1, got {stride!r}")
 
 
 def log_likelihood(x: torch.Tensor, y: torch.Tensor, sigma_x: float, blur_sigma: float,
@@ -65,7 +84,12 @@ def log_likelihood(x: torch.Tensor, y: torch.Tensor, sigma_x: float, blur_sigma:
 
     Returns:
         (B,) log-likelihoods.
+
+    Raises:
+        ValueError: for a sigma_x that is not positive and finite, or a bad blur (see :func:`blur`).
     """
+    if not (isinstance(sigma_x, Real) and 0 < sigma_x < math.inf):
+        raise ValueError(f"sigma_x must be a positive finite noise level, got {sigma_x!r}")
     d = blur(x, blur_sigma, stride) - blur(y, blur_sigma, stride)  # (B, C, H / stride, W / stride)
     n = d[0].numel()
     return -0.5 * d.pow(2).flatten(1).sum(1) / sigma_x**2 - 0.5 * n * math.log(2 * math.pi * sigma_x**2)

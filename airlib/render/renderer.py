@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import math
+import operator
 import os
 
 os.environ.setdefault("MUJOCO_GL", "egl")  # read by mujoco at import; CPU rendering via Mesa
@@ -21,6 +22,29 @@ from airlib.render.scene import (FIRST_GROUP, OBJECTS, SceneSpec, check_scene,  
                                  cylinder_texture, scene_xml)
 
 GL_PACKAGES = "libegl1 libegl-mesa0 libgl1-mesa-dri (MUJOCO_GL=egl) or libosmesa6 (MUJOCO_GL=osmesa)"
+
+# Largest image side accepted: 8192 renders with Mesa's EGL on the CPU (9 s to set up); beyond it
+# the offscreen buffer with its multisamples needs gigabytes.
+MAX_SIZE = 8192
+
+
+def check_size(size) -> int:
+    """Validates an image side in pixels: an integer in ``1..MAX_SIZE``.
+
+    Raises:
+        TypeError: for a size that is not an integer (a float, a string, a bool).
+        ValueError: for a size outside ``1..MAX_SIZE``.
+    """
+    if isinstance(size, bool):
+        raise TypeError(f"size must be an integer number of pixels in 1..{MAX_SIZE}, got {size!r}")
+    try:
+        side = operator.index(size)
+    except TypeError:
+        raise TypeError(f"size must be an integer number of pixels in 1..{MAX_SIZE}, got "
+                        f"{size!r} ({type(size).__name__})") from None
+    if not 1 <= side <= MAX_SIZE:
+        raise ValueError(f"size must be an integer number of pixels in 1..{MAX_SIZE}, got {side}")
+    return side
 
 
 class RendererUnavailable(RuntimeError):
@@ -35,13 +59,19 @@ class Renderer:
         spec: the fixed scene (table, sizes, camera).
 
     Raises:
+        TypeError, ValueError: for a size that is not an integer in ``1..MAX_SIZE`` or a spec
+            that is not a :class:`SceneSpec`, before any OpenGL call.
         RendererUnavailable: if MuJoCo cannot create an offscreen OpenGL context; the message
             names the Debian packages that provide one.
     """
 
     def __init__(self, size: int = 128, spec: SceneSpec = SceneSpec()):
-        self.size = size
+        self._renderer = None  # so that close() works whatever fails below
+        self.size = check_size(size)
+        if not isinstance(spec, SceneSpec):
+            raise TypeError(f"spec must be a SceneSpec, got {type(spec).__name__}")
         self.spec = spec
+        size = self.size
         self.model = mujoco.MjModel.from_xml_string(scene_xml(spec, size))
         tex = self.model.texture("cylinder")
         width = int(self.model.tex_width[tex.id])
@@ -50,7 +80,6 @@ class Renderer:
         self.model.tex_data[start:start + texture.size] = texture
         self.data = mujoco.MjData(self.model)
         mujoco.mj_forward(self.model, self.data)  # places the fixed camera and light (mj_camlight)
-        self._renderer = None
         try:
             self._renderer = mujoco.Renderer(self.model, size, size)
         except Exception as error:  # the GL backend raises several types
@@ -99,18 +128,31 @@ class Renderer:
         """Renders a batch of scenes to a float tensor.
 
         Args:
-            identity: (B,) object indices (tensor or array).
+            identity: (B,) object indices or names (tensor, array or list).
             pose: (B, 3) poses ``(x, y, theta)``.
-            check: validate every scene.
+            check: validate every scene (the shapes are always checked).
 
         Returns:
             float32 tensor (B, 3, size, size), intensities in [0, 1].
+
+        Raises:
+            ValueError: for identity not of shape (B,), pose not of shape (B, 3), or (with
+                ``check``) a bad scene (see :func:`~airlib.render.scene.check_scene`).
         """
-        identity = np.asarray(torch.as_tensor(identity).detach().cpu(), dtype=np.int64)
-        pose = np.asarray(torch.as_tensor(pose).detach().cpu(), dtype=np.float64)
+        identity = np.asarray(_numpy(identity))
+        pose = np.asarray(_numpy(pose), dtype=np.float64)
+        if pose.size == 0 and identity.size == 0:
+            identity, pose = identity.reshape(0), pose.reshape(0, 3)
+        if identity.ndim != 1 or pose.ndim != 2 or pose.shape[1] != 3 or len(identity) != len(pose):
+            raise ValueError(f"render_batch needs identity of shape (B,) and pose of shape (B, 3) "
+                             f"with the same B, got identity {identity.shape} and pose {pose.shape}")
+        if check:
+            scenes = [check_scene(i.item(), p, self.spec) for i, p in zip(identity, pose)]
+        else:
+            scenes = [(int(i), p) for i, p in zip(identity, pose)]
         out = np.empty((len(identity), self.size, self.size, 3), np.uint8)  # (B, H, W, 3)
-        for b in range(len(identity)):
-            out[b] = self.render(int(identity[b]), pose[b], check=check)
+        for b, (i, p) in enumerate(scenes):
+            out[b] = self.render(i, p, check=False)
         return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0)  # (B, 3, H, W)
 
     def close(self) -> None:
@@ -126,12 +168,17 @@ class Renderer:
         self.close()
 
 
+def _numpy(values):
+    """A tensor as a numpy array on the CPU; anything else unchanged."""
+    return values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else values
+
+
 _SHARED: dict[tuple[int, SceneSpec], Renderer] = {}
 
 
 def shared_renderer(size: int = 128, spec: SceneSpec = SceneSpec()) -> Renderer:
     """The process's renderer for ``(size, spec)``, created on first use and closed at exit."""
-    key = (size, spec)
+    key = (check_size(size), spec)
     if key not in _SHARED or _SHARED[key]._renderer is None:
         _SHARED[key] = Renderer(size, spec)
     return _SHARED[key]

@@ -46,9 +46,17 @@ class SceneSpec:
             stands fully on the table and in view.
         camera_pos: position of the fixed camera.
         camera_lookat: point the camera looks at.
-        fovy: vertical field of view in degrees.
+        fovy: vertical field of view in degrees, in (0, 180); a wide one shrinks the scene (at
+            170 degrees the whole scene fits in a few pixels of a 32x32 image).
         offsamples: multisamples per pixel of the offscreen buffer (anti-aliasing; it makes the
             image, and so the finite differences, change smoothly with the pose).
+
+    Raises:
+        ValueError, TypeError: on construction, for a field that would give a black or
+            meaningless image: a non-positive or non-finite size, a placement region that lets an
+            object overhang the table, a camera that is not three finite numbers, looks straight
+            down or sits on its target, a field of view outside (0, 180) degrees, or a negative
+            number of multisamples. Positions are stored as tuples of floats (hashable).
     """
 
     table_half_width: float = 0.5
@@ -59,10 +67,56 @@ class SceneSpec:
     fovy: float = 43.0
     offsamples: int = 8
 
+    def __post_init__(self):
+        for name in ("table_half_width", "object_half_size", "placement_half_width"):
+            value = _real(self, name)
+            if not value > 0:
+                raise ValueError(f"SceneSpec.{name} must be positive (metres), got {value!r}")
+        if self.placement_half_width + self.object_half_size > self.table_half_width:
+            raise ValueError(
+                f"SceneSpec.placement_half_width + object_half_size must be at most "
+                f"table_half_width, so that an object stands fully on the table: got "
+                f"{self.placement_half_width!r} + {self.object_half_size!r} > "
+                f"{self.table_half_width!r}")
+        for name in ("camera_pos", "camera_lookat"):
+            try:
+                point = tuple(float(v) for v in getattr(self, name))
+            except (TypeError, ValueError):
+                point = ()
+            if len(point) != 3 or not all(map(math.isfinite, point)):
+                raise ValueError(f"SceneSpec.{name} must be three finite numbers (x, y, z), "
+                                 f"got {getattr(self, name)!r}")
+            object.__setattr__(self, name, point)
+        view = np.subtract(self.camera_lookat, self.camera_pos)
+        distance = np.linalg.norm(view)
+        if distance == 0 or np.linalg.norm(np.cross(view / distance, [0.0, 0.0, 1.0])) < 1e-6:
+            raise ValueError(f"SceneSpec camera must not sit on its target or look straight up or "
+                             f"down (its image's up is the world's z), got camera_pos "
+                             f"{self.camera_pos} and camera_lookat {self.camera_lookat}")
+        fovy = _real(self, "fovy")
+        if not 0 < fovy < 180:
+            raise ValueError(f"SceneSpec.fovy must be in (0, 180) degrees, got {fovy!r}")
+        if isinstance(self.offsamples, bool) or not isinstance(self.offsamples, (int, np.integer)):
+            raise TypeError(f"SceneSpec.offsamples must be an integer >= 0, got {self.offsamples!r}")
+        if self.offsamples < 0:
+            raise ValueError(f"SceneSpec.offsamples must be an integer >= 0, got {self.offsamples}")
+        object.__setattr__(self, "offsamples", int(self.offsamples))
+
     @property
     def table_width(self) -> float:
         """Side of the table top: the unit of the position error."""
         return 2 * self.table_half_width
+
+
+def _real(spec: SceneSpec, name: str) -> float:
+    """A field of ``spec`` as a finite float, stored back as one; TypeError/ValueError otherwise."""
+    value = getattr(spec, name)
+    if isinstance(value, (bool, str)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"SceneSpec.{name} must be a number, got {value!r} ({type(value).__name__})")
+    if not math.isfinite(value):
+        raise ValueError(f"SceneSpec.{name} must be finite, got {value!r}")
+    object.__setattr__(spec, name, float(value))
+    return float(value)
 
 
 def _camera_axes(pos, lookat) -> str:
