@@ -20,6 +20,8 @@ def main(argv=None) -> int:
     sub.add_parser("train", help="train an experiment: python -m airlib train <experiment> --profile P --seed S")
     smoke = sub.add_parser("smoke-notebooks", help="write every notebook as .ipynb with profile=smoke, for nbval")
     smoke.add_argument("out", help="output folder")
+    twins = sub.add_parser("twins", help="write the notebooks/NN_*.ipynb twins of the .py chapters (Binder, Colab)")
+    twins.add_argument("--check", action="store_true", help="write nothing; fail if a twin is missing or stale")
     args = parser.parse_args(argv)
     if args.command == "data":
         from .data import load_mnist, multi_mnist_splits
@@ -40,6 +42,14 @@ def main(argv=None) -> int:
         from . import book
         for path in book.parameterize_all(args.out, profile="smoke"):
             print(path)
+    elif args.command == "twins":
+        from . import book
+        stale = book.stale_twins() if args.check else book.write_twins()
+        for path in stale:
+            print(f"{'stale' if args.check else 'wrote'} {path.relative_to(book.ROOT)}")
+        if args.check and stale:
+            print("twins: run `python -m airlib twins`", file=sys.stderr)
+            return 1
     return 0
 
 

@@ -1,7 +1,10 @@
-"""The book pipeline on a small fixture book: jupytext -> papermill -> Jupyter Book -> headless Chromium."""
+"""The book tooling on a small fixture book: jupytext -> papermill -> Jupyter Book -> headless Chromium."""
+import hashlib
 import re
 import shutil
+import subprocess
 import tomllib
+from importlib import resources
 from pathlib import Path
 
 import nbformat
@@ -9,6 +12,7 @@ import pytest
 import yaml
 
 from airlib import book
+from airlib.__main__ import main
 
 FIXTURE = '''# ---
 # jupyter:
@@ -35,26 +39,41 @@ print("ran with", profile)
 '''
 
 
-def make_fixture_book(root: Path, body: str = FIXTURE) -> Path:
+def make_fixture_book(root: Path, body: str = FIXTURE, stems=("00_fixture",)) -> Path:
     (root / "notebooks").mkdir(parents=True)
-    (root / "notebooks" / "00_fixture.py").write_text(body)
+    for stem in stems:
+        (root / "notebooks" / f"{stem}.py").write_text(body)
     (root / "_config.yml").write_text(
         'title: Fixture\nonly_build_toc_files: true\nexecute:\n  execute_notebooks: "off"\n'
         'exclude_patterns: ["notebooks"]\n')
-    (root / "_toc.yml").write_text("format: jb-book\nroot: book/00_fixture\n")
+    chapters = "".join(f"- file: book/{stem}\n" for stem in stems[1:])
+    (root / "_toc.yml").write_text(f"format: jb-book\nroot: book/{stems[0]}\n"
+                                   + (f"chapters:\n{chapters}" if chapters else ""))
     return root
+
+
+BUILD_OUTPUT = ("book", "_build", "_vendor")  # where building may write; the repository ignores them
+
+
+def sources_snapshot(root: Path) -> dict[str, str]:
+    """SHA-256 of every file outside the build output folders."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in root.rglob("*")
+            if p.is_file() and p.relative_to(root).parts[0] not in BUILD_OUTPUT}
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     root = make_fixture_book(tmp_path_factory.mktemp("fixture"))
+    before = sources_snapshot(root)
     site = book.build(profile="smoke", root=root, check=False)
-    return root, site
+    return root, site, before
 
 
 def test_pipeline_executes_with_the_profile_and_hides_the_injected_cell(built):
-    root, site = built
+    root, site, _ = built
     nb = nbformat.read(root / "book" / "00_fixture.ipynb", as_version=4)
+    assert book.executed_profile(root / "book" / "00_fixture.ipynb") == "smoke"
+    assert nb.metadata.papermill.input_path == "notebooks/00_fixture.py"  # not a copy of the notebook
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1 and "remove-cell" in injected[0].metadata["tags"]
     assert 'profile = "smoke"' in injected[0].source
@@ -65,8 +84,18 @@ def test_pipeline_executes_with_the_profile_and_hides_the_injected_cell(built):
     assert 'profile = "smoke"' not in html  # the injected cell is left out of the page
 
 
+def test_building_writes_only_git_ignored_build_output(built):
+    root, _, before = built
+    assert sources_snapshot(root) == before  # e.g. no notebooks/00_fixture.ipynb twin appeared
+    assert {p.name for p in root.iterdir()} <= {Path(p).parts[0] for p in before} | set(BUILD_OUTPUT)
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", "book/00_intro.ipynb",
+                              "_build/html/index.html", "_vendor/mathjax/tex-mml-chtml.js"],
+                             cwd=book.ROOT, capture_output=True, text=True).stdout.split()
+    assert len(ignored) == 3, f"not git-ignored: build output among {ignored}"
+
+
 def test_browser_check_passes_on_a_good_page_and_fails_on_a_broken_figure(built, tmp_path):
-    root, site = built
+    root, site, _ = built
     reports = book.check_site(site, ["book/00_fixture"], root)
     assert reports["book/00_fixture"]["n_images"] == 1
     assert reports["book/00_fixture"]["title"] == "A fixture chapter"
@@ -82,6 +111,35 @@ def test_a_failing_cell_names_the_notebook_and_the_cell(tmp_path):
     root = make_fixture_book(tmp_path, FIXTURE + "\n# %%\nraise ValueError('boom')\n")
     with pytest.raises(book.BookError, match=r"00_fixture.py: cell \d+ .*ValueError: boom"):
         book.build(profile="smoke", root=root, check=False)
+    assert (root / "book" / "00_fixture.ipynb").exists()  # kept to read, but not marked complete:
+    assert book.executed_profile(root / "book" / "00_fixture.ipynb") is None  # the next build executes it
+
+
+def test_execution_shows_progress_per_cell_without_the_kernels_encryption_warning(tmp_path, capfd):
+    root = make_fixture_book(tmp_path / "root")
+    book.execute(root / "notebooks" / "00_fixture.py", tmp_path, "smoke")
+    err = capfd.readouterr().err
+    assert re.search(r"00_fixture: 100%.*\b(\d+)/\1 .*cell", err), err
+    assert "without encryption" not in err, err
+
+
+def test_a_build_refuses_to_mix_profiles_and_names_the_fix(tmp_path):
+    root = make_fixture_book(tmp_path, stems=("00_a", "01_b", "02_c"))
+    sources = book.notebooks(root)
+    (root / "book").mkdir()
+    for source, profile in zip(sources, ["smoke", "smoke", None]):  # 02_c never finished executing
+        executed = root / "book" / f"{source.stem}.ipynb"
+        nbformat.write(book.parameterize(source, profile or "smoke"), executed)
+        if profile:
+            book.pipeline.record(executed, source, profile, seconds=1.0)
+    assert [book.executed_profile(root / "book" / f"{s.stem}.ipynb") for s in sources] == ["smoke", "smoke", None]
+    assert book.plan(sources, root / "book", "smoke", {"00_a"}) == [sources[0], sources[2]]
+    assert book.plan(sources, root / "book", "paper", {s.stem for s in sources}) == sources
+    with pytest.raises(book.BookError, match=r"01_b \(profile=smoke\)\. .*"
+                                             r"python -m airlib book --profile paper --only 00_a 01_b$") as e:
+        book.build(profile="paper", only=["00_a.py"], root=root, check=False)
+    assert "00_a (" not in str(e.value) and "02_c" not in str(e.value)
+    assert book.executed_profile(root / "book" / "00_a.ipynb") == "smoke"  # refused before executing anything
 
 
 def test_unknown_profile_is_rejected(tmp_path):
@@ -109,9 +167,26 @@ def test_environment_yml_agrees_with_pyproject():
 
 
 def test_paired_ipynb_twins_match_their_sources():
-    """notebooks/NN.ipynb (for Binder and Colab) is regenerated from NN.py by `python -m airlib book`."""
+    """notebooks/NN.ipynb (for Binder and Colab) is written from NN.py by `python -m airlib twins`."""
     for source in book.notebooks():
         twin = source.with_suffix(".ipynb")
-        assert twin.exists(), f"{twin.name} missing: run `python -m airlib book --only {source.stem}`"
-        assert twin.read_text() == book.twin_text(source), \
-            f"{twin.name} is stale: run `python -m airlib book --only {source.stem}`"
+        assert twin.exists(), f"{twin.name} missing: run `python -m airlib twins`"
+        assert twin.read_text() == book.twin_text(source), f"{twin.name} is stale: run `python -m airlib twins`"
+    assert main(["twins", "--check"]) == 0
+
+
+def test_twins_are_written_only_when_missing_or_stale(tmp_path):
+    root = make_fixture_book(tmp_path)
+    twin = root / "notebooks" / "00_fixture.ipynb"
+    assert book.stale_twins(root) == [twin] and not twin.exists()
+    assert book.write_twins(root) == [twin]
+    assert nbformat.reads(twin.read_text(), as_version=4).cells[0].source == "# A fixture chapter"
+    assert book.write_twins(root) == [] and book.stale_twins(root) == []
+    (root / "notebooks" / "00_fixture.py").write_text(FIXTURE.replace("A fixture", "An edited"))
+    assert book.stale_twins(root) == [twin]
+
+
+def test_the_browser_checks_script_ships_as_package_data():
+    assert "n_images" in resources.files("airlib.book").joinpath("checker.js").read_text()
+    setuptools = tomllib.loads((book.ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert "*.js" in setuptools["package-data"]["airlib.book"]

@@ -1,0 +1,222 @@
+"""The book pipeline: jupytext ``.py`` notebook -> papermill (with a profile) -> Jupyter Book 1 -> post-processing.
+
+``build`` parameterises each ``notebooks/NN_*.py``, executes it with papermill into ``book/`` and
+records there which profile it ran with, then runs ``jupyter-book build`` with execution off, so the
+book shows exactly what papermill produced. It writes under ``book/``, ``_build/`` and ``_vendor/``
+only, all git-ignored: the ``.ipynb`` twins of the chapters come from ``python -m airlib twins``.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+import papermill
+
+from ..profiles import check as check_profile
+from .check import check_site
+from .common import HIDE, ROOT, BookError, notebooks, toc_files
+
+RECORD = "airlib"  # the executed notebook's metadata key: {"profile", "source", "source_sha256", "seconds"}
+
+
+def parameterize(source: Path, profile: str) -> nbformat.NotebookNode:
+    """Reads a jupytext notebook and injects ``profile`` into its ``parameters`` cell (hidden in the book)."""
+    nb = jupytext.read(source)
+    nb.metadata.setdefault("papermill", {})  # what papermill's own loader would add
+    for cell in nb.cells:
+        cell.metadata.setdefault("tags", [])
+    if not any("parameters" in c.metadata.tags for c in nb.cells):
+        raise BookError(f"{source.name} has no cell tagged 'parameters'")
+    nb = papermill.parameterize.parameterize_notebook(nb, {"profile": profile})
+    for cell in nb.cells:
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.metadata["tags"].append(HIDE)
+    return nb
+
+
+def parameterize_all(out: str | Path, profile: str, root: Path = ROOT) -> list[Path]:
+    """Writes every notebook as ``.ipynb`` with ``profile`` injected (unexecuted), e.g. for nbval."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for source in notebooks(root):
+        path = out / (source.stem + ".ipynb")
+        nbformat.write(parameterize(source, profile), path)
+        paths.append(path)
+    return paths
+
+
+def kernel_config(kernel_name: str = "python3"):
+    """The kernel manager's settings: kernel sockets that are not plain TCP.
+
+    ipykernel logs "Kernel is running over TCP without encryption" whenever its sockets are plain
+    TCP. Rather than hide that log, this removes its cause: jupyter_client's
+    ``KernelManager.transport_encryption = "auto"`` provisions CurveZMQ keys for a kernelspec that
+    declares ``supported_encryption: ["curve"]`` (ipykernel's does); where pyzmq, jupyter_client or
+    the kernelspec lack CurveZMQ, the kernel talks over IPC (Unix sockets) instead of TCP.
+    """
+    import zmq
+    from jupyter_client import KernelManager
+    from jupyter_client.kernelspec import get_kernel_spec
+    from traitlets.config import Config
+    declared = get_kernel_spec(kernel_name).metadata.get("supported_encryption") or []
+    if zmq.has("curve") and "transport_encryption" in KernelManager.class_traits() and "curve" in declared:
+        return Config({"KernelManager": {"transport_encryption": "auto"}})
+    return Config({"KernelManager": {"transport": "ipc"}})
+
+
+def execute(source: Path, out_dir: Path, profile: str, progress: bool = True) -> Path:
+    """Executes one notebook with papermill into ``out_dir`` and records its profile there.
+
+    Args:
+        source: a ``notebooks/NN_*.py`` chapter.
+        out_dir: where the executed ``NN_*.ipynb`` goes (and the kernel's working directory).
+        profile: passed to the notebook's ``profile`` parameter.
+        progress: show papermill's per-cell progress bar on stderr.
+
+    Returns:
+        The executed notebook. A failing cell raises a BookError naming it.
+    """
+    out = Path(out_dir) / (source.stem + ".ipynb")
+    print(f"book: executing {source.name} with profile={profile}", flush=True)
+    started = time.time()
+    try:  # already parameterised (injected cell hidden), so papermill injects nothing more
+        papermill.execute_notebook(parameterize(source, profile), str(out), cwd=str(out_dir),
+                                   kernel_name="python3", progress_bar={"desc": source.stem} if progress else False,
+                                   config=kernel_config())
+    except papermill.PapermillExecutionError as e:
+        raise BookError(f"{source.name}: cell {e.cell_index} (execution count {e.exec_count}) failed with "
+                        f"{e.ename}: {e.evalue}\nthe executed notebook is at {out}") from None
+    seconds = time.time() - started
+    record(out, source, profile, seconds)
+    print(f"book: executed {source.name} with profile={profile} in {seconds:.0f} s", flush=True)
+    return out
+
+
+def record(executed: Path, source: Path, profile: str, seconds: float) -> None:
+    """Marks ``executed`` as a complete execution of ``source`` with ``profile``, in its metadata.
+
+    Also replaces papermill's ``input_path``, which holds a whole copy of the notebook it was handed,
+    with the source's name.
+    """
+    nb = nbformat.read(executed, as_version=4)
+    name = f"notebooks/{source.name}"
+    nb.metadata.setdefault("papermill", {})["input_path"] = name
+    nb.metadata[RECORD] = {"profile": profile, "source": name, "seconds": round(seconds, 1),
+                           "source_sha256": hashlib.sha256(source.read_bytes()).hexdigest()}
+    tmp = executed.with_suffix(".tmp.ipynb")
+    nbformat.write(nb, tmp)
+    os.replace(tmp, executed)
+
+
+def executed_profile(executed: Path) -> str | None:
+    """The profile of a complete execution; None when ``executed`` is missing, unreadable, or its
+    execution failed, was interrupted or predates the record."""
+    try:
+        nb = nbformat.read(executed, as_version=4)
+    except (OSError, ValueError):
+        return None
+    return nb.metadata.get(RECORD, {}).get("profile")
+
+
+def plan(sources: list[Path], book_dir: Path, profile: str, wanted: set[str]) -> list[Path]:
+    """The sources to execute: those in ``wanted`` and those with no complete execution in ``book_dir``.
+
+    Raises:
+        BookError: a chapter left as it is was executed with another profile (a book mixes no profiles);
+            the message names the chapters, their profiles and the command that re-executes them.
+    """
+    run, mixed = [], {}
+    for source in sources:
+        done = executed_profile(book_dir / f"{source.stem}.ipynb")
+        if source.stem in wanted or done is None:
+            run.append(source)
+        elif done != profile:
+            mixed[source.stem] = done
+    if mixed:
+        chapters = ", ".join(f"{stem} (profile={done})" for stem, done in mixed.items())
+        again = " ".join(sorted(wanted | set(mixed)))
+        raise BookError(f"a book mixes no profiles, but book/ holds chapters executed with another profile "
+                        f"than {profile!r}: {chapters}. Re-execute them as well: "
+                        f"python -m airlib book --profile {profile} --only {again}")
+    return run
+
+
+def build(profile: str = "paper", only=None, check: bool = True, root: Path = ROOT) -> Path:
+    """Executes the notebooks and builds the book into ``_build/html``.
+
+    Args:
+        profile: passed to every notebook's ``profile`` parameter.
+        only: names (file or stem) of the notebooks to execute again; the others keep their
+            executed copies in ``book/``, which must have been executed with ``profile``.
+        check: open every page in headless Chromium afterwards.
+        root: the folder holding ``_config.yml``, ``_toc.yml``, ``notebooks/`` and ``book/``.
+
+    Returns:
+        The folder of the built site.
+    """
+    check_profile(profile)
+    sources = notebooks(root)
+    wanted = {s.stem for s in sources} if only is None else {Path(n).stem for n in only}
+    unknown = wanted - {s.stem for s in sources}
+    if unknown:
+        raise BookError(f"no such notebook: {', '.join(sorted(unknown))}")
+    pages = toc_files(root)
+    for source in sources:
+        if f"book/{source.stem}" not in pages:
+            raise BookError(f"notebooks/{source.name} is not in _toc.yml (add 'file: book/{source.stem}')")
+    book_dir = root / "book"
+    book_dir.mkdir(exist_ok=True)
+    for source in plan(sources, book_dir, profile, wanted):
+        if source.stem not in wanted:
+            print(f"book: book/{source.stem}.ipynb is missing or did not finish executing", flush=True)
+        execute(source, book_dir, profile)
+    _vendor_mathjax(root)
+    site = jupyter_book(root)
+    _launch_from_sources(site, [s.stem for s in sources])
+    if check:
+        for page, report in check_site(site, pages, root).items():
+            print(f"book: checked {page}: {report['n_images']} figures, title {report['title']!r}")
+    return site
+
+
+def jupyter_book(root: Path) -> Path:
+    """Runs ``jupyter-book build`` (execution off) on ``root``; prints its warnings; returns the site."""
+    started = time.time()
+    jb = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run([str(jb), "build", str(root), "--keep-going"], cwd=root,
+                            capture_output=True, text=True)
+    log = result.stdout + result.stderr
+    if result.returncode != 0:
+        raise BookError(f"jupyter-book build failed:\n{log[-4000:]}")
+    for line in log.splitlines():
+        if "WARNING" in line or "ERROR" in line:
+            print("book:", line)
+    print(f"book: jupyter-book build took {time.time() - started:.0f} s", flush=True)
+    return root / "_build" / "html"
+
+
+def _launch_from_sources(site: Path, stems: list[str]) -> None:
+    """Points each page's Binder and Colab buttons at the committed ``notebooks/NN.ipynb`` twin, since
+    the executed copies in ``book/`` are build output that the repository does not hold."""
+    for stem in stems:
+        page = site / "book" / f"{stem}.html"
+        if page.exists():
+            html = page.read_text()
+            page.write_text(html.replace(f"book/{stem}.ipynb", f"notebooks/{stem}.ipynb"))
+
+
+def _vendor_mathjax(root: Path) -> None:
+    """Copies MathJax 3 (shipped by the django-static-mathjax wheel) into ``_vendor/``, which the
+    site serves as ``/mathjax``, so equations render without a network."""
+    import mathjax
+    target = root / "_vendor" / "mathjax"
+    if not (target / "tex-mml-chtml.js").exists():
+        shutil.copytree(Path(mathjax.__file__).parent / "static" / "mathjax" / "es5", target, dirs_exist_ok=True)
