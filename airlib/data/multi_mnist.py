@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import operator
+import warnings
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..profiles import select
-from .mnist import cache_dir, load_mnist
+from .mnist import atomic_savez, cache_dir, load_mnist, tensor_sha256
 
 DIGIT = 28       # MNIST digits keep their native size
 MAX_INK = 20     # MNIST digits are normalised to fit a 20x20 box
 REDRAW = 50      # rounds of rejected placements before an image redraws its digits
 VERSION = 1      # bump when the generator's output changes, so stale caches are not reused
+FIELDS = ("images", "counts", "labels", "boxes")
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,12 @@ class MultiMNIST:
         """The images as a float32 tensor (M, size, size) in [0, 1]."""
         return torch.from_numpy(self.images).float().div_(255.0)
 
+    def sha256(self) -> str:
+        """SHA-256 of the whole set: of the text ``"name=<tensor_sha256>;"`` for images, counts, labels
+        and boxes in turn."""
+        text = "".join(f"{name}={tensor_sha256(getattr(self, name))};" for name in FIELDS)
+        return hashlib.sha256(text.encode("ascii")).hexdigest()
+
 
 def max_count(size: int) -> int:
     """The most digits that random placement fits without overlap on a size x size canvas.
@@ -75,30 +86,77 @@ def make_multi_mnist(n_images: int, counts=(0, 1, 2), split: str = "train", seed
     """Generates (or loads from the cache) a multi-MNIST data set.
 
     Args:
-        n_images: number of images M.
-        counts: the set of digit counts, drawn uniformly per image.
+        n_images: number of images M, a non-negative integer.
+        counts: the set of digit counts (integers), drawn uniformly per image.
         split: which MNIST digits to use, ``"train"`` or ``"test"``.
-        seed: the generator's seed; equal arguments give equal data sets.
+        seed: the generator's seed, a non-negative integer; equal arguments give equal data sets.
         size: canvas side in pixels (at least 28).
-        cache: keep the result on disk, keyed by every argument.
+        cache: keep the result on disk in :func:`cache_dir`, keyed by every argument, the
+            generator's ``VERSION`` and numpy's version, and verified by its SHA-256 on every load:
+            a damaged cache file is rebuilt with a warning naming it.
 
     Returns:
         A :class:`MultiMNIST`.
+
+    Raises:
+        TypeError: for an argument of the wrong type (e.g. ``counts=(1.7,)`` or ``counts="12"``).
+        ValueError: for an argument out of range (e.g. ``seed=-1``).
     """
-    counts = _check(n_images, counts, split, size)
-    key = dict(n_images=n_images, counts=counts, split=split, seed=seed, size=size, version=VERSION)
+    n_images, counts, seed, size = _check(n_images, counts, split, seed, size)
+    key = dict(n_images=n_images, counts=counts, split=split, seed=seed, size=size, version=VERSION,
+               numpy=np.__version__)  # numpy's Generator streams may change between its versions
     path = cache_dir() / f"multi-mnist-{hashlib.sha256(json.dumps(key).encode()).hexdigest()[:16]}.npz"
-    if cache and path.exists():
-        with np.load(path) as f:
-            return MultiMNIST(**{k: f[k] for k in ("images", "counts", "labels", "boxes")})
+    if cache and (data := _read_cache(path, n_images, counts, size)) is not None:
+        return data
     digits, digit_labels = load_mnist(split)
     data = _generate(digits, digit_labels, n_images, counts, size,
                      np.random.default_rng([seed, ("train", "test").index(split)]))
     if cache:
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez_compressed(tmp, **asdict(data))
-        tmp.replace(path)
+        atomic_savez(path, **asdict(data), sha256=np.array(data.sha256()))
     return data
+
+
+def _read_cache(path: Path, n_images: int, counts: tuple[int, ...], size: int) -> MultiMNIST | None:
+    """The data set cached at ``path``; None, with a warning naming the file, when it is damaged."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as f:
+            data = MultiMNIST(**{k: f[k] for k in FIELDS})
+            stored = str(f["sha256"])
+    except Exception as e:  # a truncated or foreign file: BadZipFile, EOFError, KeyError, zlib.error ...
+        problem = f"unreadable ({type(e).__name__}: {e})"
+    else:
+        problem = _damage(data, stored, n_images, counts, size)
+    if problem is None:
+        return data
+    warnings.warn(f"the multi-MNIST cache {path} is {problem}; rebuilding it", stacklevel=3)
+    return None
+
+
+def _damage(data: MultiMNIST, stored: str, n: int, counts: tuple[int, ...], size: int) -> str | None:
+    """What is wrong with a cached data set, or None.
+
+    The digest catches a damaged file; the structural checks also catch a rewritten one whose digest
+    was recomputed (e.g. black images: an image with digits must have ink).
+    """
+    k = max(counts)
+    shapes = {"images": (n, size, size), "counts": (n,), "labels": (n, k), "boxes": (n, k, 4)}
+    for name, shape in shapes.items():
+        arr = getattr(data, name)
+        want = np.uint8 if name == "images" else np.int64
+        if arr.shape != shape or arr.dtype != want:
+            return (f"not the set asked for: {name} is {arr.dtype} {arr.shape}, "
+                    f"expected {np.dtype(want)} {shape}")
+    if stored != data.sha256():
+        return "corrupted: its content does not match its SHA-256"
+    if not np.isin(data.counts, counts).all():
+        return f"inconsistent: it holds counts outside {counts}"
+    has_ink = data.images.reshape(n, -1).max(axis=1, initial=0) > 0
+    if not np.array_equal(has_ink, data.counts > 0):
+        wrong = int((has_ink != (data.counts > 0)).sum())
+        return f"inconsistent: {wrong} images have ink that disagrees with their count"
+    return None
 
 
 def multi_mnist_splits(profile: str, counts=None, seed: int = 0) -> tuple[MultiMNIST, MultiMNIST]:
@@ -118,14 +176,33 @@ def multi_mnist_splits(profile: str, counts=None, seed: int = 0) -> tuple[MultiM
             make_multi_mnist(cfg.n_test, counts, "test", seed, cfg.size))
 
 
-def _check(n_images, counts, split, size) -> tuple[int, ...]:
-    if not isinstance(n_images, (int, np.integer)) or n_images < 0:
-        raise ValueError(f"n_images must be a non-negative integer, got {n_images!r}")
+def _integer(name: str, value, minimum: int) -> int:
+    """``value`` as an int, if it is an integer (not a bool or float) of at least ``minimum``."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    try:
+        value = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be an integer of at least {minimum}, got {value}")
+    return value
+
+
+def _check(n_images, counts, split, seed, size) -> tuple[int, tuple[int, ...], int, int]:
+    """The arguments of :func:`make_multi_mnist` as plain ints, sorted unique counts; else a clear error."""
+    n_images = _integer("n_images", n_images, 0)
+    seed = _integer("seed", seed, 0)
     if split not in ("train", "test"):
         raise ValueError(f"unknown split {split!r}: expected 'train' or 'test'")
-    if not isinstance(size, (int, np.integer)) or size < DIGIT:
-        raise ValueError(f"size must be an integer of at least {DIGIT} (a digit is {DIGIT}x{DIGIT}), got {size!r}")
-    counts = tuple(sorted(set(int(c) for c in counts)))
+    size = _integer("size", size, DIGIT)  # a digit is 28x28
+    if isinstance(counts, (str, bytes)) or not isinstance(counts, Iterable):
+        raise TypeError(f"counts must be a sequence of integers such as (0, 1, 2), got {counts!r}")
+    items = list(counts)
+    for c in items:
+        if isinstance(c, (bool, np.bool_)) or not hasattr(c, "__index__"):
+            raise TypeError(f"counts must hold integers, got {c!r} in {tuple(items)!r}")
+    counts = tuple(sorted(set(operator.index(c) for c in items)))
     if not counts:
         raise ValueError("counts must name at least one number of digits")
     if counts[0] < 0:
@@ -133,7 +210,7 @@ def _check(n_images, counts, split, size) -> tuple[int, ...]:
     if counts[-1] > max_count(size):
         raise ValueError(f"{counts[-1]} digits do not reliably fit without overlap on a {size}x{size} "
                          f"canvas: at most {max_count(size)}")
-    return counts
+    return n_images, counts, seed, size
 
 
 def ink_boxes(digits: np.ndarray) -> np.ndarray:
@@ -183,25 +260,3 @@ def _generate(digits, digit_labels, n, counts, size, rng) -> MultiMNIST:
     labels = np.where(valid, digit_labels[which], -1)
     return MultiMNIST(images=images, counts=num.astype(np.int64), labels=labels.astype(np.int64),
                       boxes=boxes.astype(np.int64))
-
-
-class MultiMNISTDataset(torch.utils.data.Dataset):
-    """Serves (image float (size, size) in [0, 1], count) pairs of a :class:`MultiMNIST`."""
-
-    def __init__(self, data: MultiMNIST):
-        self.images = data.tensor()
-        self.counts = torch.from_numpy(data.counts)
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i):
-        return self.images[i], self.counts[i]
-
-
-def loader(data: MultiMNIST, batch_size: int, shuffle: bool = True, seed: int = 0) -> torch.utils.data.DataLoader:
-    """A DataLoader of (images (B, size, size) float in [0, 1], counts (B,)), seeded when shuffling."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-    gen = torch.Generator().manual_seed(seed)
-    return torch.utils.data.DataLoader(MultiMNISTDataset(data), batch_size=batch_size, shuffle=shuffle, generator=gen)
