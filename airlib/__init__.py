@@ -6,7 +6,10 @@ __version__ = "0.1.0"
 
 
 def __getattr__(name):
-    if name == "load_pretrained":
-        from .pretrained import load_pretrained
-        return load_pretrained
+    if name in ("load_pretrained", "load_or_train", "available_seeds"):
+        from . import pretrained
+        return getattr(pretrained, name)
+    if name == "config":
+        from .experiments import config
+        return config
     raise AttributeError(f"module 'airlib' has no attribute {name!r}")

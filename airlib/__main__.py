@@ -1,8 +1,11 @@
-"""The command line: ``python -m airlib {data,book,train} ...``."""
+"""The command line: ``python -m airlib {data,list,train,promote,evaluate-3d,reproduce,book,twins} ...``."""
 from __future__ import annotations
 
 import argparse
 import sys
+
+from . import __version__
+from .profiles import PROFILES
 
 
 def main(argv=None) -> int:
@@ -11,10 +14,24 @@ def main(argv=None) -> int:
         from . import train
         return train.main(argv[1:]) or 0
     parser = argparse.ArgumentParser(prog="python -m airlib", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"airlib {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
+    lst = sub.add_parser("list", help="every experiment with its committed seeds, metrics and data-hash check")
+    lst.add_argument("--no-data", action="store_true", help="skip the data-hash check (it generates the data)")
+    promote = sub.add_parser("promote", help="copy finished paper runs into artifacts/ (the only command that writes there)")
+    promote.add_argument("run_dirs", nargs="+", help="run folders, e.g. runs/air-multi-mnist-paper-seed0")
+    promote.add_argument("--record-only", action="store_true", help="copy the record, not the weights")
+    promote.add_argument("--replace", action="store_true", help="allow replacing an existing artifact")
+    ev3 = sub.add_parser("evaluate-3d", help="score the 3D networks and direct optimisation into runs/3d-results")
+    ev3.add_argument("--profile", default="paper", choices=PROFILES, help="profile (default: paper)")
+    rep = sub.add_parser("reproduce", help="retrain every artifact the book uses into runs/reproduce, then build the "
+                         "book from them (artifacts/ is not touched)")
+    rep.add_argument("--only", nargs="*", help="only these experiments")
+    rep.add_argument("--jobs", type=int, default=2, help="training jobs at once, one thread each (default 2)")
+    rep.add_argument("--no-book", action="store_true", help="train only")
     sub.add_parser("data", help="fetch, verify and cache MNIST and the multi-MNIST sets")
     book = sub.add_parser("book", help="execute the notebooks with papermill and build the book")
-    book.add_argument("--profile", default="paper", help="profile passed to every notebook (default: paper)")
+    book.add_argument("--profile", default="paper", choices=PROFILES, help="profile passed to every notebook (default: paper)")
     book.add_argument("--only", nargs="*", help="execute only these notebooks (file names or stems)")
     book.add_argument("--no-check", action="store_true", help="skip the headless-browser check of the built book")
     sub.add_parser("train", help="train an experiment: python -m airlib train <experiment> --profile P --seed S")
@@ -23,6 +40,26 @@ def main(argv=None) -> int:
     twins = sub.add_parser("twins", help="write the notebooks/NN_*.ipynb twins of the .py chapters (Binder, Colab)")
     twins.add_argument("--check", action="store_true", help="write nothing; fail if a twin is missing or stale")
     args = parser.parse_args(argv)
+    if args.command == "list":
+        from .reproduce import list_experiments
+        return list_experiments(check_data=not args.no_data)
+    if args.command == "promote":
+        from . import runs
+        for run_dir in args.run_dirs:
+            try:
+                stem = runs.promote(run_dir, weights=not args.record_only, replace=args.replace)
+            except runs.ArtifactError as e:
+                print(f"promote: {e}", file=sys.stderr)
+                return 1
+            print(f"promoted {run_dir} -> {stem.relative_to(runs.ROOT) if stem.is_relative_to(runs.ROOT) else stem}")
+        return 0
+    if args.command == "evaluate-3d":
+        from .reproduce import evaluate_3d
+        print(evaluate_3d(args.profile))
+        return 0
+    if args.command == "reproduce":
+        from .reproduce import reproduce
+        return reproduce(only=args.only, jobs=args.jobs, book=not args.no_book)
     if args.command == "data":
         from .data import load_mnist, multi_mnist_splits
         for split in ("train", "test"):

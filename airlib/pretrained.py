@@ -1,96 +1,132 @@
-"""Trained AIR and DAIR models of the paper profile, loaded from ``artifacts/`` and checked.
+"""Trained models of the book, loaded from ``artifacts/`` and checked: ``load_pretrained(NAME, seed=S)``.
 
-Each artifact is a pair ``artifacts/<experiment>-seed<S>.pt`` (fp16 weights, reconstructions of fixed
-test images saved along training) and ``.json`` (the record: configuration, command, commit,
-device, wall time, metrics over training). Loading checks the record against the configuration
-the current code would train, so stale weights never load silently.
+An artifact is ``artifacts/<NAME>-seed<S>.safetensors`` (fp16 weights and figure tensors) with its
+record ``.json`` (:mod:`airlib.runs`). Loading refuses an artifact whose weights differ from the
+recorded SHA-256, whose configuration differs from what the code would train today, or whose
+``data_sha256`` differs from the data the code generates today, each time naming the command
+that retrains it; it warns when the record says the run failed.
 """
 from __future__ import annotations
 
-import json
-from dataclasses import asdict
+import functools
+import warnings
 from pathlib import Path
 
 import torch
 
-from .air import AIR, AIRConfig
-from .train import ARTIFACTS, MODELS, TRAIN
+from . import experiments, runs
+from .runs import ArtifactError
 
-NAMES = tuple(MODELS)          # "air-multi-mnist", "dair-multi-mnist"
 DEFAULT_SEED = 0
 
 
-class ArtifactError(RuntimeError):
-    """A trained artifact is missing or does not match the configuration asked for."""
-
-
-def artifact_paths(name: str, seed: int = DEFAULT_SEED, directory: Path | None = None) -> tuple[Path, Path]:
-    """``(weights .pt, record .json)`` of a trained model."""
-    stem = Path(directory or ARTIFACTS) / f"{name}-seed{seed}"
-    return stem.with_suffix(".pt"), stem.with_suffix(".json")
-
-
-def available_seeds(name: str, directory: Path | None = None) -> list[int]:
-    """Seeds with a committed artifact for ``name``, ascending."""
+def available_seeds(name: str, directory: Path | None = None, weights: bool = False) -> list[int]:
+    """Seeds with a record for ``name`` (with ``weights=True``: with committed weights too), ascending."""
     seeds = []
-    for p in Path(directory or ARTIFACTS).glob(f"{name}-seed*.json"):
+    for p in Path(directory or runs.ARTIFACTS).glob(f"{name}-seed*.json"):
         tail = p.stem[len(name) + len("-seed"):]
-        if tail.isdigit():
+        if tail.isdigit() and (not weights or p.with_suffix(".safetensors").exists()):
             seeds.append(int(tail))
     return sorted(seeds)
 
 
-def load_record(name: str, seed: int = DEFAULT_SEED, directory: Path | None = None) -> dict:
-    """The JSON record of a trained model, checked against the current configuration.
+@functools.lru_cache(maxsize=None)
+def todays_data_sha256(name: str, profile: str) -> dict:
+    """The ``data_sha256`` the code would record for ``name`` today (computed once per process)."""
+    from .train import data_hashes
+    exp = experiments.get(name)
+    return data_hashes(exp, exp.data(profile))
+
+
+def check_record(name: str, record: dict, data: bool = True) -> list[str]:
+    """What makes a record stale: a list of problems (empty when it matches today's code and data)."""
+    model_cfg, train_cfg = experiments.config(name, record.get("profile", "paper"))
+    problems = []
+    for key, value in (("model_config", experiments.as_dict(model_cfg)), ("train_config", experiments.as_dict(train_cfg))):
+        if record.get(key) != value:
+            problems.append(f"its {key} differs from today's")
+    if record.get("overrides"):
+        problems.append(f"it was trained with overrides {record['overrides']}")
+    if not record.get("finished"):
+        problems.append("the run is unfinished")
+    if data and record.get("data_sha256") != todays_data_sha256(name, record.get("profile", "paper")):
+        problems.append("it was trained on other data than the code generates today (data_sha256 differs)")
+    return problems
+
+
+def load_record(name: str, seed: int = DEFAULT_SEED, directory: Path | None = None, data: bool = True) -> dict:
+    """The record of a trained model, checked against today's configuration and data.
 
     Raises:
-        ArtifactError: if it is missing or was made with another configuration.
+        ArtifactError: missing, or stale (naming the command that retrains it).
     """
-    if name not in MODELS:
-        raise ValueError(f"unknown pretrained model {name!r}: expected one of {', '.join(NAMES)}")
-    weights, record_path = artifact_paths(name, seed, directory)
-    command = f"python -m airlib train {name} --profile paper --seed {seed}"
-    if not weights.exists() or not record_path.exists():
-        raise ArtifactError(f"no trained artifact {weights.name}; train it with: {command}")
-    record = json.loads(record_path.read_text())
-    expected = dict(experiment=name, profile="paper", seed=seed, model_config=_jsonable(asdict(MODELS[name]["paper"])),
-                    train_config=_jsonable(asdict(TRAIN["paper"])), finished=True)
-    for key, value in expected.items():
-        if _jsonable(record.get(key)) != value:
-            raise ArtifactError(f"{record_path.name} was made with another {key} ({record.get(key)!r}, expected "
-                                f"{value!r}); retrain with: {command}")
+    exp = experiments.get(name)
+    stem = runs.artifact_stem(name, seed, directory)
+    command = exp.command("paper", seed)
+    if not stem.with_suffix(".json").exists():
+        seeds = available_seeds(name, directory)
+        raise ArtifactError(f"no trained artifact {stem.name} (seeds with records: {seeds or 'none'}); train it with: "
+                            f"{command} && python -m airlib promote runs/{name}-paper-seed{seed}")
+    record = runs.load_record(stem)
+    problems = check_record(name, record, data)
+    if problems:
+        raise ArtifactError(f"{stem.name}: {'; '.join(problems)}; retrain with: {command}")
     return record
 
 
 def load_pretrained(name: str = "air-multi-mnist", seed: int = DEFAULT_SEED, device: str = "cpu",
-                    directory: Path | None = None) -> AIR:
-    """A trained model, in evaluation mode.
+                    directory: Path | None = None):
+    """A trained model of the book, in evaluation mode.
 
     Args:
-        name: ``"air-multi-mnist"`` or ``"dair-multi-mnist"``.
-        seed: which training run (``available_seeds(name)`` lists them).
+        name: an experiment (``python -m airlib list``), e.g. ``"air-multi-mnist"``.
+        seed: which training run (``available_seeds(name, weights=True)``).
         device: where to put the model.
         directory: where the artifacts lie (default: the repository's ``artifacts/``).
 
     Returns:
-        An :class:`airlib.air.AIR`; use ``model.infer(images)``. Its ``record`` attribute holds the
-        artifact's JSON record, its ``snapshots`` the reconstructions saved during training.
+        The model (for AIR: use ``model.infer(images)``), with attributes ``record`` (the JSON record)
+        and ``figures`` (the tensors saved for the book's figures).
 
     Raises:
-        ArtifactError: if the artifact is missing or its record does not match the configuration.
+        ArtifactError: missing, damaged or stale, naming the file and the command that remakes it.
     """
+    exp = experiments.get(name)
     record = load_record(name, seed, directory)
-    weights, _ = artifact_paths(name, seed, directory)
-    blob = torch.load(weights, map_location="cpu", weights_only=False)
-    if _jsonable(blob["model_config"]) != _jsonable(record["model_config"]):
-        raise ArtifactError(f"{weights.name} and its record disagree on the model configuration")
-    cfg = record["model_config"]
-    model = AIR(AIRConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}))
-    model.load_state_dict({k: v.float() for k, v in blob["state_dict"].items()})
-    model.record, model.snapshots = record, blob.get("snapshots", [])
-    return model.to(device).eval()
+    _, tensors = runs.load_artifact(runs.artifact_stem(name, seed, directory))
+    if exp.failed(record):
+        good = [s for s in available_seeds(name, directory) if not exp.failed(runs.load_record(runs.artifact_stem(name, s, directory)))]
+        metric, threshold = exp.success
+        warnings.warn(f"{name} seed {seed} failed: {metric} = {record['metrics'].get(metric)} < {threshold}; "
+                      f"seeds that succeeded: {good}", stacklevel=2)
+    model_cfg, train_cfg = experiments.config(name, record["profile"])
+    torch.manual_seed(0)
+    model = exp.build(model_cfg, train_cfg)
+    state = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    own = model.state_dict()
+    if set(state) != set(own):
+        raise ArtifactError(f"{name}-seed{seed}.safetensors holds other weights than the model "
+                            f"(missing {sorted(set(own) - set(state))[:3]}, unexpected {sorted(set(state) - set(own))[:3]})")
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    public = exp.public(model).to(device).eval()
+    public.record = record
+    public.figures = {k: v for k, v in tensors.items() if not k.startswith("model.")}
+    return public
 
 
-def _jsonable(x):
-    """Tuples as lists, as JSON stores them, so records compare equal to dataclasses."""
-    return json.loads(json.dumps(x))
+def load_or_train(name: str, profile: str, seed: int = DEFAULT_SEED, directory: Path | None = None):
+    """The paper profile loads the committed model; any other profile trains one now, in a temporary folder.
+
+    This is what a notebook calls, so it never branches on the profile itself.
+
+    Returns:
+        The model in evaluation mode, with ``record`` and ``figures`` attributes as from :func:`load_pretrained`.
+    """
+    if profile == "paper":
+        return load_pretrained(name, seed, directory=directory)
+    import tempfile
+    from .train import train
+    run = train(name, profile, seed, run_dir=Path(tempfile.mkdtemp(prefix=f"airlib-{name}-")), progress=False)
+    public = experiments.get(name).public(run.model).eval()
+    public.record, public.figures = run.record, run.figures
+    return public

@@ -61,6 +61,9 @@ class Config:
             are, when the right type wins by hundreds of nats.
         samples: K, samples of z per training image. K = 1: NVIL's learned baseline; K > 1: a
             leave-one-out baseline from the other samples of the same image.
+        log_every: steps between evaluations on held-out scenes during training.
+        clip: max gradient norm (None: no clipping).
+        checkpoint_seconds: at least this long between checkpoints.
     """
 
     steps: int
@@ -80,10 +83,14 @@ class Config:
     seed: int = 0
     what_warmup: int = 0
     samples: int = 1
+    log_every: int = 100
+    clip: float | None = None
+    checkpoint_seconds: float = 120.0
 
 
 CONFIGS = {
-    "smoke": Config(steps=25, batch=8, test_scenes=12, direct_scenes=3, direct_steps=6, what_warmup=5),
+    "smoke": Config(steps=25, batch=8, test_scenes=12, direct_scenes=3, direct_steps=6, what_warmup=5, log_every=5,
+                    checkpoint_seconds=0.0),
     "paper": Config(steps=3000, batch=32, test_scenes=1000, direct_scenes=200, what_warmup=300),
 }
 

@@ -39,7 +39,6 @@ seed = 0
 # %%
 import inspect
 import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -51,7 +50,9 @@ from airlib import scene3d
 from airlib.render import OBJECTS, SYMMETRY, shared_renderer
 from airlib.render.gradient import DEFAULT_EPS, image_jacobian
 from airlib.render.likelihood import blur, downsample, log_likelihood
-from airlib.scene3d_train import ROOT, load_model, load_results, run_evaluation, save_model, train
+import airlib
+import airlib.runs
+from airlib.experiments.objects3d import load_results
 
 torch.set_num_threads(1)
 torch.manual_seed(seed)
@@ -167,7 +168,7 @@ for ident in (0, 2):
 # an independent reference (a central difference on a $4\times$ supersampled renderer):
 
 # %%
-bench = json.loads((ROOT / "benchmarks" / "render_results.json").read_text())
+bench = json.loads((airlib.runs.ROOT / "benchmarks" / "render_results.json").read_text())
 print(f"{'eps (m)':>8} {'eps theta':>9} {'scheme':>8} | {'median rel. error x,y':>21} {'sign agrees x,y':>15} | "
       f"{'rel. error theta':>16} {'sign agrees theta':>17}")
 for r in bench["informativeness"]:
@@ -237,37 +238,27 @@ print(inspect.getsource(scene3d.direct_optimise))
 # ## Training (or loading the committed models)
 #
 # The `paper` profile loads the models in `artifacts/`, trained by
-# `python -m airlib.scene3d_train air --profile paper` and `... supervised --profile paper` on a
+# `python -m airlib train 3d-air --profile paper` and `python -m airlib train 3d-supervised --profile paper` on a
 # shared 2-core CPU (their JSON records give the wall time); the `smoke` profile trains tiny ones here.
 
 # %%
-if profile == "paper":
-    nets, histories = {}, {}
-    for m in ("air", "supervised"):
-        nets[m], histories[m] = load_model(m, profile)
-        record = json.loads((ROOT / "artifacts" / f"3d-{m}.json").read_text())
-        print(f"{m}: {record['config']['steps']} steps in {record['wall_seconds'] / 60:.1f} min, "
-              f"commit {record['git_commit']}")
-    results, figures = load_results(profile)
-else:
-    tmp = Path(tempfile.mkdtemp())
-    nets, histories = {}, {}
-    for m in ("air", "supervised"):
-        net, histories[m], seconds = train(m, cfg)
-        save_model(m, profile, net, histories[m], seconds, cfg, tmp)
-        nets[m] = load_model(m, profile, tmp)[0]
-    run_evaluation(profile, nets, tmp)
-    results, figures = load_results(profile, tmp)
+nets = {m: airlib.load_or_train(f"3d-{m}", profile) for m in ("air", "supervised")}
+histories = {m: net.record["history"] for m, net in nets.items()}
+for m, net in nets.items():
+    r = net.record
+    print(f"{m}: {r['steps']} steps in {r['wall_time_s'] / 60:.1f} min on {r['device']}, commit {r['commit'][:8]}")
+res, figures = load_results(profile, nets)
 
 fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
-h = histories["air"]
-axes[0].plot(h["step"], h["elbo"])
-axes[0].set_title("AIR: ELBO of the training batch (nats)")
+h = [r for r in histories["air"] if r.get("train_elbo") is not None]
+axes[0].plot([r["step"] for r in h], [r["train_elbo"] for r in h])
+axes[0].set_title("AIR: ELBO of the training batches (nats)")
 for m in ("air", "supervised"):
-    axes[1].plot(histories[m]["step"], histories[m]["batch_accuracy"], label=m)
-    axes[2].plot(histories[m]["step"], histories[m]["batch_position_error"], label=m)
-axes[1].set_title("type accuracy on the training batch")
-axes[2].set_title("position error / table width (batch)")
+    steps = [r["step"] for r in histories[m]]
+    axes[1].plot(steps, [r["identity_accuracy"] for r in histories[m]], label=m)
+    axes[2].plot(steps, [r["position_error"] for r in histories[m]], label=m)
+axes[1].set_title("type accuracy (100 held-out scenes)")
+axes[2].set_title("position error / table width (held-out)")
 for ax in axes:
     ax.set_xlabel("step")
 axes[1].legend()
@@ -311,7 +302,6 @@ plt.show()
 # are in the second table.
 
 # %%
-res = results["results"]
 print(f"{'method':>11} {'scenes':>6} {'accuracy':>8} {'position':>8} {'rotation':>8} "
       f"{'cube rot.':>9} {'cyl. rot.':>9} {'recon. MSE':>10} {'s / image':>10}")
 for name, r in res.items():

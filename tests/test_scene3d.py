@@ -11,7 +11,7 @@ import torch
 from airlib import scene3d
 from airlib.render import OBJECTS
 from airlib.render.likelihood import log_likelihood
-from airlib.scene3d_train import load_model, save_model, train
+from airlib import train as T
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = replace(scene3d.config("smoke"), steps=4, batch=4)
@@ -79,29 +79,36 @@ def test_direct_optimisation_climbs_the_likelihood():
 
 
 def test_training_resumes_exactly(tmp_path):
-    """A run stopped after 2 steps and resumed ends with the weights of an uninterrupted run."""
-    full, _, _ = train("air", TINY)
-    ckpt = tmp_path / "resume.pt"
-    train("air", TINY, resume=ckpt, checkpoint_every=1, stop_at=2)
-    assert torch.load(ckpt, weights_only=True)["step"] == 2
-    resumed, history, _ = train("air", TINY, resume=ckpt, checkpoint_every=1)
-    for a, b in zip(full.state_dict().values(), resumed.state_dict().values()):
+    """A 3D run stopped after 2 steps and resumed ends with the weights of an uninterrupted run."""
+    tiny = {"train.steps": 4, "train.batch": 4, "train.test_scenes": 4}
+    full = T.train("3d-air", "smoke", 0, run_dir=tmp_path / "full", progress=False, overrides=tiny)
+    T.train("3d-air", "smoke", 0, run_dir=tmp_path / "r", progress=False, overrides=tiny, stop_at=2)
+    assert torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)["step"] == 2
+    resumed = T.train("3d-air", "smoke", 0, run_dir=tmp_path / "r", progress=False, overrides=tiny)
+    for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
         assert torch.equal(a, b)
-    assert history["step"][0] == 0
+    assert resumed.record["history"][0]["step"] == 0
 
 
-def test_artifacts_round_trip_and_refuse_another_configuration(tmp_path):
-    net, history, seconds = train("supervised", TINY)
-    with pytest.raises(FileNotFoundError, match="python -m airlib.scene3d_train supervised"):
-        load_model("supervised", "smoke", tmp_path)
-    save_model("supervised", "smoke", net, history, seconds, TINY, tmp_path)
-    with pytest.raises(ValueError, match="retrain with"):
-        load_model("supervised", "smoke", tmp_path)  # TINY is not the smoke configuration
-    cfg = scene3d.config("smoke")
-    save_model("supervised", "smoke", net, history, seconds, cfg, tmp_path)
-    loaded, _ = load_model("supervised", "smoke", tmp_path)
+def test_3d_artifacts_round_trip_through_the_run_layer(tmp_path):
+    import json
+    import shutil
+    from airlib import pretrained, runs
+    run = T.train("3d-supervised", "smoke", 0, run_dir=tmp_path / "r", progress=False)
+    with pytest.raises(runs.ArtifactError, match="python -m airlib train 3d-supervised"):
+        pretrained.load_pretrained("3d-supervised", 0, directory=tmp_path / "arts")
+    (tmp_path / "arts").mkdir()
+    stem = runs.artifact_stem("3d-supervised", 0, tmp_path / "arts")
+    shutil.copy(tmp_path / "r" / "model.safetensors", stem.with_suffix(".safetensors"))
+    shutil.copy(tmp_path / "r" / "model.json", stem.with_suffix(".json"))
+    loaded = pretrained.load_pretrained("3d-supervised", 0, directory=tmp_path / "arts")
     x = torch.rand(2, 3, 32, 32)
+    net = run.model.eval()
     assert torch.allclose(loaded(x)[0], net(x)[0], atol=0.05)  # fp16 weights
+    rec = json.loads(stem.with_suffix(".json").read_text())
+    stem.with_suffix(".json").write_text(json.dumps(dict(rec, train_config=dict(rec["train_config"], steps=4))))
+    with pytest.raises(runs.ArtifactError, match="train_config"):
+        pretrained.load_pretrained("3d-supervised", 0, directory=tmp_path / "arts")
 
 
 def test_chapter_smoke_run(tmp_path):

@@ -1,0 +1,146 @@
+"""The experiment registry: every trained model of the book is an :class:`Experiment` here.
+
+An experiment declares its configurations per profile, its data, how to build its model, its
+training loss and its evaluation; the one training loop (:mod:`airlib.train`) and the one loader
+(:mod:`airlib.pretrained`) do the rest. Experiments register themselves when their module is
+imported; :func:`get` imports the modules listed in ``MODULES`` on first use.
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import asdict, fields, is_dataclass, replace
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..profiles import PROFILES, check
+
+MODULES = ("airlib.experiments.multi_mnist", "airlib.experiments.objects3d")
+_REGISTRY: dict[str, "Experiment"] = {}
+
+
+class Experiment:
+    """One trainable model family. Subclasses set the attributes and override the methods.
+
+    Attributes:
+        name: the experiment's name, as on the command line.
+        configs: profile -> (model configuration, training configuration), frozen dataclasses.
+            The training configuration has at least ``steps``, ``lr``, ``log_every``, ``clip`` and
+            ``checkpoint_seconds``.
+        success: (metric, threshold): a finished run whose final ``metrics[metric]`` is below the
+            threshold failed (the loader warns, ``list`` says so).
+        weights_committed: seeds whose weights the book uses (others: the record alone).
+    """
+    name: str = ""
+    configs: dict[str, tuple[Any, Any]] = {}
+    success: tuple[str, float] | None = None
+    summary: str = ""
+
+    # ------------------------------------------------------------- declared by each experiment
+    def data(self, profile: str) -> dict[str, torch.Tensor]:
+        """The exact tensors the run trains and is evaluated on, by split name (hashed in the record)."""
+        raise NotImplementedError
+
+    def build(self, model_cfg, train_cfg) -> nn.Module:
+        """A fresh model (the global torch seed is set by the loop before this call)."""
+        raise NotImplementedError
+
+    def batch(self, data: dict, cfg, seed: int, step: int):
+        """The training batch of ``step``: a function of (data, seed, step) alone, so resumes repeat it."""
+        raise NotImplementedError
+
+    def loss(self, model: nn.Module, batch, cfg, step: int, generator: torch.Generator) -> tuple[torch.Tensor, dict]:
+        """The scalar to minimise and a dict of floats for the progress bar."""
+        raise NotImplementedError
+
+    def evaluate(self, model: nn.Module, data: dict, cfg, step: int, final: bool = False) -> dict:
+        """Metrics (floats) of the model: on a subset during training, on everything when ``final``."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------- defaults
+    def optimiser(self, model: nn.Module, cfg) -> torch.optim.Optimizer:
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr)
+
+    def lr_scale(self, cfg, step: int) -> float:
+        """Multiplier of every group's initial learning rate at ``step``."""
+        return 1.0
+
+    def figures(self, model: nn.Module, data: dict, cfg, step: int) -> dict[str, torch.Tensor]:
+        """Tensors kept for the book's figures at ``step`` (e.g. reconstructions along training)."""
+        return {}
+
+    def public(self, model: nn.Module) -> nn.Module:
+        """The part of the trained module that users get from ``load_pretrained``."""
+        return model
+
+    def command(self, profile: str, seed: int) -> str:
+        return f"python -m airlib train {self.name} --profile {profile} --seed {seed}"
+
+    def failed(self, record: dict) -> bool:
+        """Whether a finished run missed the experiment's success threshold."""
+        if self.success is None or not record.get("metrics") or record.get("profile") != "paper":
+            return False      # smoke runs are not expected to reach the paper's numbers
+        metric, threshold = self.success
+        return record["metrics"].get(metric, 0.0) < threshold
+
+
+def register(experiment: Experiment) -> Experiment:
+    """Adds an experiment to the registry (each name once)."""
+    if experiment.name in _REGISTRY and type(_REGISTRY[experiment.name]) is not type(experiment):
+        raise ValueError(f"experiment {experiment.name!r} is registered twice")
+    _REGISTRY[experiment.name] = experiment
+    return experiment
+
+
+def _load_all() -> None:
+    for module in MODULES:
+        importlib.import_module(module)
+
+
+def names() -> list[str]:
+    """Every registered experiment's name."""
+    _load_all()
+    return sorted(_REGISTRY)
+
+
+def get(name: str) -> Experiment:
+    """The experiment called ``name``, with an error listing the known ones."""
+    _load_all()
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown experiment {name!r}: expected one of {', '.join(sorted(_REGISTRY))}")
+    return _REGISTRY[name]
+
+
+def config(name: str, profile: str, overrides: dict | None = None) -> tuple[Any, Any]:
+    """``(model_config, train_config)`` of an experiment under a profile.
+
+    Args:
+        overrides: ``{"model.field": value, "train.field": value}`` (ablations and sweeps).
+    """
+    check(profile)
+    exp = get(name)
+    if profile not in exp.configs:
+        raise ValueError(f"{name} has no {profile!r} configuration; known: {', '.join(exp.configs)}")
+    model_cfg, train_cfg = exp.configs[profile]
+    for key, value in (overrides or {}).items():
+        part, _, field = key.partition(".")
+        target = {"model": model_cfg, "train": train_cfg}.get(part)
+        if target is None or field not in {f.name for f in fields(target)}:
+            raise ValueError(f"unknown override {key!r}: use model.<field> or train.<field> of "
+                             f"{type(model_cfg).__name__} / {type(train_cfg).__name__}")
+        value = tuple(value) if isinstance(value, list) else value
+        if part == "model":
+            model_cfg = replace(model_cfg, **{field: value})
+        else:
+            train_cfg = replace(train_cfg, **{field: value})
+    return model_cfg, train_cfg
+
+
+def as_dict(cfg) -> dict:
+    """A configuration dataclass as the JSON dict a record stores (tuples as lists)."""
+    import json
+    return json.loads(json.dumps(asdict(cfg) if is_dataclass(cfg) else cfg))
+
+
+__all__ = ["Experiment", "register", "get", "names", "config", "as_dict", "PROFILES"]

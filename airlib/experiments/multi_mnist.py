@@ -1,0 +1,181 @@
+"""AIR and DAIR on multi-MNIST (Sec. II): the experiments ``air-multi-mnist`` and ``dair-multi-mnist``.
+
+Training maximises the ELBO of Eq. (3) with Adam on the model's own surrogate (``AIR.loss``: pathwise
+gradients for z_what and z_where, Eq. (6); the likelihood ratio with NVIL's baseline for z_pres,
+Eq. (7)). The presence prior rho is annealed log-linearly from ``prior_start`` (objects cost nothing)
+to ``prior_end`` (an object costs 16 nats), and the learning rates decay linearly over the last half.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from .. import spatial
+from ..air import AIR, AIRConfig
+from . import Experiment, register
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings of one profile."""
+    steps: int
+    batch_size: int = 64
+    lr: float = 1e-3                    # inference network and decoder
+    baseline_lr: float = 1e-2           # NVIL baseline: faster, it must track the learning signal
+    lr_decay_from: float = 0.5          # fraction of training after which both rates decay linearly ...
+    lr_final: float = 0.1               # ... to this fraction of their value at the last step
+    clip: float = 1e4                   # max gradient norm of the model's parameters
+    prior_start: float = 0.5            # rho at step 0 (objects cost nothing), annealed log-linearly ...
+    prior_end: float = 1e-7             # ... to this value (an object costs 16 nats) at step `anneal_steps`
+    anneal_steps: int = 4000
+    log_every: int = 200
+    eval_images: int = 1000             # held-out images for the logged count accuracy
+    checkpoint_seconds: float = 180.0
+    snapshots: tuple[int, ...] = ()     # steps at which to keep reconstructions of fixed test images (Fig. 5)
+
+
+def smoke_model(difference: bool) -> AIRConfig:
+    return AIRConfig(difference=difference, lstm=64, embed=64, hidden=64, z_what=10)
+
+
+SMOKE = TrainConfig(steps=300, batch_size=32, anneal_steps=150, log_every=50, eval_images=200,
+                    checkpoint_seconds=0.0, snapshots=(0, 100, 300))
+PAPER = TrainConfig(steps=10000, log_every=250, checkpoint_seconds=120.0,
+                    snapshots=(0, 250, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000))
+
+
+def pres_prior_at(cfg: TrainConfig, step: int) -> float:
+    """rho annealed log-linearly from ``prior_start`` to ``prior_end`` over ``anneal_steps``."""
+    t = min(1.0, step / max(1, cfg.anneal_steps))
+    return math.exp((1 - t) * math.log(cfg.prior_start) + t * math.log(cfg.prior_end))
+
+
+def window_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Intersection over union of two windows ``z_where`` (M, 3) each: (M,)."""
+    la, ta, wa, _ = spatial.window_box(a).unbind(-1)
+    lb, tb, wb, _ = spatial.window_box(b).unbind(-1)
+    iw = (torch.minimum(la + wa, lb + wb) - torch.maximum(la, lb)).clamp(min=0)
+    ih = (torch.minimum(ta + wa, tb + wb) - torch.maximum(ta, tb)).clamp(min=0)
+    inter = iw * ih
+    return inter / (wa * wa + wb * wb - inter)
+
+
+@torch.no_grad()
+def evaluate_counts(model: AIR, images: torch.Tensor, counts: torch.Tensor, pres_prior: float, batch: int = 500,
+                    seed: int = 12345) -> dict:
+    """Count accuracy of the deterministic inference, a one-sample ELBO (nats/image), and diagnostics.
+
+    Args:
+        images: (M, 50, 50) uint8 or float in [0, 1]; counts: (M,) int64.
+
+    Returns:
+        ``count_accuracy``, ``elbo``, ``mean_count``, ``iou12`` (mean IoU of the windows of steps 1
+        and 2 where both are present: 1 when two windows share one digit) and ``q_pres`` (mean
+        q(z_pres^i = 1) of each step where it is decided).
+    """
+    was = model.training
+    model.eval()
+    gen = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
+    correct, elbo, total, iou, n_iou, q_pres = 0, 0.0, 0, 0.0, 0, 0.0
+    for i in range(0, len(images), batch):
+        x = model.check_images(images[i:i + batch])
+        c = counts[i:i + batch].to(x.device)
+        det = model(x, sample=False)
+        n = det.z_pres.sum(1).long()
+        correct += (n == c).sum().item()
+        total += n.sum().item()
+        both = det.z_pres[:, 0] * det.z_pres[:, 1] > 0
+        if both.any():
+            iou += window_iou(det.z_where[both, 0], det.z_where[both, 1]).sum().item()
+            n_iou += int(both.sum())
+        q_pres = q_pres + (torch.sigmoid(det.pres_logit) * det.active).sum(0)
+        tr = model(x, sample=True, generator=gen)
+        elbo += model.elbo_terms(tr, x, pres_prior)["elbo"].sum().item()
+    model.train(was)
+    m = len(images)
+    return dict(count_accuracy=correct / m, elbo=elbo / m, mean_count=total / m,
+                iou12=iou / n_iou if n_iou else 0.0, q_pres=(q_pres / m).tolist())
+
+
+class MultiMNISTExperiment(Experiment):
+    """AIR (``difference=False``) or DAIR on 0 to 2 digits."""
+    success = ("test_count_accuracy", 0.98)
+
+    def __init__(self, name: str, difference: bool):
+        self.name = name
+        self.summary = f"{'DAIR' if difference else 'AIR'} on multi-MNIST (0-2 digits), Sec. II"
+        self.configs = {"smoke": (smoke_model(difference), SMOKE), "paper": (AIRConfig(difference=difference), PAPER)}
+
+    def data(self, profile: str) -> dict[str, torch.Tensor]:
+        from ..data import multi_mnist_splits
+        train, test = multi_mnist_splits(profile)
+        return {"train_images": torch.from_numpy(train.images), "train_counts": torch.from_numpy(train.counts),
+                "test_images": torch.from_numpy(test.images), "test_counts": torch.from_numpy(test.counts)}
+
+    def build(self, model_cfg: AIRConfig, train_cfg: TrainConfig) -> AIR:
+        return AIR(model_cfg)
+
+    def optimiser(self, model: AIR, cfg: TrainConfig) -> torch.optim.Optimizer:
+        base = list(model.baseline.parameters())
+        ids = {id(p) for p in base}
+        fused = next(model.parameters()).device.type in ("cpu", "cuda")
+        return torch.optim.Adam([{"params": [p for p in model.parameters() if id(p) not in ids], "lr": cfg.lr},
+                                 {"params": base, "lr": cfg.baseline_lr}], fused=fused)
+
+    def lr_scale(self, cfg: TrainConfig, step: int) -> float:
+        """1, then linear decay to ``lr_final`` over the last part of training."""
+        start = cfg.lr_decay_from * cfg.steps
+        if step <= start:
+            return 1.0
+        return 1.0 - (1.0 - cfg.lr_final) * (step - start) / max(1.0, cfg.steps - start)
+
+    def batch(self, data: dict, cfg: TrainConfig, seed: int, step: int):
+        n = len(data["train_images"])
+        per_epoch = n // cfg.batch_size
+        epoch, i = divmod(step, per_epoch)
+        key = (seed, epoch)
+        if getattr(self, "_perm_key", None) != key:     # one permutation per epoch, seeded by (seed, epoch)
+            self._perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100003 + epoch))
+            self._perm_key = key
+        idx = self._perm[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+        return data["train_images"][idx].float().div_(255.0), data["train_counts"][idx]
+
+    def loss(self, model: AIR, batch, cfg: TrainConfig, step: int, generator) -> tuple[torch.Tensor, dict]:
+        dev = next(model.parameters()).device
+        x, counts = batch[0].to(dev), batch[1].to(dev)
+        loss, info = model.loss(x, pres_prior_at(cfg, step), generator)
+        acc = (info["z_pres"].sum(1).long() == counts).float().mean().item()
+        return loss, dict(elbo=info["elbo"].mean().item(), count_acc=acc)
+
+    def evaluate(self, model: AIR, data: dict, cfg: TrainConfig, step: int, final: bool = False) -> dict:
+        n = len(data["test_images"]) if final else cfg.eval_images
+        ev = evaluate_counts(model, data["test_images"][:n], data["test_counts"][:n], pres_prior_at(cfg, step))
+        out = {f"test_{k}" if k in ("count_accuracy", "elbo", "mean_count") else k: v for k, v in ev.items()}
+        out["pres_prior"] = pres_prior_at(cfg, step)
+        if final:
+            out["test_images"] = n
+        return out
+
+    def figures(self, model: AIR, data: dict, cfg: TrainConfig, step: int) -> dict[str, torch.Tensor]:
+        if step not in cfg.snapshots:
+            return {}
+        was = model.training
+        model.eval()
+        with torch.no_grad():
+            tr = model(model.check_images(data["test_images"][:8]), sample=False)
+        model.train(was)
+        return {f"snapshot.{step}.reconstruction": tr.reconstruction.half().cpu(),
+                f"snapshot.{step}.z_where": tr.z_where.cpu(), f"snapshot.{step}.z_pres": tr.z_pres.cpu()}
+
+
+AIR_MULTI_MNIST = register(MultiMNISTExperiment("air-multi-mnist", difference=False))
+DAIR_MULTI_MNIST = register(MultiMNISTExperiment("dair-multi-mnist", difference=True))
+
+
+def snapshots(figures: dict[str, torch.Tensor]) -> list[dict]:
+    """The Fig. 5 snapshots of an artifact's figure tensors, as a list of dicts ordered by step."""
+    steps = sorted({int(k.split(".")[1]) for k in figures if k.startswith("snapshot.")})
+    return [dict(step=s, reconstruction=figures[f"snapshot.{s}.reconstruction"],
+                 z_where=figures[f"snapshot.{s}.z_where"], z_pres=figures[f"snapshot.{s}.z_pres"]) for s in steps]

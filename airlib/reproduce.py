@@ -1,0 +1,105 @@
+"""Everything the book uses, from scratch: ``python -m airlib reproduce`` and ``python -m airlib list``.
+
+``BOOK`` lists the runs behind the book's artifacts. ``reproduce`` trains them (one thread per job,
+``--jobs`` at once) into ``runs/reproduce/``, promotes them into ``runs/reproduce/artifacts`` and builds
+the book from there (``AIRLIB_ARTIFACTS``), so the committed ``artifacts/`` are never touched.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import experiments, runs
+from .pretrained import available_seeds, check_record
+
+# (experiment, seeds): the runs whose records (and, for some, weights) the book reads.
+BOOK = (("air-multi-mnist", tuple(range(10))), ("dair-multi-mnist", tuple(range(10))),
+        ("3d-air", (0,)), ("3d-supervised", (0,)))
+OUT = runs.RUNS / "reproduce"
+
+
+def list_experiments(check_data: bool = True) -> int:
+    """Prints every experiment with its committed seeds, their metric and whether they are current."""
+    for name in experiments.names():
+        exp = experiments.get(name)
+        seeds = available_seeds(name)
+        print(f"{name}: {exp.summary}")
+        if not seeds:
+            print(f"  no committed seeds; train with: {exp.command('paper', 0)}")
+        for seed in seeds:
+            stem = runs.artifact_stem(name, seed)
+            try:
+                record = runs.load_record(stem)
+            except runs.ArtifactError as e:
+                print(f"  seed {seed}: {e}")
+                continue
+            metric = exp.success[0] if exp.success else None
+            value = record["metrics"].get(metric) if metric else None
+            problems = check_record(name, record, data=check_data)
+            weights = "weights" if stem.with_suffix(".safetensors").exists() else "record only"
+            state = "current" if not problems else "STALE: " + "; ".join(problems)
+            verdict = "failed" if exp.failed(record) else "ok"
+            print(f"  seed {seed}: {metric} {value if value is None else f'{value:.4f}'} ({verdict}), {weights}, "
+                  f"{record['wall_time_s'] / 60:.1f} min on {record['device']}, data {state}")
+    return 0
+
+
+def evaluate_3d(profile: str = "paper", directory: Path | None = None, out: Path | None = None) -> Path:
+    """Scores the committed 3D networks and direct optimisation into ``runs/3d-results-<profile>/``."""
+    from .experiments import objects3d
+    from .pretrained import load_pretrained
+    nets = {m: load_pretrained(f"3d-{m}", 0, directory=directory) for m in ("air", "supervised")}
+    stem = Path(out or runs.RUNS / f"3d-results-{profile}") / "model"
+    objects3d.evaluate_all(profile, nets, stem, f"python -m airlib evaluate-3d --profile {profile}")
+    return stem.parent
+
+
+def book_runs(only=None) -> list[tuple[str, int]]:
+    """The (experiment, seed) runs of the book, optionally only some experiments."""
+    for name in only or ():
+        experiments.get(name)          # unknown names fail here, with the list of known ones
+    return [(name, s) for name, seeds in BOOK if not only or name in only for s in seeds]
+
+
+def reproduce(only=None, jobs: int = 2, book: bool = True) -> int:
+    """Trains every run of ``BOOK`` (or ``only``), promotes them into ``runs/reproduce/artifacts``, builds the book."""
+    todo = book_runs(only)
+    OUT.mkdir(parents=True, exist_ok=True)
+    artifacts = OUT / "artifacts"
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", AIRLIB_ARTIFACTS=str(artifacts))
+    start, running, failed = time.time(), [], []
+    queue = list(todo)
+    while queue or running:
+        while queue and len(running) < jobs:
+            name, seed = queue.pop(0)
+            run_dir = OUT / f"{name}-seed{seed}"
+            cmd = [sys.executable, "-m", "airlib", "train", name, "--profile", "paper", "--seed", str(seed),
+                   "--run-dir", str(run_dir), "--no-progress"]
+            log = open(OUT / f"{name}-seed{seed}.log", "w")
+            running.append((name, seed, run_dir, subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)))
+            print(f"reproduce: started {name} seed {seed}", flush=True)
+        time.sleep(2)
+        for item in list(running):
+            name, seed, run_dir, proc = item
+            if proc.poll() is None:
+                continue
+            running.remove(item)
+            if proc.returncode != 0:
+                failed.append((name, seed))
+                print(f"reproduce: {name} seed {seed} FAILED (log: {OUT / f'{name}-seed{seed}.log'})", flush=True)
+                continue
+            runs.promote(run_dir, artifacts, replace=True)
+            print(f"reproduce: {name} seed {seed} done after {(time.time() - start) / 60:.1f} min", flush=True)
+    if failed:
+        print(f"reproduce: {len(failed)} runs failed: {failed}", file=sys.stderr)
+        return 1
+    if not only or {"3d-air", "3d-supervised"} & set(only):
+        subprocess.run([sys.executable, "-m", "airlib", "evaluate-3d"], env=env, check=True)
+        runs.promote(runs.RUNS / "3d-results-paper", artifacts, replace=True)
+    print(f"reproduce: trained {len(todo)} runs in {(time.time() - start) / 60:.1f} min with {jobs} jobs")
+    if book:
+        return subprocess.run([sys.executable, "-m", "airlib", "book", "--profile", "paper"], env=env).returncode
+    return 0

@@ -1,0 +1,275 @@
+"""The run layer: one record, checkpoint, artifact and provenance for every trained model.
+
+It imports no experiment. A run lives in its folder under ``runs/`` and holds::
+
+    checkpoint.pt       everything needed to resume (tensors and plain containers only, so it
+                        loads with ``weights_only=True``); the previous one is kept as checkpoint.prev.pt
+    metrics.jsonl       one JSON line per evaluation
+    model.safetensors   at the end: the weights (fp16) and any figure tensors
+    model.json          at the end: the record (``RECORD_KEYS``), with the SHA-256 of model.safetensors
+
+Training writes only there. :func:`promote` is the one step that copies a finished run of a
+non-smoke profile into ``artifacts/`` (atomically, and never over an existing artifact unless asked).
+Loading (:func:`load_artifact`) checks the weights' SHA-256 against the record, and no file is ever
+unpickled into code: weights are safetensors, checkpoints load with ``weights_only=True``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = ROOT / "runs"
+# The committed artifacts; `python -m airlib reproduce` points AIRLIB_ARTIFACTS at its own folder instead.
+ARTIFACTS = Path(os.environ.get("AIRLIB_ARTIFACTS") or ROOT / "artifacts").expanduser()
+
+# Every record has these keys, whatever the experiment.
+RECORD_KEYS = ("experiment", "profile", "seed", "model_config", "train_config", "command", "commit", "dirty",
+               "device", "torch", "determinism", "wall_time_s", "finished", "steps", "history", "metrics",
+               "data_sha256", "weights_sha256")
+
+
+class RunError(RuntimeError):
+    """A run folder holds something it cannot resume from (another run's checkpoint, a broken file)."""
+
+
+class ArtifactError(RuntimeError):
+    """A trained artifact is missing, damaged, or does not match what is asked for."""
+
+
+# ------------------------------------------------------------------ provenance
+
+def git_state(root: Path = ROOT) -> tuple[str, bool]:
+    """``(commit, dirty)`` of the code, or ``("unknown", True)`` outside a git checkout."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
+                                check=True).stdout.strip()
+        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", "airlib"], cwd=root,
+                                capture_output=True, text=True, check=True).stdout.strip()
+        return commit, bool(status)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown", True
+
+
+def device_name(device: torch.device) -> str:
+    """The hardware a run used, in words."""
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
+
+
+def determinism() -> dict:
+    """The settings that decide whether the same seed gives the same numbers."""
+    return dict(threads=torch.get_num_threads(), deterministic_algorithms=torch.are_deterministic_algorithms_enabled(),
+                cpu_capability=torch.backends.cpu.get_cpu_capability(), python=sys.version.split()[0])
+
+
+def provenance(device: torch.device, command: str) -> dict:
+    """The record's provenance fields: command, commit, dirty, device, torch, determinism."""
+    commit, dirty = git_state()
+    return dict(command=command, commit=commit, dirty=dirty, device=device_name(device), torch=torch.__version__,
+                determinism=determinism())
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ------------------------------------------------------------------ atomic files
+
+def _atomic(path: Path, write) -> None:
+    """Calls ``write(tmp)`` on a unique temporary file beside ``path``, then renames it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj) -> None:
+    """Writes JSON atomically."""
+    _atomic(Path(path), lambda tmp: tmp.write_text(json.dumps(obj, indent=1)))
+
+
+# ------------------------------------------------------------------ checkpoints
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Writes a checkpoint atomically, keeping the previous one as ``*.prev.pt``."""
+    path = Path(path)
+    if path.exists():
+        os.replace(path, path.with_suffix(".prev.pt"))
+    _atomic(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_checkpoint(path: Path, identity: dict, device="cpu") -> dict | None:
+    """The checkpoint of the run ``identity`` names, or None if there is none yet.
+
+    A damaged checkpoint falls back to the previous one (with a warning); a checkpoint of another
+    experiment, profile, seed or configuration is refused, never overwritten.
+
+    Args:
+        path: ``runs/.../checkpoint.pt``.
+        identity: what the run is: experiment, profile, seed, model_config, train_config.
+
+    Raises:
+        RunError: naming the file and what differs.
+    """
+    path = Path(path)
+    for candidate in (path, path.with_suffix(".prev.pt")):
+        if not candidate.exists():
+            continue
+        try:
+            state = torch.load(candidate, map_location=device, weights_only=True)
+        except Exception as e:   # truncated, not a zip, or a pickled payload weights_only refuses
+            print(f"warning: {candidate} is unreadable ({type(e).__name__}: {str(e)[:200]}); trying the previous one",
+                  file=sys.stderr)
+            continue
+        if not isinstance(state, dict) or "identity" not in state:
+            raise RunError(f"{candidate} is not an airlib checkpoint; move it away or use another run folder")
+        theirs = state["identity"]
+        for key, value in _jsonable(identity).items():
+            if _jsonable(theirs.get(key)) != value:
+                raise RunError(f"{candidate} belongs to another run ({key} = {theirs.get(key)!r}, this run has "
+                               f"{value!r}); delete {candidate.parent} or choose another --run-dir")
+        return state
+    if path.exists():
+        raise RunError(f"{path} and its previous copy are unreadable; delete {path.parent} to start afresh")
+    return None
+
+
+def read_metrics(path: Path, up_to: int | None = None) -> list[dict]:
+    """The lines of ``metrics.jsonl`` (up to step ``up_to``), skipping a partial last line."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue   # a line cut short by a kill
+        if up_to is None or rec.get("step", 0) <= up_to:
+            out.append(rec)
+    return out
+
+
+def write_metrics(path: Path, history: list[dict]) -> None:
+    """Rewrites ``metrics.jsonl`` from the history (atomically)."""
+    _atomic(Path(path), lambda tmp: tmp.write_text("".join(json.dumps(h) + "\n" for h in history)))
+
+
+# ------------------------------------------------------------------ artifacts
+
+def artifact_stem(name: str, seed: int, directory: Path | None = None) -> Path:
+    """``artifacts/<name>-seed<S>``: add ``.json`` (the record) or ``.safetensors`` (the weights)."""
+    return Path(directory or ARTIFACTS) / f"{name}-seed{seed}"
+
+
+def save_artifact(stem: Path, tensors: dict[str, torch.Tensor], record: dict) -> dict:
+    """Writes ``stem.safetensors`` and ``stem.json`` (with the weights' SHA-256), atomically.
+
+    Returns:
+        The record as written.
+    """
+    from safetensors.torch import save_file
+    stem = Path(stem)
+    weights = stem.with_suffix(".safetensors")
+    flat = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    _atomic(weights, lambda tmp: save_file(flat, str(tmp)))
+    record = dict(record, weights_sha256=file_sha256(weights))
+    missing = [k for k in RECORD_KEYS if k not in record]
+    if missing:
+        raise ValueError(f"a record needs the keys {missing}")
+    write_json(stem.with_suffix(".json"), record)
+    return record
+
+
+def load_record(stem: Path) -> dict:
+    """The JSON record of an artifact, checked for the keys every record has."""
+    path = Path(stem).with_suffix(".json")
+    if not path.exists():
+        raise ArtifactError(f"no record {path}")
+    try:
+        record = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ArtifactError(f"{path} is not valid JSON ({e})") from None
+    missing = [k for k in RECORD_KEYS if k not in record]
+    if missing:
+        raise ArtifactError(f"{path} lacks the record keys {missing}: it predates the run layer; retrain with: "
+                            f"{record.get('command', 'python -m airlib train ...')}")
+    return record
+
+
+def load_artifact(stem: Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    """``(record, tensors)`` of an artifact, after checking the weights against the record's SHA-256.
+
+    Raises:
+        ArtifactError: the record or weights are missing, or the weights are not the recorded ones.
+    """
+    from safetensors.torch import load_file
+    record = load_record(stem)
+    weights = Path(stem).with_suffix(".safetensors")
+    if not weights.exists():
+        raise ArtifactError(f"{weights} is not committed (only its record is); make it with: {record['command']}")
+    digest = file_sha256(weights)
+    if digest != record["weights_sha256"]:
+        raise ArtifactError(f"{weights} does not match its record ({Path(stem).with_suffix('.json').name}): "
+                            f"SHA-256 {digest[:12]}..., recorded {record['weights_sha256'][:12]}...; "
+                            f"restore it (git checkout -- {weights.name}) or retrain with: {record['command']}")
+    return record, load_file(str(weights))
+
+
+def promote(run_dir: Path, directory: Path | None = None, weights: bool = True, replace: bool = False) -> Path:
+    """Copies a finished run into ``artifacts/``: the one step that writes there.
+
+    Args:
+        run_dir: a run folder holding ``record.json`` and ``model.safetensors``.
+        directory: the artifacts folder (default: the repository's ``artifacts/``).
+        weights: also copy the weights (False: the record alone, for seeds the book only tabulates).
+        replace: allow replacing an existing artifact of the same name and seed.
+
+    Returns:
+        The stem of the artifact written.
+
+    Raises:
+        ArtifactError: the run is unfinished or of the smoke profile, or the artifact exists.
+    """
+    run_dir = Path(run_dir)
+    record, _ = load_artifact(run_dir / "model")
+    if not record["finished"]:
+        raise ArtifactError(f"{run_dir} is unfinished ({record['steps']} steps): finish it before promoting")
+    if record["profile"] == "smoke":
+        raise ArtifactError(f"{run_dir} is a smoke run: only runs of the paper profile become artifacts")
+    stem = artifact_stem(record["experiment"], record["seed"], directory)
+    if not replace and (stem.with_suffix(".json").exists() or stem.with_suffix(".safetensors").exists()):
+        raise ArtifactError(f"{stem.name} exists; pass --replace to overwrite it with {run_dir}")
+    if weights:
+        _atomic(stem.with_suffix(".safetensors"), lambda tmp: shutil.copyfile(run_dir / "model.safetensors", tmp))
+    else:
+        stem.with_suffix(".safetensors").unlink(missing_ok=True)
+    write_json(stem.with_suffix(".json"), dict(record, promoted=time.strftime("%Y-%m-%d %H:%M:%S")))
+    return stem
+
+
+def _jsonable(x):
+    """Tuples as lists, as JSON stores them, so records compare equal to dataclasses."""
+    return json.loads(json.dumps(x))
