@@ -3,7 +3,7 @@ PY := .venv/bin/python
 export MUJOCO_GL ?= egl
 export PYTHONHASHSEED := 0
 
-.PHONY: book test setup clean
+.PHONY: book test setup clean reproduce
 
 setup:
 	@bash tools/setup.sh
@@ -20,3 +20,7 @@ test: setup
 
 clean:
 	rm -rf _build book/*.ipynb build
+
+## make reproduce: retrain every artifact the book uses (into runs/reproduce), then build the book from them
+reproduce: setup
+	$(PY) -m airlib reproduce --jobs 2

@@ -108,6 +108,33 @@ def plot_training(histories: dict[str, list[dict]], target: float | None = 0.98)
     return fig
 
 
+def plot_seeds(groups: dict[str, dict[int, dict]], target: float = 0.98, metric: str = "test_count_accuracy"):
+    """Every seed of each model over training (the reliability figure): count accuracy and the IoU of
+    the windows of steps 1 and 2 (near 1 when two windows share one digit), seeds that end below
+    ``target`` drawn in red.
+
+    Args:
+        groups: model label -> {seed: record} (records with ``history`` and ``metrics``).
+    """
+    fig, axes = plt.subplots(2, len(groups), figsize=(5.5 * len(groups), 6.4), squeeze=False, sharex="col")
+    for j, (label, records) in enumerate(groups.items()):
+        ok = 0
+        for seed, r in sorted(records.items()):
+            hist = r["history"]
+            good = r["metrics"].get(metric, 0) >= target
+            ok += good
+            style = dict(color="tab:blue" if good else "tab:red", alpha=0.7, lw=1)
+            steps = [h["step"] for h in hist]
+            axes[0, j].plot(steps, [h[metric] for h in hist], **style)
+            axes[1, j].plot(steps, [h.get("iou12", np.nan) for h in hist], **style)
+        axes[0, j].axhline(target, color="gray", ls=":", lw=1)
+        axes[0, j].set(ylim=(0, 1.01), ylabel="count accuracy (held-out)",
+                       title=f"{label}: {ok} of {len(records)} seeds reach {target:.0%}")
+        axes[1, j].set(ylim=(0, 1.01), xlabel="training step", ylabel="IoU of windows 1 and 2")
+    fig.tight_layout()
+    return fig
+
+
 def scanning_heatmaps(runs: dict[str, tuple[torch.Tensor, torch.Tensor]], image_size: int = 50, bins: int = 25):
     """Where each step's window centre lies, per run (Fig. 4, right): step 1 red, step 2 green.
 

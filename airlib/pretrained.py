@@ -130,3 +130,10 @@ def load_or_train(name: str, profile: str, seed: int = DEFAULT_SEED, directory: 
     public = experiments.get(name).public(run.model).eval()
     public.record, public.figures = run.record, run.figures
     return public
+
+
+def seed_records(name: str, profile: str, fallback: dict | None = None, directory: Path | None = None) -> dict[int, dict]:
+    """Every committed seed's record (paper profile, each checked), else ``{seed: fallback}`` for a run made now."""
+    if profile != "paper":
+        return {} if fallback is None else {fallback["seed"]: fallback}
+    return {s: load_record(name, s, directory) for s in available_seeds(name, directory)}

@@ -50,7 +50,12 @@ class ArtifactError(RuntimeError):
 # ------------------------------------------------------------------ provenance
 
 def git_state(root: Path = ROOT) -> tuple[str, bool]:
-    """``(commit, dirty)`` of the code, or ``("unknown", True)`` outside a git checkout."""
+    """``(commit, dirty)`` of the code, or ``("unknown", True)`` outside a git checkout.
+
+    A copy of the tree without ``.git`` (a remote machine) may state them in ``AIRLIB_COMMIT`` and ``AIRLIB_DIRTY``.
+    """
+    if os.environ.get("AIRLIB_COMMIT") and not (root / ".git").exists():
+        return os.environ["AIRLIB_COMMIT"], os.environ.get("AIRLIB_DIRTY", "1") != "0"
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                                 check=True).stdout.strip()

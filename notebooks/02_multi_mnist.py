@@ -35,11 +35,12 @@ import numpy as np
 import torch
 from IPython.display import Markdown, display
 
+import airlib
 import airlib.air
-import airlib.train
-from airlib import estimators, plotting
+import airlib.experiments.multi_mnist
+from airlib import estimators, plotting, runs
 from airlib.data import multi_mnist_splits
-from airlib.pretrained import available_seeds, load_pretrained
+from airlib.pretrained import seed_records
 from airlib.profiles import check
 
 check(profile)
@@ -100,16 +101,16 @@ print(inspect.getsource(airlib.air.AIR.forward))
 
 # %%
 print(inspect.getsource(airlib.air.AIR.stop_value))
-print(inspect.getsource(airlib.train.surrogate_loss))
+print(inspect.getsource(airlib.air.AIR.loss))
 
 # %% [markdown]
 # ### What makes training reliable and fast
 #
 # Public AIR implementations often get stuck using all three steps, or succeed in only some seeds.
-# These choices (all in `airlib.train.TRAIN` and `airlib.air.AIRConfig`) made it work here:
+# These choices (all in `airlib.config("air-multi-mnist", "paper")`) made it work here:
 
 # %%
-model_cfg, train_cfg = airlib.train.experiment_configs("air-multi-mnist", "paper")
+model_cfg, train_cfg = airlib.config("air-multi-mnist", "paper")
 print(model_cfg)
 print(train_cfg)
 
@@ -149,7 +150,7 @@ print(train_cfg)
 # `artifacts/air-multi-mnist-recipe1.json`:
 
 # %%
-recipe1 = json.loads((airlib.train.ARTIFACTS / "air-multi-mnist-recipe1.json").read_text())
+recipe1 = json.loads((runs.ARTIFACTS / "air-multi-mnist-recipe1.json").read_text())
 curves = {f"recipe 1, {k.replace('air-multi-mnist-seed', 'seed ')}": r["history"] for k, r in recipe1["runs"].items()
           if k.startswith("air-")}
 curves["recipe 1 seed 3 with objects absent at first (probe)"] = recipe1["probe_seed3_init_absent"]["history"]
@@ -162,28 +163,11 @@ for k, r in recipe1["runs"].items():
 # ## Load (paper) or train (smoke)
 
 # %%
-if profile == "paper":
-    seeds = available_seeds("air-multi-mnist")
-    if not seeds:
-        raise FileNotFoundError("no trained AIR artifact: train one with "
-                                "`python -m airlib train air-multi-mnist --profile paper --seed 0`")
-    air_models = {s: load_pretrained("air-multi-mnist", seed=s) for s in seeds}
-    dair_seeds = available_seeds("dair-multi-mnist")
-    dair = load_pretrained("dair-multi-mnist", seed=dair_seeds[0]) if dair_seeds else None
-    records = {f"AIR seed {s}": m.record for s, m in air_models.items()}
-    if dair is not None:
-        records[f"DAIR seed {dair_seeds[0]}"] = dair.record
-else:
-    data = (train_set, test_set)
-    runs = {name: airlib.train.train(name, profile, seed=seed, run_dir=f"/tmp/airlib-{name}-{profile}-{seed}",
-                                     progress=False, export=False, data=data)
-            for name in ("air-multi-mnist", "dair-multi-mnist")}
-    air_models = {seed: runs["air-multi-mnist"]["model"].eval()}
-    for r in runs.values():
-        r["model"].record, r["model"].snapshots = r, r["snapshots"]
-    dair = runs["dair-multi-mnist"]["model"].eval()
-    records = {f"AIR seed {seed}": runs["air-multi-mnist"], f"DAIR seed {seed}": runs["dair-multi-mnist"]}
-air = air_models[min(air_models)]
+air = airlib.load_or_train("air-multi-mnist", profile, seed)
+dair = airlib.load_or_train("dair-multi-mnist", profile, seed)
+air_records = seed_records("air-multi-mnist", profile, air.record)
+dair_records = seed_records("dair-multi-mnist", profile, dair.record)
+records = {f"AIR seed {seed}": air.record, f"DAIR seed {seed}": dair.record}
 for label, r in records.items():
     print(f"{label}: {r['steps']} steps, {r['wall_time_s'] / 60:.1f} min on {r['device']}, commit {r['commit'][:8]}, "
           f"command `{r['command']}`")
@@ -215,11 +199,11 @@ def first_reaching(hist, level=0.98):
 
 rows = []
 for label, r in records.items():
-    reach, final = first_reaching(r["history"]), r.get("final", {})
+    reach, final = first_reaching(r["history"]), r["metrics"]
     step_98 = str(reach["step"]) if reach else "-"
-    minutes_98 = f"{reach['wall'] / 60:.1f}" if reach else "-"
+    minutes_98 = f"{reach['train_time'] / 60:.1f}" if reach else "-"
     rows.append(f"| {label} | {final.get('test_count_accuracy', float('nan')):.4f} | {step_98} | {minutes_98} | "
-                f"{r['wall_time_s'] / 60:.1f} | {r['wall_time_s'] / r['steps']:.4f} |")
+                f"{r['train_time_s'] / 60:.1f} | {r['train_time_s'] / max(1, r['steps']):.4f} |")
 display(Markdown("| run | count accuracy (all held-out images) | first step at 98% (1,000 images) | training minutes to 98% "
                  "| training minutes in all | seconds per step |\n|---|---|---|---|---|---|\n" + "\n".join(rows)))
 
@@ -232,30 +216,13 @@ display(Markdown("| run | count accuracy (all held-out images) | first step at 9
 # A run succeeds when its deterministic count accuracy on all 10,000 held-out images reaches 98%.
 
 # %%
-finals = {s: m.record["final"]["test_count_accuracy"] for s, m in air_models.items() if "final" in m.record}
-success = sum(a >= 0.98 for a in finals.values())
-print(f"AIR: {success} of {len(finals)} seeds reach 98% held-out count accuracy: "
-      + ", ".join(f"seed {s}: {a:.4f}" for s, a in finals.items()))
-
-# %% [markdown]
-# Held-out images that a failing seed miscounts. With the second recipe, the failing seed (seed 4)
-# is stuck one object over the count: one digit of every non-empty image is drawn by two
-# overlapping windows, a helper step that formed while objects were cheap and that the annealed
-# prior did not remove within 10,000 steps. With the first recipe, the failure was the parked first
-# step shown above. Neither recipe is reliable in every seed; we report the rate as measured.
-
-# %%
-failed = [s for s, a in finals.items() if a < 0.98]
-if failed:
-    bad_model = air_models[failed[0]]
-    with torch.no_grad():
-        inf_all = bad_model.infer(x_test[:2000])
-    wrong = (inf_all.count != c_test[:2000]).nonzero()[:, 0][:10]
-    fig = plotting.show_reconstructions(x_test[:2000][wrong], type(inf_all)(*[t[wrong] for t in inf_all]),
-                                        title=f"seed {failed[0]}: miscounted held-out images",
-                                        label=f"AIR seed {failed[0]}")
-else:
-    print("every seed reached 98%")
+finals = {name: {s: r["metrics"]["test_count_accuracy"] for s, r in recs.items()}
+          for name, recs in (("AIR", air_records), ("DAIR", dair_records))}
+for name, accs in finals.items():
+    success = sum(a >= 0.98 for a in accs.values())
+    print(f"{name}: {success} of {len(accs)} seeds reach 98% held-out count accuracy: "
+          + ", ".join(f"seed {s}: {a:.4f}" for s, a in accs.items()))
+fig = plotting.plot_seeds({"AIR": air_records, "DAIR": dair_records})
 
 # %% [markdown]
 # ## The scanning policy (Fig. 4, right)
@@ -266,10 +233,10 @@ else:
 
 # %%
 policy = {}
-for s, m in list(air_models.items())[:3]:
+for label, m in (("AIR", air), ("DAIR", dair)):
     with torch.no_grad():
         out = m.infer(x_test[:2000])
-    policy[f"seed {s}"] = (out.z_where, out.z_pres)
+    policy[f"{label} seed {seed}"] = (out.z_where, out.z_pres)
 fig = plotting.scanning_heatmaps(policy)
 
 # %% [markdown]
@@ -282,7 +249,7 @@ fig = plotting.scanning_heatmaps(policy)
 # annealed towards $10^{-7}$ the extra steps stop paying for themselves and the count settles.
 
 # %%
-fig = plotting.show_snapshots(x_test[:8], air.snapshots)
+fig = plotting.show_snapshots(x_test[:8], airlib.experiments.multi_mnist.snapshots(air.figures))
 
 # %% [markdown]
 # ## Count confusion matrix

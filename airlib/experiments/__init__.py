@@ -18,6 +18,7 @@ from ..profiles import PROFILES, check
 
 MODULES = ("airlib.experiments.multi_mnist", "airlib.experiments.objects3d")
 _REGISTRY: dict[str, "Experiment"] = {}
+_MISSING: dict[str, str] = {}      # module -> the optional package it lacks (e.g. mujoco for the 3D experiments)
 
 
 class Experiment:
@@ -95,7 +96,12 @@ def register(experiment: Experiment) -> Experiment:
 
 def _load_all() -> None:
     for module in MODULES:
-        importlib.import_module(module)
+        if module in _MISSING:
+            continue
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as e:       # an optional dependency: its experiments are unavailable
+            _MISSING[module] = e.name
 
 
 def names() -> list[str]:
@@ -108,7 +114,8 @@ def get(name: str) -> Experiment:
     """The experiment called ``name``, with an error listing the known ones."""
     _load_all()
     if name not in _REGISTRY:
-        raise ValueError(f"unknown experiment {name!r}: expected one of {', '.join(sorted(_REGISTRY))}")
+        lacking = "".join(f"; {m} needs the package {p!r}" for m, p in _MISSING.items())
+        raise ValueError(f"unknown experiment {name!r}: expected one of {', '.join(sorted(_REGISTRY))}{lacking}")
     return _REGISTRY[name]
 
 
