@@ -18,6 +18,12 @@ canvas ``x^i - x`` of the partial reconstruction from steps ``1..i-1`` (DAIR), a
 latents; it outputs ``q(z_pres^i)`` and ``q(z_where^i)``; the attended window ``x_att^i`` is encoded into
 ``q(z_what^i)``. All ``N`` steps are computed for the whole batch and steps after the first
 ``z_pres = 0`` are masked, which keeps the batch dense.
+
+The model owns its loss (:meth:`AIR.loss`, Eqs. 4 to 7), assembled from ``airlib.estimators``: the
+densities, the KL of Gaussians, presence sampling and log-probabilities, the step mask, the learning
+signal, the score-function surrogate and NVIL's baseline network and regression are the same functions
+the toy model of chapter 1 uses; this file adds only what is particular to AIR (the networks, the
+spatial transformer, the exact stop-value baseline).
 """
 from __future__ import annotations
 
@@ -29,8 +35,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import estimators as est
 from . import spatial
-from .networks import Baseline, Core, Decoder, Encoder, ImageEmbedding, StepHead
+from .networks import Core, Decoder, Encoder, ImageEmbedding, StepHead
+
+MIN_ZOOM = 0.5      # the smallest z_where scale s: a window at most twice the image's width
 
 
 @dataclass(frozen=True)
@@ -101,7 +110,8 @@ class AIR(nn.Module):
         self.head = StepHead(cfg.lstm, (cfg.init_scale, 0.0, 0.0), cfg.init_where_sd, cfg.init_pres_logit)
         self.encoder = Encoder(n_win, cfg.hidden, cfg.z_what)
         self.decoder = Decoder(cfg.z_what, cfg.hidden, n_win, cfg.decoder_bias)
-        self.baseline = Baseline(cfg.embed, cfg.lstm, cfg.hidden)
+        # NVIL's b(x, z^{1:i-1}) of the (detached) image features and LSTM state h^i
+        self.baseline = est.BaselineMLP(cfg.embed + cfg.lstm, cfg.hidden, activation=nn.ReLU)
 
     def initial_state(self, images: Tensor) -> State:
         b, cfg = images.shape[0], self.config
@@ -122,37 +132,69 @@ class AIR(nn.Module):
             A :class:`Trace`.
         """
         cfg, b = self.config, images.shape[0]
-        flat = images.reshape(b, -1)                                     # (B, H*W)
         state = self.initial_state(images)
         if not cfg.difference:                                           # the same at every step of AIR
-            features = self.embed(flat)                                  # (B, embed)
+            features = self.embed(images.flatten(1))                     # (B, embed)
             image_proj = self.core.project_image(features)               # (B, 4 * lstm)
         steps = []
         for _ in range(cfg.max_steps):
             if cfg.difference:                                           # DAIR reads x^i - x
-                features = self.embed((state.canvas - images).reshape(b, -1))
+                features = self.embed((state.canvas - images).flatten(1))
                 image_proj = self.core.project_image(features)
             h, c = self.core(image_proj, state.z_prev, state.h, state.c)
             pres_logit, where_mean, where_sd = self.head(h)             # (B,), (B, 3), (B, 3)
-            z_where = _gaussian(where_mean, where_sd, sample, generator)
-            z_where = torch.cat([z_where[:, :1].clamp(min=0.5), z_where[:, 1:]], -1)  # window <= 2x image
+            z_where = est.normal_rsample(where_mean, where_sd, generator) if sample else where_mean
+            z_where = _clamp_zoom(z_where)
             x_att = spatial.attend(images, z_where, cfg.window)         # (B, 28, 28)
-            what_mean, what_sd = self.encoder(x_att.reshape(b, -1))     # (B, Z) each
-            z_what = _gaussian(what_mean, what_sd, sample, generator)
-            if sample:
-                u = torch.rand(pres_logit.shape, generator=generator, device=images.device)
-                found = (u < torch.sigmoid(pres_logit)).to(images.dtype)
-            else:
-                found = (pres_logit > 0).to(images.dtype)
-            z_pres = state.z_pres * found                                # (B,) masked after the first 0
+            what_mean, what_sd = self.encoder(x_att.flatten(1))         # (B, Z) each
+            z_what = est.normal_rsample(what_mean, what_sd, generator) if sample else what_mean
+            if sample:                                                   # (B,) 0 after the first 0
+                z_pres = est.sample_presence_step(state.z_pres, logits=pres_logit, generator=generator)
+            else:                                                        # the mode: q(z_pres^i = 1) > 1/2
+                z_pres = state.z_pres * (pres_logit > 0).to(images.dtype)
             patch = self.decoder(z_what).view(b, cfg.window, cfg.window)  # y_att^i
             canvas = state.canvas + z_pres[:, None, None] * spatial.place(patch, z_where, cfg.image_size)
-            baseline = self.baseline(features, h)
-            steps.append((z_pres, state.z_pres, pres_logit, z_where, where_mean, where_sd, z_what,
-                          what_mean, what_sd, baseline, state.canvas))
+            baseline = self.baseline(torch.cat([features.detach(), h.detach()], -1))   # (B,)
+            steps.append((z_pres, pres_logit, z_where, where_mean, where_sd, z_what, what_mean, what_sd,
+                          baseline, state.canvas))
             state = State(h, c, torch.cat([z_where, z_what, z_pres[:, None]], -1), z_pres, canvas)
-        stacked = [torch.stack(t, 1) for t in zip(*steps)]
-        return Trace(*stacked, reconstruction=state.canvas)
+        (z_pres, pres_logit, z_where, where_mean, where_sd, z_what, what_mean, what_sd, baseline,
+         partial) = (torch.stack(t, 1) for t in zip(*steps))
+        return Trace(z_pres, est.step_mask(z_pres), pres_logit, z_where, where_mean, where_sd, z_what,
+                     what_mean, what_sd, baseline, partial, reconstruction=state.canvas)
+
+    def loss(self, images: Tensor, pres_prior: float, generator: torch.Generator | None = None
+             ) -> tuple[Tensor, dict]:
+        """The loss whose gradient is minus the AIR gradient estimate, Eqs. (4)-(7), plus the
+        baseline's regression loss.
+
+        One sample ``(z, n) ~ q(. | x)`` per image. ``z_what`` and ``z_where`` take the pathwise
+        estimator, Eq. (6), through the analytic KLs of :meth:`elbo_terms`. Each ``z_pres^i`` takes
+        the likelihood-ratio estimator, Eq. (7), with the local learning signal (the likelihood and
+        the terms of steps ``j >= i``, ``estimators.learning_signal``) minus the baseline
+        ``stop_value + b(x, z^{1:i-1})``: the exact value of stopping at step ``i`` plus NVIL's
+        input-dependent network, which ``estimators.baseline_loss`` regresses onto the signal.
+        The direct gradient of ``-log q(z_pres)`` inside ``l`` has expectation zero and is left out.
+
+        Args:
+            images: (B, H, W) float in [0, 1] (or uint8).
+            pres_prior: rho, the prior's per-step presence probability (annealed by the training loop).
+            generator: the random stream of the samples.
+
+        Returns:
+            ``(loss, info)``: a scalar to minimise, and ``info`` with ``elbo`` (B,) the sampled
+            ELBO ``l`` of Eq. (5), ``z_pres`` (B, N), both detached, and the ``trace``.
+        """
+        images = self.check_images(images)
+        trace = self(images, sample=True, generator=generator)
+        t = self.elbo_terms(trace, images, pres_prior)
+        mask = trace.active                                                       # (B, N) step mask
+        signal = est.learning_signal(t["loglik"], t["pres"] - t["kl"], mask)      # (B, N) local credit
+        baseline = self.stop_value(trace, images, pres_prior).detach() + trace.baseline
+        score = est.score_function_surrogate(t["log_q_pres"], signal - baseline.detach(), mask)  # Eq. (7)
+        pathwise = -(t["loglik"] - t["kl"].sum(1)).mean()                         # Eq. (6)
+        loss = pathwise + score + est.baseline_loss(baseline, signal, mask)
+        return loss, dict(elbo=t["elbo"].detach(), z_pres=trace.z_pres.detach(), trace=trace)
 
     # ------------------------------------------------------------------ the objective, Eq. (3)
 
@@ -169,17 +211,18 @@ class AIR(nn.Module):
 
         Returns:
             ``loglik`` (B,) ``log p(x | z)``; ``kl`` (B, N) ``z_pres^i (KL_what^i + KL_where^i)``;
-            ``pres`` (B, N) ``log p(z_pres^i) - log q(z_pres^i)`` on active steps; ``elbo`` (B,).
+            ``pres`` (B, N) ``log p(z_pres^i) - log q(z_pres^i)`` on active steps; ``log_q_pres``
+            (B, N) ``log q(z_pres^i)`` on active steps, differentiable in the logits; ``elbo`` (B,).
         """
         cfg = self.config
-        rho = cfg.pres_prior if pres_prior is None else pres_prior
-        loglik = _normal_logpdf(images, trace.reconstruction, cfg.likelihood_sd).flatten(1).sum(1)
+        loglik = est.normal_log_prob(images, trace.reconstruction, cfg.likelihood_sd).flatten(1).sum(1)
         p_mean, p_sd = self._where_prior(trace.z_where)
-        kl_where = _kl_normal(trace.where_mean, trace.where_sd, p_mean, p_sd).sum(-1)        # (B, N)
-        kl_what = _kl_normal(trace.what_mean, trace.what_sd, 0.0, 1.0).sum(-1)             # (B, N)
-        kl = trace.z_pres * (kl_what + kl_where)
-        pres = trace.active * (self.pres_log_prior(trace.z_pres, rho) - self.pres_log_q(trace))
-        return dict(loglik=loglik, kl=kl, pres=pres, elbo=loglik - kl.sum(1) + pres.sum(1))
+        kl_where = est.normal_kl(trace.where_mean, trace.where_sd, p_mean, p_sd).sum(-1)    # (B, N)
+        kl_what = est.normal_kl(trace.what_mean, trace.what_sd, 0.0, 1.0).sum(-1)         # (B, N)
+        kl = est.object_mask(trace.z_pres) * (kl_what + kl_where)
+        log_q = self.pres_log_q(trace)
+        pres = est.presence_log_prob(trace.z_pres, probs=self._rho(pres_prior)) - log_q
+        return dict(loglik=loglik, kl=kl, pres=pres, log_q_pres=log_q, elbo=loglik - kl.sum(1) + pres.sum(1))
 
     def stop_value(self, trace: Trace, images: Tensor, pres_prior: float | None = None) -> Tensor:
         """The exact learning signal of stopping at step ``i``: (B, N).
@@ -189,34 +232,29 @@ class AIR(nn.Module):
         log q(z_pres^i = 0)``. Used as the baseline of step ``i``, it makes the score-function term
         vanish whenever the sample stops and equal ``value(continue) - value(stop)`` otherwise.
         """
-        cfg = self.config
-        rho = cfg.pres_prior if pres_prior is None else pres_prior
-        loglik = _normal_logpdf(images[:, None], trace.partial, cfg.likelihood_sd).flatten(2).sum(2)   # (B, N)
-        return loglik + math.log1p(-rho) + F.softplus(trace.pres_logit)    # -log q(0) = softplus(logit)
-
-    @staticmethod
-    def pres_log_prior(z_pres: Tensor, rho: float) -> Tensor:
-        """log p(z_pres^i | z_pres^{i-1} = 1) of the geometric prior: (B, N)."""
-        return z_pres * math.log(rho) + (1 - z_pres) * math.log1p(-rho)
+        loglik = est.normal_log_prob(images[:, None], trace.partial, self.config.likelihood_sd)
+        loglik = loglik.flatten(2).sum(2)                                              # (B, N)
+        # log p(z_pres^i = 0) = log(1 - rho);  -log q(z_pres^i = 0) = softplus(logit)
+        return loglik + math.log1p(-self._rho(pres_prior)) + F.softplus(trace.pres_logit)
 
     @staticmethod
     def pres_log_q(trace: Trace) -> Tensor:
-        """log q(z_pres^i | x, z^{1:i-1}): (B, N), differentiable in the logits."""
-        return -F.binary_cross_entropy_with_logits(trace.pres_logit, trace.z_pres, reduction="none")
+        """log q(z_pres^i | x, z^{1:i-1}): (B, N), zero after the first absent step,
+        differentiable in the logits (``estimators.presence_log_prob``)."""
+        return est.presence_log_prob(trace.z_pres, logits=trace.pres_logit)
 
     def log_weight(self, trace: Trace, images: Tensor, pres_prior: float | None = None) -> Tensor:
         """The importance weight ``log p(x, z, n) - log q(z, n | x)`` of one sample, with every term
         sampled (no analytic KL), for the IWAE bound: (B,)."""
         cfg = self.config
-        rho = cfg.pres_prior if pres_prior is None else pres_prior
-        loglik = _normal_logpdf(images, trace.reconstruction, cfg.likelihood_sd).flatten(1).sum(1)
+        loglik = est.normal_log_prob(images, trace.reconstruction, cfg.likelihood_sd).flatten(1).sum(1)
         p_mean, p_sd = self._where_prior(trace.z_where)
-        lw_where = (_normal_logpdf(trace.z_where, p_mean, p_sd)
-                    - _normal_logpdf(trace.z_where, trace.where_mean, trace.where_sd)).sum(-1)
-        lw_what = (_normal_logpdf(trace.z_what, 0.0, 1.0)
-                   - _normal_logpdf(trace.z_what, trace.what_mean, trace.what_sd)).sum(-1)
-        pres = trace.active * (self.pres_log_prior(trace.z_pres, rho) - self.pres_log_q(trace))
-        return loglik + (trace.z_pres * (lw_where + lw_what)).sum(1) + pres.sum(1)
+        lw_where = (est.normal_log_prob(trace.z_where, p_mean, p_sd)
+                    - est.normal_log_prob(trace.z_where, trace.where_mean, trace.where_sd)).sum(-1)
+        lw_what = (est.normal_log_prob(trace.z_what, 0.0, 1.0)
+                   - est.normal_log_prob(trace.z_what, trace.what_mean, trace.what_sd)).sum(-1)
+        pres = est.presence_log_prob(trace.z_pres, probs=self._rho(pres_prior)) - self.pres_log_q(trace)
+        return loglik + (est.object_mask(trace.z_pres) * (lw_where + lw_what)).sum(1) + pres.sum(1)
 
     @torch.no_grad()
     def log_weights(self, images: Tensor, k: int, generator: torch.Generator | None = None,
@@ -228,6 +266,9 @@ class AIR(nn.Module):
         trace = self.forward(rep, sample=True, generator=generator)
         return self.log_weight(trace, rep, pres_prior).view(b, k)
 
+    def _rho(self, pres_prior) -> float:
+        return float(self.config.pres_prior if pres_prior is None else pres_prior)
+
     def _where_prior(self, like: Tensor) -> tuple[Tensor, Tensor]:
         cfg = self.config
         mean = like.new_tensor([cfg.scale_prior[0], 0.0, 0.0])
@@ -237,74 +278,69 @@ class AIR(nn.Module):
     # ------------------------------------------------------------------ public inference
 
     @torch.no_grad()
-    def infer(self, images: Tensor) -> Inference:
+    def infer(self, images: Tensor, chunk: int = 1000) -> Inference:
         """Deterministic scene inference: the count, the posterior means and the reconstruction.
 
         Args:
-            images: (B, 50, 50), float in [0, 1] or uint8 in [0, 255].
+            images: (B, 50, 50), float in [0, 1] or uint8 in [0, 255]; B = 0 gives empty results.
+            chunk: images per forward pass. The pass keeps every step's partial canvas, about
+                ``(N + 3) * H * W * 4`` bytes per image (80 KB at 50x50), so chunks bound the memory.
 
         Returns:
             An :class:`Inference`: ``count`` (B,) int64, ``z_pres`` (B, N), ``z_where`` (B, N, 3),
             ``z_what`` (B, N, Z), ``reconstruction`` (B, 50, 50).
 
         Raises:
-            TypeError, ValueError: for input that is not such a tensor.
+            TypeError, ValueError: for input that is not such a tensor, or a chunk that is not a
+                positive integer.
         """
+        est.check_num_samples(chunk, 1, "chunk")
         images = self.check_images(images)
-        trace = self.forward(images, sample=False)
-        return Inference(trace.z_pres.sum(1).long(), trace.z_pres, trace.z_where, trace.z_what,
-                         trace.reconstruction)
+        parts = []
+        for part in images.split(chunk):                                 # one empty part if B = 0
+            trace = self(part, sample=False)
+            parts.append((trace.z_pres, trace.z_where, trace.z_what, trace.reconstruction))
+        z_pres, z_where, z_what, reconstruction = (torch.cat(t) for t in zip(*parts))
+        return Inference(z_pres.sum(1).long(), z_pres, z_where, z_what, reconstruction)
 
     def check_images(self, images) -> Tensor:
-        """Validates a batch of images and returns it as float in [0, 1] on the model's device."""
+        """Validates a batch of images and returns it in [0, 1], in the model's dtype and on its device."""
         size = self.config.image_size
         if not isinstance(images, torch.Tensor):
             raise TypeError(f"images must be a torch.Tensor of shape (B, {size}, {size}), got {type(images).__name__}")
         if images.dim() != 3 or images.shape[1:] != (size, size):
             raise ValueError(f"images must have shape (B, {size}, {size}), got {tuple(images.shape)}")
+        param = next(self.parameters())
         if images.dtype == torch.uint8:
-            images = images.float() / 255.0
-        elif images.dtype.is_floating_point:
+            return images.to(param.device, param.dtype) / 255.0
+        if images.dtype.is_floating_point:
             if not torch.isfinite(images).all():
                 raise ValueError("images contain NaN or infinite values")
             if images.numel() and (images.min() < 0 or images.max() > 1):
                 raise ValueError(f"float images must lie in [0, 1], got values in "
-                                 f"[{images.min().item():.3g}, {images.max().item():.3g}]; divide uint8 pixels by 255")
-            images = images.float()
-        else:
-            raise TypeError(f"images must be float in [0, 1] or uint8, got dtype {images.dtype}")
-        return images.to(next(self.parameters()).device)
+                                 f"[{images.min().item():.9g}, {images.max().item():.9g}]; "
+                                 "divide uint8 pixels by 255")
+            return images.to(param.device, param.dtype)
+        raise TypeError(f"images must be float in [0, 1] or uint8, got dtype {images.dtype}")
 
     @torch.no_grad()
     def generate(self, n: int, generator: torch.Generator | None = None, pres_prior: float | None = None) -> Tensor:
         """Samples ``n`` images' means from the generative model (Fig. 2, left): (n, H, W)."""
         cfg = self.config
-        rho = cfg.pres_prior if pres_prior is None else pres_prior
         dev = next(self.parameters()).device
         canvas, pres = torch.zeros(n, cfg.image_size, cfg.image_size, device=dev), torch.ones(n, device=dev)
-        mean, sd = self._where_prior(canvas)
+        rho = torch.full((n,), self._rho(pres_prior), device=dev)
+        mean, sd = (t.expand(n, 3) for t in self._where_prior(canvas))
+        what_mean, what_sd = torch.zeros(n, cfg.z_what, device=dev), torch.ones(n, cfg.z_what, device=dev)
         for _ in range(cfg.max_steps):
-            pres = pres * (torch.rand(n, generator=generator, device=dev) < rho).float()
-            z_where = mean + sd * torch.randn(n, 3, generator=generator, device=dev)
-            z_where[:, 0].clamp_(min=0.5)
-            z_what = torch.randn(n, cfg.z_what, generator=generator, device=dev)
+            pres = est.sample_presence_step(pres, probs=rho, generator=generator)
+            z_where = _clamp_zoom(est.normal_rsample(mean, sd, generator))
+            z_what = est.normal_rsample(what_mean, what_sd, generator)
             patch = self.decoder(z_what).view(n, cfg.window, cfg.window)
             canvas += pres[:, None, None] * spatial.place(patch, z_where, cfg.image_size)
         return canvas
 
 
-def _gaussian(mean: Tensor, sd: Tensor, sample: bool, generator) -> Tensor:
-    if not sample:
-        return mean
-    return mean + sd * torch.randn(mean.shape, generator=generator, device=mean.device)
-
-
-def _normal_logpdf(x, mean, sd):
-    sd = torch.as_tensor(sd, dtype=x.dtype, device=x.device)
-    return -0.5 * ((x - mean) / sd) ** 2 - torch.log(sd) - 0.5 * math.log(2 * math.pi)
-
-
-def _kl_normal(mq, sq, mp, sp):
-    """KL(N(mq, sq^2) || N(mp, sp^2)), elementwise."""
-    sp = torch.as_tensor(sp, dtype=mq.dtype, device=mq.device)
-    return torch.log(sp / sq) + (sq ** 2 + (mq - mp) ** 2) / (2 * sp ** 2) - 0.5
+def _clamp_zoom(z_where: Tensor) -> Tensor:
+    """Keeps the scale ``s >= MIN_ZOOM`` (a window at most twice the image): (B, 3) -> (B, 3)."""
+    return torch.cat([z_where[:, :1].clamp(min=MIN_ZOOM), z_where[:, 1:]], -1)

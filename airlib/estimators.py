@@ -10,17 +10,20 @@ The unary z_pres code (Sec. I-A, Eq. 2): n ones, then a zero (no zero when n = N
     step_mask(z_pres) -> (B, N): steps that run (z_pres^{1:i-1} = 1); weighs log q(z_pres^i)
     object_mask(z_pres) -> (B, N): steps that describe an object; weighs z_what, z_where terms
     count(z_pres) -> n (B,);  unary(n (B,), N) -> (B, N)
-    presence_log_prob(z_pres, probs | logits (B, N)) -> (B, N) masked; .sum(-1) = log q(n | x)
+    presence_log_prob(z_pres, probs | logits (B, N), or probs a float rho) -> (B, N) masked;
+        .sum(-1) = log q(n | x) (or log p(n) of the truncated geometric prior for a float rho)
     presence_prior_probs(prior_n (N+1,)) -> (N,) per-step P(z_pres^i = 1 | z_pres^{1:i-1} = 1)
 Pathwise gradients, Eq. (6):
     normal_rsample(loc, scale) -> z = loc + scale * xi;  normal_log_prob(z, loc, scale)
+    normal_kl(loc_q, scale_q, loc_p, scale_p) -> KL(q || p) elementwise, the analytic Gaussian term
 Score-function gradients, Eq. (7), with NVIL's variance reduction [25]:
     learning_signal(log_lik (B,), step_terms (B, N), mask (B, N), local=True) -> signal (B, N):
         step i is credited with log_lik + sum_{j >= i} step_terms_j (local) or the whole l (plain).
         log_lik: terms every step affects (log p(x | z), a global prior over n); step_terms: step
         i's own log p - log q (z_pres^i times step_mask, z_what^i, z_where^i times object_mask).
     score_function_surrogate(log_q (B, N), signal (B, N), mask (B, N)) -> scalar
-    BaselineMLP(in_features, hidden): (B, N, in_features) detached features of x, z^{1:i-1} -> (B, N)
+    BaselineMLP(in_features, hidden, activation): (..., in_features) detached features of x,
+        z^{1:i-1} -> (...)
     baseline_loss(baseline (B, N), signal (B, N), mask (B, N)) -> scalar regression loss
     SignalNormaliser(n_steps, momentum=0.9, scale=True)(signal, mask) -> (B, N): running
         centring and scaling (signal - c_i) / max(1, sqrt(v_i))
@@ -137,21 +140,32 @@ def sample_presence(probs: Optional[torch.Tensor] = None, logits: Optional[torch
     return torch.cumprod((u < torch.sigmoid(logit.detach())).to(logit.dtype), dim=1)
 
 
-def presence_log_prob(z_pres: torch.Tensor, probs: Optional[torch.Tensor] = None,
+def presence_log_prob(z_pres: torch.Tensor, probs: Optional[torch.Tensor | float] = None,
                       logits: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Per-step log q(z_pres^i | x, z^{1:i-1}), masked so steps after the first zero add nothing.
 
     Eq. (2): log q(n | x) = sum_{i <= n} log q(z_pres^i = 1 | ...) + log q(z_pres^{n+1} = 0 | ...),
-    which is ``presence_log_prob(...).sum(-1)`` (no trailing zero when n = N).
+    which is ``presence_log_prob(...).sum(-1)`` (no trailing zero when n = N). The same function
+    gives a prior's log p(n): with ``probs`` a float rho, every step is Bernoulli(rho), the
+    geometric prior p(n) = rho^n (1 - rho) truncated at N (Sec. I-A), computed as
+    ``z log rho + (1 - z) log(1 - rho)`` with no logit round trip (exact for rho = 1e-7).
 
     Args:
         z_pres: (B, N) in {0, 1} (a relaxed value in [0, 1] gives the Bernoulli log-mass
             extended linearly in z_pres).
-        probs: (B, N) in (0, 1), or ``logits`` (B, N) (use logits where a sigmoid can saturate).
+        probs: (B, N) in (0, 1), or a float in (0, 1) for every step, or ``logits`` (B, N)
+            (use logits where a sigmoid can saturate).
 
     Returns:
         (B, N) log-probabilities, zero where ``step_mask(z_pres)`` is zero.
     """
+    if isinstance(probs, (float, int)) and not isinstance(probs, bool):
+        if logits is not None:
+            raise ValueError("pass exactly one of probs and logits")
+        if not 0 < probs < 1:
+            raise ValueError(f"probs must lie in the open interval (0, 1), got {probs!r}")
+        _check_ndim("z_pres", z_pres, 2)
+        return (z_pres * math.log(probs) + (1 - z_pres) * math.log1p(-probs)) * step_mask(z_pres)
     logit = _logits_from(probs, logits)
     if logit.dim() == 1:
         logit = logit.expand_as(z_pres)
@@ -194,9 +208,24 @@ def normal_rsample(loc: torch.Tensor, scale: torch.Tensor,
     return loc + scale * xi
 
 
-def normal_log_prob(z: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """Elementwise log N(z; loc, scale^2)."""
+def normal_log_prob(z: torch.Tensor, loc: torch.Tensor | float,
+                    scale: torch.Tensor | float) -> torch.Tensor:
+    """Elementwise log N(z; loc, scale^2); ``loc`` and ``scale`` broadcast (floats allowed)."""
+    scale = torch.as_tensor(scale, dtype=z.dtype, device=z.device)
     return -0.5 * ((z - loc) / scale) ** 2 - torch.log(scale) - 0.5 * math.log(2 * math.pi)
+
+
+def normal_kl(loc_q: torch.Tensor, scale_q: torch.Tensor, loc_p: torch.Tensor | float,
+              scale_p: torch.Tensor | float) -> torch.Tensor:
+    """Elementwise KL(N(loc_q, scale_q^2) || N(loc_p, scale_p^2)), broadcast (floats allowed for p).
+
+    log(s_p / s_q) + (s_q^2 + (m_q - m_p)^2) / (2 s_p^2) - 1/2: the analytic form of
+    E_q[log q(z) - log p(z)], which replaces the sampled log ratio of a Gaussian latent in Eq. (5)
+    (same expectation, lower variance; its gradient is still pathwise, Eq. 6).
+    """
+    scale_p = torch.as_tensor(scale_p, dtype=loc_q.dtype, device=loc_q.device)
+    return (torch.log(scale_p / scale_q) + (scale_q ** 2 + (loc_q - loc_p) ** 2) / (2 * scale_p ** 2)
+            - 0.5)
 
 
 # ---------- Score-function gradients, Eq. (7), and NVIL's variance reduction [25]
@@ -260,16 +289,22 @@ class BaselineMLP(nn.Module):
 
     NVIL's input-dependent baseline [25]: it may depend on anything fixed before step i's choice
     (x, z^{1:i-1}, the recurrent state), never on the choice itself, so it leaves Eq. (7) unbiased.
+    Its inputs must come detached (``baseline_loss`` would otherwise train the inference network).
+
+    Args:
+        in_features: size of the feature vector.
+        hidden: hidden units of the one hidden layer.
+        activation: the hidden layer's nonlinearity (a module class, e.g. ``nn.Tanh``, ``nn.ReLU``).
     """
 
-    def __init__(self, in_features: int, hidden: int = 32):
+    def __init__(self, in_features: int, hidden: int = 32, activation: type[nn.Module] = nn.Tanh):
         super().__init__()
         check_num_samples(in_features, 1, "in_features")
         check_num_samples(hidden, 1, "hidden")
-        self.net = nn.Sequential(nn.Linear(in_features, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+        self.net = nn.Sequential(nn.Linear(in_features, hidden), activation(), nn.Linear(hidden, 1))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """(B, N, in_features) -> (B, N) baseline values."""
+        """(..., in_features), e.g. (B, N, F) or one step's (B, F) -> (...) baseline values."""
         return self.net(features).squeeze(-1)
 
 

@@ -1,7 +1,8 @@
-"""The small networks of AIR (Fig. 2): encoder, decoder, recurrent core, step heads and baseline.
+"""The small networks of AIR (Fig. 2): image embedding, recurrent core, step head, encoder, decoder.
 
 Sizes follow the common reference implementations (Pyro's ``examples/air``): an LSTM of 256 units,
-encoder and decoder with 200 hidden units, ``z_what`` of 50 dimensions.
+encoder and decoder with 200 hidden units, ``z_what`` of 50 dimensions. NVIL's baseline network is
+``estimators.BaselineMLP``, shared with the toy model of chapter 1 and the 3D model.
 """
 from __future__ import annotations
 
@@ -90,23 +91,6 @@ class Decoder(nn.Module):
 
     def forward(self, z_what: Tensor) -> Tensor:
         return torch.sigmoid(self.fc2(F.relu(self.fc1(z_what))))
-
-
-class Baseline(nn.Module):
-    """NVIL's input-dependent baseline ``b(x, z^{1:i-1})``: an MLP of the (detached) image features
-    and LSTM state ``h^i``, which summarises the image and the latents drawn before step ``i``.
-    Detaching keeps the baseline's regression loss from training the inference network.
-    """
-
-    def __init__(self, embed: int, hidden_lstm: int, hidden: int):
-        super().__init__()
-        self.fc1 = nn.Linear(embed + hidden_lstm, hidden)
-        self.fc2 = nn.Linear(hidden, 1)
-
-    def forward(self, features: Tensor, h: Tensor) -> Tensor:
-        """(B, embed), (B, H) -> (B,)."""
-        x = torch.cat([features.detach(), h.detach()], -1)
-        return self.fc2(F.relu(self.fc1(x))).squeeze(-1)
 
 
 def _softplus_inv(y: float) -> float:

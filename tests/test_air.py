@@ -1,13 +1,22 @@
-"""AIR and DAIR: shapes, masking of the unary z_pres code, the ELBO's terms, input checks."""
+"""AIR and DAIR: shapes, masking of the unary z_pres code, the ELBO's terms, the gradient estimator
+against exact enumeration, deterministic inference and its input checks."""
 import math
+import re
 
 import pytest
 import torch
+from torch import nn
+from torch.distributions import Bernoulli, Normal, kl_divergence
 
+from airlib import estimators as est
 from airlib.air import AIR, AIRConfig
-from airlib.train import smoke_model
+from airlib.toy import check_mean
 
+torch.set_num_threads(1)
 SMALL = dict(lstm=32, embed=32, hidden=32, z_what=6)
+# 8x8 images, two steps: every unary code (0, 1 or 2 objects) can be enumerated
+TINY = dict(image_size=8, window=4, max_steps=2, lstm=4, embed=4, hidden=4, z_what=2,
+            init_pres_logit=1.0)        # q(z_pres = 1) near 0.73: a sampler that swaps 0 and 1 is seen
 
 
 @pytest.fixture(params=[False, True], ids=["AIR", "DAIR"])
@@ -16,8 +25,8 @@ def model(request):
     return AIR(AIRConfig(difference=request.param, init_pres_logit=0.0, **SMALL))
 
 
-def _images(b=16, seed=0):
-    return torch.rand(b, 50, 50, generator=torch.Generator().manual_seed(seed))
+def _images(b=16, seed=0, size=50):
+    return torch.rand(b, size, size, generator=torch.Generator().manual_seed(seed))
 
 
 def test_trace_shapes_and_masking(model):
@@ -41,7 +50,7 @@ def test_absent_steps_do_not_draw_or_cost(model):
         assert torch.all(drawn[i][tr.z_pres[:, i] == 0] == 0)
     t = model.elbo_terms(tr, x)
     assert torch.all(t["kl"][tr.z_pres == 0] == 0)
-    assert torch.all(t["pres"][tr.active == 0] == 0)
+    assert torch.all(t["pres"][tr.active == 0] == 0) and torch.all(t["log_q_pres"][tr.active == 0] == 0)
 
 
 def test_stop_value_is_the_signal_of_stopping(model):
@@ -73,15 +82,238 @@ def test_analytic_elbo_matches_sampled_log_weight():
     assert abs((sampled - analytic).mean()) < 4 * se + 1e-3
 
 
-def test_pres_prior_is_a_truncated_geometric():
-    rho, n_max = 0.3, 3
-    probs = []
-    for n in range(n_max + 1):
-        z = torch.tensor([[1.0] * n + [0.0] * (n_max - n)])
-        active = torch.cat([torch.ones(1, 1), z[:, :-1]], 1)
-        probs.append((active * AIR.pres_log_prior(z, rho)).sum().exp().item())
-    expected = [rho ** n * (1 - rho) for n in range(n_max)] + [rho ** n_max]
-    assert probs == pytest.approx(expected)
+def test_presence_terms_are_the_truncated_geometric_prior_over_q(model):
+    """pres + log q(z_pres) summed over steps = log p(n) = n log rho + [n < N] log(1 - rho), by hand."""
+    rho, x = 0.3, _images(64)
+    tr = model(x, sample=True, generator=torch.Generator().manual_seed(5))
+    t = model.elbo_terms(tr, x, pres_prior=rho)
+    n = tr.z_pres.sum(1)
+    by_hand = n * math.log(rho) + (n < 3).float() * math.log(1 - rho)
+    assert set(n.tolist()) == {0.0, 1.0, 2.0, 3.0}
+    torch.testing.assert_close((t["pres"] + t["log_q_pres"]).sum(1), by_hand)
+    q1 = torch.sigmoid(tr.pres_logit)
+    log_q = (tr.active * torch.where(tr.z_pres > 0, q1, 1 - q1).log()).sum(1)
+    torch.testing.assert_close(t["log_q_pres"].sum(1), log_q)
+
+
+def test_loss_info_and_gradients(model):
+    x = _images(8)
+    loss, info = model.loss(x, 0.3, generator=torch.Generator().manual_seed(6))
+    assert loss.dim() == 0 and info["elbo"].shape == (8,) and info["z_pres"].shape == (8, 3)
+    assert not info["elbo"].requires_grad and not info["z_pres"].requires_grad
+    again = model.elbo_terms(info["trace"], x, 0.3)["elbo"]
+    torch.testing.assert_close(info["elbo"], again.detach())
+    loss.backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+# ------------------------------------------------------------------------------------------------
+# The estimator against the exact gradient: enumerate the unary codes with the Gaussian noise fixed
+
+N_IMAGES = 24           # distinct images, each with its own fixed noise
+REPEATS = 4000          # independent gradient estimates (one z_pres sample per image each)
+Z_MAX, P_MIN = 4.5, 1e-3  # as in test_estimators.py
+CODES = torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]], dtype=torch.float64)   # n = 0, 1, 2
+ACTIVE = torch.tensor([[1.0, 0.0], [1.0, 1.0], [1.0, 1.0]], dtype=torch.float64)  # steps that decide
+
+
+def _fix_samplers(patch, noise=None, codes=None):
+    """Makes AIR draw fixed Gaussian noise: the k-th ``normal_rsample`` of a forward pass (z_where^1,
+    z_what^1, z_where^2, z_what^2) returns ``loc + scale * noise[k]``; with ``codes`` (rows, N),
+    ``z_pres^i`` is ``codes[:, i]`` instead of a sample."""
+    calls = {"normal": 0, "pres": 0}
+
+    def rsample(loc, scale, generator=None):
+        xi = noise[calls["normal"] % len(noise)]
+        calls["normal"] += 1
+        assert xi.shape == loc.shape
+        return loc + scale * xi
+
+    def presence(prev, probs=None, logits=None, generator=None):
+        i = calls["pres"] % codes.shape[1]
+        calls["pres"] += 1
+        return codes[:, i] * prev
+
+    if noise is not None:
+        patch.setattr(est, "normal_rsample", rsample)
+    if codes is not None:
+        patch.setattr(est, "sample_presence_step", presence)
+
+
+def _tiny_problem(difference):
+    torch.manual_seed(1)
+    model = AIR(AIRConfig(difference=difference, **TINY)).double()
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(N_IMAGES, 8, 8, dtype=torch.float64, generator=g)
+    noise = [torch.randn(N_IMAGES, d, dtype=torch.float64, generator=g) for d in (3, 2, 3, 2)]
+    params = {k: p for k, p in model.named_parameters() if not k.startswith("baseline.")}
+    return model, x, noise, params
+
+
+def _exact_elbo(model, x, noise, rho, monkeypatch):
+    """Mean over the images of E_q(n | x, xi)[l], the three codes enumerated, every density from
+    torch.distributions (independent of airlib.estimators)."""
+    k = len(CODES)
+    codes, active = CODES.repeat_interleave(len(x), 0), ACTIVE.repeat_interleave(len(x), 0)  # code-major
+    with monkeypatch.context() as patch:
+        _fix_samplers(patch, [xi.repeat(k, 1) for xi in noise], codes)
+        tr = model(x.repeat(k, 1, 1), sample=True)
+    cfg = model.config
+    log_q = (active * Bernoulli(logits=tr.pres_logit).log_prob(codes)).sum(1)
+    log_prior = (active * Bernoulli(probs=torch.tensor(rho, dtype=x.dtype)).log_prob(codes)).sum(1)
+    loglik = Normal(tr.reconstruction, cfg.likelihood_sd).log_prob(x.repeat(k, 1, 1)).sum((1, 2))
+    prior_where = Normal(torch.tensor([cfg.scale_prior[0], 0.0, 0.0], dtype=x.dtype),
+                         torch.tensor([cfg.scale_prior[1], cfg.shift_prior_sd, cfg.shift_prior_sd],
+                                      dtype=x.dtype))
+    kl = (kl_divergence(Normal(tr.where_mean, tr.where_sd), prior_where).sum(-1)
+          + kl_divergence(Normal(tr.what_mean, tr.what_sd), Normal(0.0, 1.0)).sum(-1))      # (rows, N)
+    elbo = loglik - (codes * kl).sum(1) + log_prior - log_q                                 # l(n)
+    return (log_q.exp() * elbo).view(k, len(x)).sum(0).mean(), log_q.exp().view(k, len(x))
+
+
+def _per_row_gradients(model, run, names):
+    """Runs ``loss = run()`` (a mean over rows) and returns its gradient for each row, (rows, P), in
+    the order of ``names``: a Linear layer's weight gradient is the sum over its calls of
+    outer(d loss / d output, input), so one backward pass gives every row's."""
+    calls, handles, layers = [], [], {n.rsplit(".", 1)[0] for n in names}
+    for name, module in model.named_modules():
+        if name in layers:
+            assert isinstance(module, nn.Linear), name
+            hook = (lambda n: lambda m, inp, out: calls.append((n, inp[0].detach(), out)))(name)
+            handles.append(module.register_forward_hook(hook))
+    try:
+        loss = run()
+    finally:
+        for h in handles:
+            h.remove()
+    rows = calls[0][1].shape[0]
+    grads = torch.autograd.grad(loss * rows, [out for _, _, out in calls], allow_unused=True)
+    per = {}
+    for (name, inp, out), g in zip(calls, grads):
+        g = torch.zeros_like(out) if g is None else g
+        per[name + ".weight"] = per.get(name + ".weight", 0) + torch.einsum("bo,bi->boi", g, inp)
+        per[name + ".bias"] = per.get(name + ".bias", 0) + g
+    return torch.cat([per[n].flatten(1) for n in names], 1)
+
+
+@pytest.mark.parametrize("difference", [False, True], ids=["AIR", "DAIR"])
+def test_expected_surrogate_gradient_is_the_exact_gradient(difference, monkeypatch):
+    """Every parameter: sum_n q(n | x) * (the estimate for code n) = the gradient of the enumerated
+    ELBO, exactly (float64), with the Gaussian noise fixed. This is the estimator's expectation."""
+    model, x, noise, params = _tiny_problem(difference)
+    rho, k = 0.3, len(CODES)
+    value, q_n = _exact_elbo(model, x, noise, rho, monkeypatch)
+    exact = torch.cat([g.flatten() for g in torch.autograd.grad(value, list(params.values()))])
+    with monkeypatch.context() as patch:
+        _fix_samplers(patch, [xi.repeat(k, 1) for xi in noise], CODES.repeat_interleave(len(x), 0))
+        per_row = _per_row_gradients(model, lambda: model.loss(x.repeat(k, 1, 1), rho)[0], list(params))
+    expected = -(q_n.reshape(-1, 1) * per_row).view(k, len(x), -1).sum(0).mean(0)   # ascent direction
+    torch.testing.assert_close(expected, exact, rtol=1e-7, atol=1e-7)
+
+
+@pytest.mark.parametrize("difference", [False, True], ids=["AIR", "DAIR"])
+def test_monte_carlo_gradient_matches_exact_enumeration(difference, monkeypatch):
+    """The mean of REPEATS sampled estimates (z_pres drawn by the model) of the gradient for the
+    step head (presence logits: Eq. 7; z_where: Eq. 6) matches the enumerated ELBO's gradient, by
+    Hotelling's T^2 and per-coordinate z-scores as for the toy model. (With the noise fixed, an
+    image's estimate takes one of three values, so the samples span few directions of a large
+    parameter vector: the test above checks every parameter's expectation exactly.)"""
+    model, x, noise, params = _tiny_problem(difference)
+    rho, names = 0.3, ["head.fc.weight", "head.fc.bias"]
+    value, _ = _exact_elbo(model, x, noise, rho, monkeypatch)
+    exact = torch.cat([g.flatten() for g in torch.autograd.grad(value, [params[n] for n in names])])
+    gen = torch.Generator().manual_seed(3)
+    with monkeypatch.context() as patch:
+        _fix_samplers(patch, [xi.repeat(REPEATS, 1) for xi in noise])
+        per_row = _per_row_gradients(model, lambda: model.loss(x.repeat(REPEATS, 1, 1), rho, gen)[0], names)
+    samples = -per_row.view(REPEATS, len(x), -1).mean(1)                          # (REPEATS, P)
+    check = check_mean(samples, exact)
+    assert check.z.abs().max() < Z_MAX, check
+    assert check.p_value > P_MIN, check
+
+
+@pytest.mark.parametrize("difference", [False, True], ids=["AIR", "DAIR"])
+def test_the_stop_value_baseline_silences_samples_that_stop(difference, monkeypatch):
+    """With the learned part of the baseline at zero, a sample that stops at step 1 is credited
+    signal - stop_value = 0, so the presence logits get no gradient; without the baseline they do."""
+    model, x, _, _ = _tiny_problem(difference)
+    with torch.no_grad():
+        model.baseline.net[-1].weight.zero_()
+        model.baseline.net[-1].bias.zero_()
+    pres_row = lambda: torch.cat([model.head.fc.weight.grad[0], model.head.fc.bias.grad[:1]])
+    with monkeypatch.context() as patch:
+        _fix_samplers(patch, codes=torch.zeros(len(x), 2, dtype=x.dtype))
+        model.loss(x, 0.3)[0].backward()
+        silenced = pres_row().clone()
+        model.zero_grad()
+        patch.setattr(model, "stop_value", lambda *args: torch.zeros(len(x), 2, dtype=x.dtype))
+        model.loss(x, 0.3)[0].backward()
+        plain = pres_row()
+    assert silenced.abs().max() < 1e-9 < 1e-3 < plain.abs().max()
+
+
+# ------------------------------------------------------------------------------------------------
+# Deterministic inference and its inputs
+
+
+def _hand_set_head(model, pres_logit=None, scale=None):
+    """Makes the step head output a constant presence logit and/or z_where scale mean."""
+    with torch.no_grad():
+        if pres_logit is not None:
+            model.head.fc.weight[0].zero_()
+            model.head.fc.bias[0] = pres_logit
+        if scale is not None:
+            model.head.fc.weight[1].zero_()
+            model.head.fc.bias[1] = scale
+
+
+@pytest.mark.parametrize("logit, count", [(2.0, 3), (0.1, 3), (-0.1, 0), (-2.0, 0)])
+def test_deterministic_count_is_the_mode_of_q(model, logit, count):
+    """z_pres^i = 1 iff q(z_pres^i = 1) > 1/2, i.e. iff the logit is positive."""
+    _hand_set_head(model, pres_logit=logit)
+    out = model.infer(_images(4))
+    assert out.count.tolist() == [count] * 4
+    assert out.z_pres.tolist() == [[1.0] * count + [0.0] * (3 - count)] * 4
+
+
+@pytest.mark.parametrize("sample", [False, True])
+def test_the_zoom_is_clamped_at_one_half(model, sample):
+    """A window at most twice the image: scale means below 0.5 become 0.5, larger ones are kept."""
+    for scale, expected in ((0.1, 0.5), (-3.0, 0.5), (1.3, 1.3)):
+        _hand_set_head(model, scale=scale)
+        with torch.no_grad():
+            model.head.fc.bias[4:].fill_(-20.0)                  # sd = 1e-4: samples are the mean
+        tr = model(_images(4), sample=sample, generator=torch.Generator().manual_seed(0))
+        torch.testing.assert_close(tr.z_where[..., 0], torch.full((4, 3), expected), atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("difference", [False, True], ids=["AIR", "DAIR"])
+def test_the_embedding_reads_the_image_or_the_error_canvas(difference):
+    """AIR embeds x once; DAIR embeds x^i - x at every step, x^i the partial reconstruction."""
+    torch.manual_seed(0)
+    model = AIR(AIRConfig(difference=difference, init_pres_logit=2.0, **SMALL))
+    seen = []
+    model.embed.register_forward_hook(lambda m, inp, out: seen.append(inp[0].detach()))
+    x = _images(4)
+    tr = model(x, sample=False)
+    assert tr.z_pres.sum() > 0                                   # objects drawn: x^i differs from 0
+    expected = [(tr.partial[:, i] - x).flatten(1) for i in range(3)] if difference else [x.flatten(1)]
+    assert len(seen) == len(expected)
+    for got, want in zip(seen, expected):
+        torch.testing.assert_close(got, want)
+
+
+def test_uint8_images_are_divided_by_255():
+    model = AIR(AIRConfig(**SMALL))
+    pixels = torch.zeros(2, 50, 50, dtype=torch.uint8)
+    pixels[0, 0, :3] = torch.tensor([51, 102, 255], dtype=torch.uint8)
+    x = model.check_images(pixels)
+    assert x.dtype == torch.float32
+    assert x[0, 0, :3].tolist() == torch.tensor([0.2, 0.4, 1.0]).tolist() and x[1].sum() == 0
+    model.eval()
+    a, b = model.infer(pixels), model.infer(pixels.float() / 255)
+    for f, u, v in zip(a._fields, a, b):
+        assert torch.equal(u, v), f
 
 
 def test_infer_outputs(model):
@@ -93,8 +325,46 @@ def test_infer_outputs(model):
     torch.testing.assert_close(out.count, out.z_pres.sum(1).long())
     again = model.infer(x)                                       # deterministic
     torch.testing.assert_close(again.reconstruction, out.reconstruction)
-    as_uint8 = (x * 255).round().to(torch.uint8)
-    torch.testing.assert_close(model.infer(as_uint8).count, model.infer(as_uint8.float() / 255).count)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.uint8])
+def test_infer_on_an_empty_batch_returns_empty_results(model, dtype):
+    out = model.infer(torch.zeros(0, 50, 50, dtype=dtype))
+    assert out.count.shape == (0,) and out.count.dtype == torch.int64
+    assert out.z_pres.shape == (0, 3) and out.z_where.shape == (0, 3, 3)
+    assert out.z_what.shape == (0, 3, SMALL["z_what"]) and out.reconstruction.shape == (0, 50, 50)
+
+
+def test_infer_works_in_chunks():
+    """Large batches run in chunks (bounded memory) and give the unchunked result."""
+    torch.manual_seed(0)
+    model = AIR(AIRConfig(**{**TINY, "init_pres_logit": 0.5}))
+    sizes = []
+    model.register_forward_pre_hook(lambda m, args: sizes.append(args[0].shape[0]))
+    x = _images(2003, size=8)
+    whole = model.infer(x, chunk=5000)
+    parts = model.infer(x, chunk=700)
+    default = model.infer(x)
+    assert sizes == [2003, 700, 700, 603, 1000, 1000, 3]
+    assert torch.equal(parts.count, whole.count) and torch.equal(default.count, whole.count)
+    for f, a, b in zip(whole._fields, whole, parts):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5, msg=f)
+    with pytest.raises(ValueError, match="chunk"):
+        model.infer(x, chunk=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("low, high", [(1e-6, 1 + 1e-6), (-1e-7, 0.5)])
+def test_range_error_shows_the_values_exactly_enough(dtype, low, high):
+    """The message's interval must itself lie outside [0, 1] (not "[1e-06, 1]")."""
+    x = torch.full((1, 50, 50), 0.5, dtype=dtype)
+    x[0, 0, 0], x[0, 0, 1] = low, high
+    with pytest.raises(ValueError, match=r"\[0, 1\]") as info:
+        AIR(AIRConfig(**SMALL)).infer(x)
+    shown = re.search(r"got values in \[([^,]+), ([^\]]+)\]", str(info.value))
+    lo, hi = float(shown.group(1)), float(shown.group(2))
+    assert lo < 0 or hi > 1
+    assert lo == pytest.approx(low, rel=1e-6) and hi == pytest.approx(high, rel=1e-6)
 
 
 @pytest.mark.parametrize("bad, error, match", [
@@ -106,7 +376,7 @@ def test_infer_outputs(model):
     ([[0.0] * 50] * 50, TypeError, "torch.Tensor"),
 ])
 def test_infer_rejects_bad_input(bad, error, match):
-    model = AIR(smoke_model(False))
+    model = AIR(AIRConfig(**SMALL))
     with pytest.raises(error, match=match):
         model.infer(bad)
 

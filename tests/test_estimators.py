@@ -137,6 +137,48 @@ def test_normaliser_running_statistics_by_hand():
     np.testing.assert_allclose(norm.var.numpy(), [1.0, 4.5])
 
 
+def test_normal_densities_match_torch_distributions():
+    g = _rng(20)
+    z, loc_q, loc_p = (torch.randn(4, 3, dtype=D, generator=g) for _ in range(3))
+    scale_q, scale_p = (torch.rand(4, 3, dtype=D, generator=g) + 0.1 for _ in range(2))
+    Normal, kl = torch.distributions.Normal, torch.distributions.kl_divergence
+    scalar = lambda v: torch.tensor(v, dtype=D)
+    close = lambda a, b: torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+    close(est.normal_log_prob(z, loc_q, scale_q), Normal(loc_q, scale_q).log_prob(z))
+    close(est.normal_log_prob(z, 0.5, 0.3), Normal(scalar(0.5), scalar(0.3)).log_prob(z))   # float arguments
+    close(est.normal_kl(loc_q, scale_q, loc_p, scale_p), kl(Normal(loc_q, scale_q), Normal(loc_p, scale_p)))
+    close(est.normal_kl(loc_q, scale_q, 0.0, 1.0), kl(Normal(loc_q, scale_q), Normal(scalar(0.0), scalar(1.0))))
+    assert torch.all(est.normal_kl(loc_q, scale_q, loc_q, scale_q).abs() < 1e-12)
+
+
+def test_presence_log_prob_with_a_float_prior_is_the_truncated_geometric():
+    rho, N = 1e-7, 3
+    for n in range(N + 1):
+        z = est.unary(torch.tensor([n]), N).to(D)
+        log_p = est.presence_log_prob(z, probs=rho)
+        hand = n * math.log(rho) + (math.log1p(-rho) if n < N else 0.0)
+        assert abs(log_p.sum().item() - hand) < 1e-9
+        assert torch.all(log_p[est.step_mask(z) == 0] == 0)
+        by_tensor = est.presence_log_prob(z, probs=torch.full((1, N), rho, dtype=D)).sum().item()
+        assert abs(by_tensor - hand) < 1e-6 * abs(hand) + 1e-9     # the logit round trip agrees
+    with pytest.raises(ValueError, match="open interval"):
+        est.presence_log_prob(z, probs=1.0)
+    with pytest.raises(ValueError, match="exactly one"):
+        est.presence_log_prob(z, probs=0.5, logits=torch.zeros(1, N))
+
+
+def test_baseline_mlp_takes_any_leading_shape_and_activation():
+    torch.manual_seed(0)
+    net = est.BaselineMLP(5, hidden=7, activation=torch.nn.ReLU)
+    assert isinstance(net.net[1], torch.nn.ReLU) and isinstance(est.BaselineMLP(5).net[1], torch.nn.Tanh)
+    f = torch.randn(4, 3, 5)
+    out = net(f)
+    assert out.shape == (4, 3)
+    torch.testing.assert_close(net(f[:, 1]), out[:, 1])
+    hand = torch.relu(f @ net.net[0].weight.T + net.net[0].bias) @ net.net[2].weight.T + net.net[2].bias
+    torch.testing.assert_close(out, hand.squeeze(-1))
+
+
 def test_pathwise_gradient_eq6_by_hand():
     g = _rng(2)
     loc = torch.randn(5, dtype=D, generator=g).requires_grad_()
