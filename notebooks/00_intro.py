@@ -87,26 +87,31 @@ plt.show()
 # Every notebook has one `parameters` cell with a `profile`: `smoke` runs every code path in seconds (the
 # tests use it), `paper` is the paper's scale (this book uses it). Chapters that need trained models *load*
 # them from `artifacts/`; they never train a paper-scale model during the build. To retrain one, run the
-# command recorded beside the artifact, e.g. `python -m airlib train air-multi-mnist --profile paper --seed 0`.
+# command recorded beside the artifact, e.g. `python -m airlib train air-multi-mnist --profile paper --seed 0`,
+# then `python -m airlib promote runs/air-multi-mnist-paper-seed0` (training never writes to `artifacts/` itself).
 #
 # ## The hardware behind the recorded results
 #
-# Each trained artifact carries a JSON record of how it was made: the command, the git commit, the device
-# and the wall time. The table below is read from those records when the book is built.
+# Each trained artifact carries a JSON record of how it was made: the command, the git commit, the device,
+# the torch version, the wall time, and the SHA-256 of its weights and of the data it saw
+# (`python -m airlib list` checks them against today's code). The table below is read from those records
+# when the book is built; "record" marks seeds whose weights are not committed (the book only tabulates them).
+# `python -m airlib reproduce` (or `make reproduce`) retrains all of them and builds the book from the result.
 
 # %% tags=["hide-input"]
-records = sorted(Path(airlib.__file__).resolve().parent.parent.joinpath("artifacts").glob("*.json"))
+from airlib import runs
+
 rows = []
-for path in records:
-    rec = json.loads(path.read_text())
-    if "command" in rec:
-        wall = rec.get("wall_time_s", rec.get("wall_seconds"))  # the 3D records use the second name
-        rows.append((path.stem, rec.get("device", "?"), wall, rec.get("command")))
+for path in sorted(runs.ARTIFACTS.glob("*-seed*.json")):
+    rec = runs.load_record(path.with_suffix(""))      # every record has the same keys (airlib.runs.RECORD_KEYS)
+    weights = "yes" if path.with_suffix(".safetensors").exists() else "record"
+    rows.append((path.stem, rec["device"], rec["torch"], rec["wall_time_s"], weights, rec["commit"][:8]))
 if rows:
-    print(f"{'artifact':24s} {'device':52s} {'wall time':>10s}  command")
-    for name, device, wall, command in rows:
-        wall = f"{wall / 60:.1f} min" if isinstance(wall, (int, float)) else "?"
-        print(f"{name:24s} {str(device)[:52]:52s} {wall:>10s}  {command}")
+    print(f"{'artifact':24s} {'device':44s} {'torch':14s} {'wall time':>10s} {'weights':>7s}  commit")
+    for name, device, torch_version, wall, weights, commit in rows:
+        print(f"{name:24s} {device[:44]:44s} {torch_version[:14]:14s} {wall / 60:7.1f} min {weights:>7s}  {commit}")
+    total = sum(r[3] for r in rows)
+    print(f"\n{len(rows)} records; their runs took {total / 60:.0f} minutes in all (one thread each).")
 else:
     print("No trained artifacts are recorded yet.")
 

@@ -153,8 +153,13 @@ def test_stale_records_are_refused_with_the_command(tmp_path, smoke_run):
         pretrained.load_pretrained("air-mnist", directory=tmp_path)
 
 
-def test_a_failed_seed_warns_and_names_the_good_ones(tmp_path, smoke_run):
+def test_a_failed_seed_warns_and_names_the_good_ones(tmp_path, smoke_run, monkeypatch):
     _, d = smoke_run
+    exp = experiments.get(NAME)
+    assert exp.failed({"profile": "paper", "metrics": {"test_count_accuracy": 0.97}})
+    assert not exp.failed({"profile": "paper", "metrics": {"test_count_accuracy": 0.98}})
+    assert not exp.failed({"profile": "smoke", "metrics": {"test_count_accuracy": 0.3}})   # smoke runs are tiny
+    monkeypatch.setattr(type(exp), "failed", lambda self, r: r["metrics"]["test_count_accuracy"] < 0.98)
     for seed, acc in ((0, 0.99), (4, 0.34)):
         stem = _as_artifact(d, tmp_path, seed)
         rec = json.loads(stem.with_suffix(".json").read_text())
