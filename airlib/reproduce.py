@@ -61,7 +61,8 @@ def book_runs(only=None) -> list[tuple[str, int]]:
     """The (experiment, seed) runs of the book, optionally only some experiments."""
     for name in only or ():
         experiments.get(name)          # unknown names fail here, with the list of known ones
-    return [(name, s) for name, seeds in BOOK if not only or name in only for s in seeds]
+    todo = [(name, s) for name, seeds in BOOK if not only or name in only for s in seeds]
+    return sorted(todo, key=lambda job: job[1])      # seed-major: the seeds whose weights the book shows come first
 
 
 def reproduce(only=None, jobs: int = 2, book: bool = True) -> int:
