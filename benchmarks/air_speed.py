@@ -36,7 +36,6 @@ import torch.nn.functional as F
 
 from airlib import spatial
 from airlib.air import AIR, AIRConfig
-from airlib.train import surrogate_loss
 
 
 def time_train_step(model, x, fused=True, repeats=60, warmup=10) -> float:
@@ -46,7 +45,7 @@ def time_train_step(model, x, fused=True, repeats=60, warmup=10) -> float:
     times = []
     for i in range(warmup + repeats):
         t0 = time.perf_counter()
-        loss, _ = surrogate_loss(model, x, 1e-5, gen)
+        loss, _ = model.loss(x, 1e-5, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -92,11 +91,11 @@ def training_to_98(directory: Path) -> dict:
     for path in sorted(directory.glob("*-multi-mnist-seed*.json")):
         rec = json.loads(path.read_text())
         reach = next((h for h in rec["history"] if h["test_count_accuracy"] >= 0.98), None)
-        out[path.stem] = dict(final_count_accuracy=rec["final"]["test_count_accuracy"],
+        out[path.stem] = dict(final_count_accuracy=rec["metrics"]["test_count_accuracy"],
                               step_at_98=reach and reach["step"],
-                              train_minutes_to_98=reach and round(reach["wall"] / 60, 2),
-                              mean_step_s=round(rec["wall_time_s"] / rec["steps"], 4),
-                              elapsed_minutes=round(rec.get("elapsed_s", float("nan")) / 60, 1))
+                              train_minutes_to_98=reach and round(reach["train_time"] / 60, 2),
+                              mean_step_s=round(rec["train_time_s"] / rec["steps"], 4),
+                              elapsed_minutes=round(rec["wall_time_s"] / 60, 1), device=rec["device"])
     return out
 
 
@@ -129,7 +128,8 @@ def main() -> dict:
     with _GridSample():
         ablate["all four"] = round(time_train_step(dair_like, x, fused=False), 4)
     torch.set_num_threads(1)
-    results["training_runs"] = training_to_98(Path(__file__).resolve().parents[1] / "artifacts")
+    from airlib import runs
+    results["training_runs"] = training_to_98(runs.ARTIFACTS)
     out = Path(__file__).with_name("air_speed.json")
     out.write_text(json.dumps(results, indent=1))
     print(json.dumps(results, indent=1))

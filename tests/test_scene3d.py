@@ -1,6 +1,5 @@
 """Tests of airlib.scene3d (the three inference methods of Sec. III-A) and a smoke run of the chapter."""
 import math
-import os
 from dataclasses import replace
 from pathlib import Path
 
