@@ -259,16 +259,30 @@ fig = plotting.plot_seeds({"AIR": air_records, "DAIR": dair_records})
 
 # %%
 ablation = json.loads((runs.ARTIFACTS / "air-multi-mnist-ablation.json").read_text())
-groups = {}
+
+
+def locked(history):
+    """Stuck for good: over-counting (mean count >= 1.6) with step 2 on whenever step 1 is (q >= 0.62)."""
+    last = history[-1]
+    return last["test_mean_count"] >= 1.6 and last["q_pres"][1] >= 0.62
+
+
+longest = {}                                  # (experiment, configuration, seed) -> its longest run
 for r in ablation["runs"]:
-    last = r["history"][-1]
-    groups.setdefault((r["experiment"], r["config"]), []).append(last["test_mean_count"] > 1.4)
+    key = (r["experiment"], r["config"], r["seed"])
+    if key not in longest or r["steps"] > longest[key]["steps"]:
+        longest[key] = r
+groups = {}
+for (exp_name, config, s), r in sorted(longest.items()):
+    groups.setdefault((exp_name, config), []).append((s, locked(r["history"]), r["steps"]))
 print(ablation["description"])
 print(f"device: {ablation['device']}\n")
-print(f"{'experiment':18s} {'configuration':14s} {'overrides':44s} {'runs':>4s} {'stuck':>5s}")
-for (exp_name, config), stuck in sorted(groups.items()):
+print(f"{'experiment':18s} {'configuration':14s} {'overrides':44s} {'steps':>9s} {'seeds':>5s} {'locked':>6s}  locked seeds")
+for (exp_name, config), rows_ in groups.items():
     over = next(r["overrides"] for r in ablation["runs"] if r["config"] == config)
-    print(f"{exp_name:18s} {config:14s} {json.dumps(over):44s} {len(stuck):4d} {sum(stuck):5d}")
+    steps = sorted({n for _, _, n in rows_})
+    print(f"{exp_name:18s} {config:14s} {json.dumps(over):44s} {'/'.join(map(str, steps)):>9s} {len(rows_):5d} "
+          f"{sum(l for _, l, _ in rows_):6d}  {[s for s, l, _ in rows_ if l]}")
 
 # %%
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
@@ -276,7 +290,7 @@ for r in ablation["runs"]:
     if r["experiment"] != "air-multi-mnist":
         continue
     h = r["history"]
-    stuck = h[-1]["test_mean_count"] > 1.4
+    stuck = locked(h)
     style = dict(color="tab:red" if stuck else "tab:blue", alpha=0.35, lw=1)
     steps = [x["step"] for x in h]
     axes[0].plot(steps, [x["test_mean_count"] for x in h], **style)
