@@ -83,6 +83,7 @@ def train(name: str, profile: str = "paper", seed: int = 0, run_dir=None, stop_a
         run_dir = runs.RUNS / f"{name}-{profile}-seed{seed}{suffix}"
     run_dir = Path(run_dir)
     command = command or exp.command(profile, seed)
+    prov = runs.provenance(dev, command)      # the code that started the run (a resumed run keeps it)
 
     torch.manual_seed(seed)
     model = exp.build(model_cfg, cfg).to(dev)
@@ -100,6 +101,7 @@ def train(name: str, profile: str = "paper", seed: int = 0, run_dir=None, stop_a
         step, train_time, history, figures = state["step"], state["train_time"], state["history"], state["figures"]
         torch.set_rng_state(state["torch_rng"])
         spent_before = _spent(run_dir)
+        prov = state.get("provenance", prov)
     run_dir.mkdir(parents=True, exist_ok=True)
     runs.write_metrics(log_path, history)
     t_process = time.time()
@@ -124,7 +126,8 @@ def train(name: str, profile: str = "paper", seed: int = 0, run_dir=None, stop_a
         if step == end or (step % cfg.log_every == 0 and time.time() - last_save >= cfg.checkpoint_seconds):
             runs.save_checkpoint(ckpt_path, dict(identity=identity, model=model.state_dict(), optim=optim.state_dict(),
                                                  generator=gen.get_state(), torch_rng=torch.get_rng_state(), step=step,
-                                                 train_time=train_time, history=history, figures=figures))
+                                                 train_time=train_time, history=history, figures=figures,
+                                                 provenance=prov))
             last_save = time.time()
         if step == end:
             break
@@ -151,7 +154,7 @@ def train(name: str, profile: str = "paper", seed: int = 0, run_dir=None, stop_a
     spent = spent_before + time.time() - t_process
     _write_spent(run_dir, spent)
     finished = step == cfg.steps
-    record = dict(identity, command=command, **{k: v for k, v in runs.provenance(dev, command).items() if k != "command"},
+    record = dict(identity, **prov,
                   wall_time_s=spent, train_time_s=train_time, finished=finished, steps=step, history=history,
                   metrics=exp.evaluate(model, data, cfg, step, final=True) if finished else {},
                   overrides=overrides or {}, weights_sha256="")
