@@ -104,6 +104,9 @@ def _atomic(path: Path, write) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)         # mkstemp's 0600 would make shared artifacts unreadable
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
