@@ -320,7 +320,7 @@ else:
 # ## The scanning policy (Fig. 4, right)
 #
 # Heatmaps of the centres of the attention windows of step 1 (red) and step 2 (green) on held-out
-# images, one panel per training seed. The paper found the policy to be spatial: each run learns its
+# images, one panel per model (seed 0). The paper found the policy to be spatial: each run learns its
 # own rule (for instance, left digit first), always the same within a run.
 
 # %%
