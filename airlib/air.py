@@ -278,13 +278,17 @@ class AIR(nn.Module):
     # ------------------------------------------------------------------ public inference
 
     @torch.no_grad()
-    def infer(self, images: Tensor, chunk: int = 1000) -> Inference:
+    def infer(self, images: Tensor, chunk: int = 1000, threads: int | None = None) -> Inference:
         """Deterministic scene inference: the count, the posterior means and the reconstruction.
 
         Args:
             images: (B, 50, 50), float in [0, 1] or uint8 in [0, 255]; B = 0 gives empty results.
             chunk: images per forward pass. The pass keeps every step's partial canvas, about
                 ``(N + 3) * H * W * 4`` bytes per image (80 KB at 50x50), so chunks bound the memory.
+            threads: torch CPU threads for this call (restored afterwards). Default: one thread for
+                fewer than 256 images, torch's setting otherwise. Small batches are a few small matrix
+                products: on a busy machine, extra threads wait for cores and make the tail latency
+                hundreds of times worse (``benchmarks/infer_threads.py``).
 
         Returns:
             An :class:`Inference`: ``count`` (B,) int64, ``z_pres`` (B, N), ``z_where`` (B, N, 3),
@@ -296,10 +300,19 @@ class AIR(nn.Module):
         """
         est.check_num_samples(chunk, 1, "chunk")
         images = self.check_images(images)
+        before = torch.get_num_threads()
+        wanted = threads if threads is not None else (1 if len(images) < 256 else before)
+        est.check_num_samples(wanted, 1, "threads")
         parts = []
-        for part in images.split(chunk):                                 # one empty part if B = 0
-            trace = self(part, sample=False)
-            parts.append((trace.z_pres, trace.z_where, trace.z_what, trace.reconstruction))
+        try:
+            if wanted != before:
+                torch.set_num_threads(wanted)
+            for part in images.split(chunk):                             # one empty part if B = 0
+                trace = self(part, sample=False)
+                parts.append((trace.z_pres, trace.z_where, trace.z_what, trace.reconstruction))
+        finally:
+            if torch.get_num_threads() != before:
+                torch.set_num_threads(before)
         z_pres, z_where, z_what, reconstruction = (torch.cat(t) for t in zip(*parts))
         return Inference(z_pres.sum(1).long(), z_pres, z_where, z_what, reconstruction)
 
