@@ -54,6 +54,8 @@ def main(argv=None) -> int:
             print(f"promoted {run_dir} -> {stem.relative_to(runs.ROOT) if stem.is_relative_to(runs.ROOT) else stem}")
         return 0
     if args.command == "evaluate-3d":
+        import torch
+        torch.set_num_threads(1)          # one job per core: torch's default threads oversubscribe a busy machine
         from .reproduce import evaluate_3d
         print(evaluate_3d(args.profile))
         return 0
