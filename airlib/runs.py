@@ -76,13 +76,13 @@ def device_name(device: torch.device) -> str:
 def determinism() -> dict:
     """The settings that decide whether the same seed gives the same numbers."""
     return dict(threads=torch.get_num_threads(), deterministic_algorithms=torch.are_deterministic_algorithms_enabled(),
-                cpu_capability=torch.backends.cpu.get_cpu_capability(), python=sys.version.split()[0])
+                cpu_capability=str(torch.backends.cpu.get_cpu_capability()), python=sys.version.split()[0])
 
 
 def provenance(device: torch.device, command: str) -> dict:
     """The record's provenance fields: command, commit, dirty, device, torch, determinism."""
     commit, dirty = git_state()
-    return dict(command=command, commit=commit, dirty=dirty, device=device_name(device), torch=torch.__version__,
+    return dict(command=command, commit=commit, dirty=dirty, device=device_name(device), torch=str(torch.__version__),
                 determinism=determinism())
 
 

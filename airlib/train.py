@@ -35,7 +35,7 @@ MAX_SEED = 2**63 - 1
 
 
 def check_seed(seed) -> int:
-    """The seed as an int in [0, 2**63 - 1), or a ValueError naming it."""
+    """The seed as an int in [0, (2**63 - 1) // 1_000_003) (the 3D stream multiplies it), or a ValueError naming it."""
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED // 1_000_003:
         raise ValueError(f"seed must be an integer in [0, {MAX_SEED // 1_000_003}), got {seed!r}")
     return seed
@@ -70,7 +70,7 @@ def train(name: str, profile: str = "paper", seed: int = 0, run_dir=None, stop_a
     """
     exp = experiments.get(name)
     seed = check_seed(seed)
-    if stop_at is not None and (not isinstance(stop_at, int) or stop_at < 0):
+    if stop_at is not None and (isinstance(stop_at, bool) or not isinstance(stop_at, int) or stop_at < 0):
         raise ValueError(f"stop_at must be a non-negative integer, got {stop_at!r}")
     model_cfg, cfg = experiments.config(name, profile, overrides)
     dev = torch.device(device or "cpu")
@@ -197,7 +197,10 @@ def main(argv=None) -> int:
         overrides = {}
         for item in args.set:
             key, _, value = item.partition("=")
-            overrides[key] = json.loads(value)
+            try:
+                overrides[key] = json.loads(value)
+            except json.JSONDecodeError:
+                p.error(f"--set {item}: the value of {key} must be JSON (a number, true/false, a list or a quoted string)")
         cmd = " ".join(["python -m airlib train", *(argv if argv is not None else sys.argv[2:])])
         run = train(args.experiment, args.profile, args.seed, args.run_dir, args.stop_at, not args.no_progress,
                     args.device, overrides or None, args.threads, command=cmd)

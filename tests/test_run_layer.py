@@ -628,8 +628,6 @@ def test_smoke_run_files_checkpoints_and_fp16_weights(smoke):
     assert tensors["snapshot.300.z_where"].dtype == torch.float32
 
 
-@pytest.mark.xfail(strict=True, reason="bug: the checkpoint's provenance holds torch.__version__, a TorchVersion "
-                   "that weights_only=True refuses, so no run resumes (RunError: unreadable)")
 def test_the_loops_checkpoint_loads_with_weights_only(smoke):
     rec = smoke.model.record
     identity = {k: rec[k] for k in ("experiment", "profile", "seed", "model_config", "train_config", "data_sha256")}
