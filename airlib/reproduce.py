@@ -16,7 +16,7 @@ from . import experiments, runs
 from .pretrained import available_seeds, check_record
 
 # (experiment, seeds): the runs whose records (and, for some, weights) the book reads.
-BOOK = (("air-multi-mnist", tuple(range(6))), ("dair-multi-mnist", tuple(range(6))),
+BOOK = (("air-multi-mnist", tuple(range(10))), ("dair-multi-mnist", tuple(range(10))),
         ("3d-air", (0,)), ("3d-supervised", (0,)))
 OUT = runs.RUNS / "reproduce"
 
