@@ -35,7 +35,7 @@ def todays_data_sha256(name: str, profile: str) -> dict:
     """The ``data_sha256`` the code would record for ``name`` today (computed once per process)."""
     from .train import data_hashes
     exp = experiments.get(name)
-    return data_hashes(exp, exp.data(profile))
+    return data_hashes(exp.data(profile))
 
 
 def check_record(name: str, record: dict, data: bool = True) -> list[str]:

@@ -41,7 +41,7 @@ def check_seed(seed) -> int:
     return seed
 
 
-def data_hashes(experiment, data: dict) -> dict[str, str]:
+def data_hashes(data: dict) -> dict[str, str]:
     """``data_sha256``: the SHA-256 of every tensor the run trains and is evaluated on, by split."""
     from .data import tensor_sha256
     return {k: tensor_sha256(v) for k, v in sorted(data.items())}
@@ -77,7 +77,7 @@ def train(name: str, profile: str = "paper", seed: int = 0, run_dir=None, stop_a
     torch.set_num_threads(threads)
     data = exp.data(profile) if data is None else data
     identity = dict(experiment=name, profile=profile, seed=seed, model_config=as_dict(model_cfg),
-                    train_config=as_dict(cfg), data_sha256=data_hashes(exp, data))
+                    train_config=as_dict(cfg), data_sha256=data_hashes(data))
     if run_dir is None:
         suffix = "" if not overrides else "-" + hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]
         run_dir = runs.RUNS / f"{name}-{profile}-seed{seed}{suffix}"

@@ -97,6 +97,7 @@ def evaluate_all(profile: str, nets: dict, out: Path, command: str) -> dict:
     Returns:
         The record (``metrics`` holds each method's scores).
     """
+    from ..train import data_hashes
     cfg = scene3d.config(profile)
     t = time.perf_counter()
     results = scene3d.evaluate(nets, cfg)
@@ -110,13 +111,8 @@ def evaluate_all(profile: str, nets: dict, out: Path, command: str) -> dict:
     record = dict(experiment=RESULTS, profile=profile, seed=0, model_config=None, train_config=as_dict(cfg),
                   **runs.provenance(torch.device("cpu"), command), wall_time_s=time.perf_counter() - t,
                   finished=True, steps=0, history=[], metrics=results,
-                  data_sha256={k: _sha(v) for k, v in data.items()}, weights_sha256="")
+                  data_sha256=data_hashes(data), weights_sha256="")
     return runs.save_artifact(out, tensors, record)
-
-
-def _sha(t: torch.Tensor) -> str:
-    from ..data import tensor_sha256
-    return tensor_sha256(t)
 
 
 def load_results(profile: str, nets: dict | None = None) -> tuple[dict, dict]:
