@@ -29,6 +29,7 @@ seed = 0
 import inspect
 import json
 import time
+import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -306,7 +307,10 @@ plt.show()
 failed = [s for s, a in finals["AIR"].items() if a < 0.98]
 shown = [s for s in failed if s in airlib.available_seeds("air-multi-mnist", weights=True)] if profile == "paper" else []
 if shown:
-    bad_model = airlib.load_pretrained("air-multi-mnist", seed=shown[0])
+    with warnings.catch_warnings(record=True) as caught:        # the loader warns that this seed failed
+        warnings.simplefilter("always")
+        bad_model = airlib.load_pretrained("air-multi-mnist", seed=shown[0])
+    print("\n".join(str(w.message) for w in caught))
     with torch.no_grad():
         inf_all = bad_model.infer(x_test[:2000])
     wrong = (inf_all.count != c_test[:2000]).nonzero()[:, 0][:10]
