@@ -34,10 +34,11 @@ class MultiMNISTConfig:
     n_test: int
     counts: tuple[int, ...] = (0, 1, 2)
     size: int = 50
+    n_exact: int = 2000                 # held-out images of one exact count (strong generalization, Sec. II-A)
 
 
 MULTI_MNIST = {
-    "smoke": MultiMNISTConfig(n_train=2000, n_test=500),
+    "smoke": MultiMNISTConfig(n_train=2000, n_test=500, n_exact=200),
     "paper": MultiMNISTConfig(n_train=60000, n_test=10000),
 }
 
@@ -174,6 +175,14 @@ def multi_mnist_splits(profile: str, counts=None, seed: int = 0) -> tuple[MultiM
     counts = cfg.counts if counts is None else counts
     return (make_multi_mnist(cfg.n_train, counts, "train", seed, cfg.size),
             make_multi_mnist(cfg.n_test, counts, "test", seed, cfg.size))
+
+
+def exact_count_set(profile: str, count: int) -> MultiMNIST:
+    """Held-out images (MNIST test digits) holding exactly ``count`` digits: the generalization tests of
+    Sec. II-A (3 digits for extrapolation, 2 for interpolation). Seeded apart from the test sets
+    (seed 1000 + count), so no image of a test set is reused."""
+    cfg = select(MULTI_MNIST, profile)
+    return make_multi_mnist(cfg.n_exact, (count,), "test", 1000 + count, cfg.size)
 
 
 def _integer(name: str, value, minimum: int) -> int:
