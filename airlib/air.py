@@ -318,23 +318,7 @@ class AIR(nn.Module):
 
     def check_images(self, images) -> Tensor:
         """Validates a batch of images and returns it in [0, 1], in the model's dtype and on its device."""
-        size = self.config.image_size
-        if not isinstance(images, torch.Tensor):
-            raise TypeError(f"images must be a torch.Tensor of shape (B, {size}, {size}), got {type(images).__name__}")
-        if images.dim() != 3 or images.shape[1:] != (size, size):
-            raise ValueError(f"images must have shape (B, {size}, {size}), got {tuple(images.shape)}")
-        param = next(self.parameters())
-        if images.dtype == torch.uint8:
-            return images.to(param.device, param.dtype) / 255.0
-        if images.dtype.is_floating_point:
-            if not torch.isfinite(images).all():
-                raise ValueError("images contain NaN or infinite values")
-            if images.numel() and (images.min() < 0 or images.max() > 1):
-                raise ValueError(f"float images must lie in [0, 1], got values in "
-                                 f"[{images.min().item():.9g}, {images.max().item():.9g}]; "
-                                 "divide uint8 pixels by 255")
-            return images.to(param.device, param.dtype)
-        raise TypeError(f"images must be float in [0, 1] or uint8, got dtype {images.dtype}")
+        return image_batch(images, self.config.image_size, next(self.parameters()))
 
     @torch.no_grad()
     def generate(self, n: int, generator: torch.Generator | None = None, pres_prior: float | None = None) -> Tensor:
@@ -357,3 +341,23 @@ class AIR(nn.Module):
 def _clamp_zoom(z_where: Tensor) -> Tensor:
     """Keeps the scale ``s >= MIN_ZOOM`` (a window at most twice the image): (B, 3) -> (B, 3)."""
     return torch.cat([z_where[:, :1].clamp(min=MIN_ZOOM), z_where[:, 1:]], -1)
+
+
+def image_batch(images, size: int, like: Tensor) -> Tensor:
+    """Validates a batch of square images (B, size, size), uint8 in [0, 255] or float in [0, 1], and returns
+    it as floats in [0, 1] in ``like``'s dtype and on its device; a clear TypeError or ValueError otherwise."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"images must be a torch.Tensor of shape (B, {size}, {size}), got {type(images).__name__}")
+    if images.dim() != 3 or images.shape[1:] != (size, size):
+        raise ValueError(f"images must have shape (B, {size}, {size}), got {tuple(images.shape)}")
+    if images.dtype == torch.uint8:
+        return images.to(like.device, like.dtype) / 255.0
+    if images.dtype.is_floating_point:
+        if not torch.isfinite(images).all():
+            raise ValueError("images contain NaN or infinite values")
+        if images.numel() and (images.min() < 0 or images.max() > 1):
+            raise ValueError(f"float images must lie in [0, 1], got values in "
+                             f"[{images.min().item():.9g}, {images.max().item():.9g}]; "
+                             "divide uint8 pixels by 255")
+        return images.to(like.device, like.dtype)
+    raise TypeError(f"images must be float in [0, 1] or uint8, got dtype {images.dtype}")
