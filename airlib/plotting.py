@@ -170,3 +170,17 @@ def plot_confusion(true_counts, inferred_counts, max_count: int = 3):
     ax.set(xticks=range(max_count + 1), yticks=range(rows), xlabel="inferred count", ylabel="true count")
     fig.tight_layout()
     return fig, m
+
+
+def plot_histories(ax, groups: dict[str, list[list[dict]]], metric: str, ylabel: str, title: str) -> None:
+    """One colour per group, one line per run (seed): ``metric`` of the logged records over training.
+
+    Args:
+        groups: label -> the histories of its runs (lists of records with ``step`` and ``metric``).
+    """
+    for colour, (label, histories) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], groups.items()):
+        for i, hist in enumerate(histories):
+            ax.plot([h["step"] for h in hist], [h[metric] for h in hist], color=colour, alpha=0.8, lw=1.2,
+                    label=label if i == 0 else None)
+    ax.set(xlabel="training step", ylabel=ylabel, title=title)
+    ax.legend(fontsize=8)

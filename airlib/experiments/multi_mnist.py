@@ -200,3 +200,25 @@ def snapshots(figures: dict[str, torch.Tensor]) -> list[dict]:
     steps = sorted({int(k.split(".")[1]) for k in figures if k.startswith("snapshot.")})
     return [dict(step=s, reconstruction=figures[f"snapshot.{s}.reconstruction"],
                  z_where=figures[f"snapshot.{s}.z_where"], z_pres=figures[f"snapshot.{s}.z_pres"]) for s in steps]
+
+
+def digit_coverage(images: torch.Tensor, reconstructions: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """How much of each digit's ink a reconstruction draws: ``sum_box min(y, x) / sum_box x`` (M, K).
+
+    Ink boxes of one image never intersect (the generator rejects such placements), so a box holds
+    one digit's ink alone. Slots past the image's count (box -1) give NaN.
+
+    Args:
+        images, reconstructions: (M, H, W) in [0, 1]; boxes: (M, K, 4) top, left, bottom, right (exclusive).
+    """
+    m, k = boxes.shape[:2]
+    out = torch.full((m, k), float("nan"))
+    drawn = torch.minimum(reconstructions.float(), images.float())
+    for i in range(m):
+        for j in range(k):
+            t, l, b, r = boxes[i, j].tolist()
+            if t < 0:
+                continue
+            ink = images[i, t:b, l:r].float().sum()
+            out[i, j] = drawn[i, t:b, l:r].sum() / ink.clamp(min=1e-6)
+    return out
