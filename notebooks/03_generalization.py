@@ -43,8 +43,8 @@ import airlib
 import airlib.draw
 from airlib import plotting
 from airlib.data import exact_count_set, multi_mnist_splits
-from airlib.experiments.multi_mnist import digit_coverage
-from airlib.pretrained import load_record, seed_records
+from airlib.experiments.multi_mnist import digit_coverage, evaluate_counts
+from airlib.pretrained import seed_records
 from airlib.profiles import check
 
 check(profile)
@@ -76,53 +76,72 @@ fig = plotting.show_images(torch.cat([probes["extrapolation"].tensor()[:5], prob
 # %% [markdown]
 # ## The models
 #
-# The extrapolation models are chapter 2's AIR and DAIR (the experiments `air-multi-mnist` and
-# `dair-multi-mnist`): `air-counts-012` and `dair-counts-012` are the same runs again, with the same
-# configuration, data order and seeds, logging the count accuracy on 3-digit images along training.
-# Training is deterministic, so they end with the same weights, which the next cell checks by the
-# weights' SHA-256. The interpolation models are the same recipe trained on 0, 1 or 3 digits. We
-# train seeds 0, 1 and 2 of each; none is dropped.
+# The extrapolation models are chapter 2's AIR and DAIR (`air-multi-mnist`, `dair-multi-mnist`),
+# seeds 0, 1 and 2, whose weights are committed; we score them on the 3-digit images here. To see the
+# count accuracy on 3 digits *along* training, seed 0 of each was trained again as `air-counts-012`
+# and `dair-counts-012`: the same configuration, data order and seed, logging the 3-digit accuracy
+# every 250 steps. Training is deterministic, so the rerun ends with the very same weights, which the
+# next cell checks by their SHA-256. The interpolation models (`air-counts-013`, `dair-counts-013`)
+# are the same recipe trained on 0, 1 or 3 digits, seeds 0, 1 and 2. No seed is dropped.
 
 # %%
-records, models = {}, {}
+SEEDS = (0, 1, 2) if profile == "paper" else (seed,)     # the first three seeds, fixed before training
+x3, x2 = probes["extrapolation"].tensor(), probes["interpolation"].tensor()
+ext_models, rows = {}, []
+for label in ("AIR", "DAIR"):
+    name = TASKS["extrapolation"]["models"][label]
+    for s in SEEDS:   # under the smoke profile the rerun experiment itself is trained (a few seconds)
+        ext_models[label, s] = airlib.load_or_train(name.replace("counts-012", "multi-mnist") if profile == "paper"
+                                                    else name, profile, s)
+curves = {}                                               # (task, label) -> {seed: record with a history}
 for task, t in TASKS.items():
     for label, name in t["models"].items():
-        # chapter 2's committed weights are the extrapolation models' weights (checked below)
-        source = {"air-counts-012": "air-multi-mnist", "dair-counts-012": "dair-multi-mnist"}.get(name, name)
-        models[task, label] = airlib.load_or_train(source if profile == "paper" else name, profile, seed)
-        records[task, label] = seed_records(name, profile, models[task, label].record)
-for (task, label), recs in records.items():
-    if task == "extrapolation" and profile == "paper":
-        twin = {s: load_record(TASKS[task]["models"][label].replace("counts-012", "multi-mnist"), s) for s in recs}
-        same = [s for s, r in recs.items() if r["weights_sha256"] == twin[s]["weights_sha256"]]
-        print(f"{label} extrapolation seeds {sorted(recs)}: weights identical to chapter 2's for seeds {same}")
+        curves[task, label] = seed_records(name, profile, ext_models[label, seed].record if task == "extrapolation"
+                                           else None)
+int_models = {label: airlib.load_or_train(name, profile, seed)
+              for label, name in TASKS["interpolation"]["models"].items()}
+if profile != "paper":
+    curves |= {("interpolation", label): {seed: m.record} for label, m in int_models.items()}
+for label in ("AIR", "DAIR"):
+    for s, r in curves["extrapolation", label].items():
+        same = r["weights_sha256"] == ext_models[label, s].record["weights_sha256"]
+        print(f"{label} {r['experiment']} seed {s}: weights {'identical to' if same else 'DIFFERENT from'} "
+              f"{ext_models[label, s].record['experiment']} seed {s}")
 draw = airlib.load_or_train("draw-multi-mnist", profile, seed)
-for (task, label), recs in records.items():
+for (task, label), recs in curves.items():
     for s, r in recs.items():
-        print(f"{label:4s} {task:13s} seed {s}: {r['steps']} steps, {r['wall_time_s'] / 60:.1f} min on {r['device']}")
+        print(f"{label:4s} {r['experiment']:16s} seed {s}: {r['steps']} steps, {r['wall_time_s'] / 60:.1f} min "
+              f"on {r['device']}")
 print(f"DRAW: {draw.record['steps']} steps, {draw.record['wall_time_s'] / 60:.1f} min on {draw.record['device']}")
 
 # %% [markdown]
 # ## Count accuracy on the unseen count
 #
 # Each seed's final count accuracy (deterministic inference) on the held-out images of its own
-# training counts, and on the held-out images of the count it never saw.
+# training counts (10,000 images), and on the held-out images of the count it never saw.
 
 # %%
-rows, per_seed = [], {}
-for (task, label), recs in records.items():
-    k = TASKS[task]["test"]
-    own = np.array([r["metrics"]["test_count_accuracy"] for r in recs.values()])
-    new = np.array([r["metrics"][f"exact{k}_count_accuracy"] for r in recs.values()])
-    per_seed[task, label] = dict(zip(recs, new))
-    rows.append({"task": task, "model": label, "seeds": len(recs),
-                 "own counts: mean": own.mean(), "own counts: min-max": f"{own.min():.3f}-{own.max():.3f}",
-                 f"unseen count: mean": new.mean(), "unseen count: per seed": ", ".join(f"{a:.3f}" for a in new)})
+results = {}                                              # (task, label) -> {seed: metrics}
+for label in ("AIR", "DAIR"):
+    results["extrapolation", label] = {}
+    for s in SEEDS:
+        m = ext_models[label, s]
+        ev = evaluate_counts(m, x3, torch.full((len(x3),), 3), m.config.pres_prior)
+        results["extrapolation", label][s] = dict(own=m.record["metrics"]["test_count_accuracy"],
+                                                  new=ev["count_accuracy"], q_pres=ev["q_pres"])
+    results["interpolation", label] = {
+        s: dict(own=r["metrics"]["test_count_accuracy"], new=r["metrics"]["exact2_count_accuracy"],
+                q_pres=r["metrics"]["exact2_q_pres"]) for s, r in curves["interpolation", label].items()}
+rows = []
+for (task, label), per in results.items():
+    own, new = np.array([v["own"] for v in per.values()]), np.array([v["new"] for v in per.values()])
+    rows.append({"task": task, "model": label, "seeds": len(per), "own counts: mean": own.mean(),
+                 "own counts: per seed": ", ".join(f"{a:.3f}" for a in own),
+                 "unseen count: mean": new.mean(), "unseen count: per seed": ", ".join(f"{a:.3f}" for a in new)})
+    glue(f"{task}_{label}", f"{new.mean():.1%}", display=False)
+    glue(f"{task}_{label}_seeds", ", ".join(f"{a:.1%}" for a in new), display=False)
 table = pd.DataFrame(rows).set_index(["task", "model"])
 display(table.style.format({"own counts: mean": "{:.3f}", "unseen count: mean": "{:.3f}"}))
-for (task, label), accs in per_seed.items():
-    glue(f"{task}_{label}", f"{np.mean(list(accs.values())):.1%}", display=False)
-    glue(f"{task}_{label}_seeds", ", ".join(f"{a:.1%}" for a in accs.values()), display=False)
 
 # %% [markdown]
 # | task | paper (its text; the numbers are only in its Fig. 6) | here: AIR | here: DAIR |
@@ -143,13 +162,13 @@ for (task, label), accs in per_seed.items():
 
 # %%
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
-plotting.plot_histories(ax1, {f"{label} (0-2 digits)": [r["history"] for r in records["extrapolation", label].values()]
+plotting.plot_histories(ax1, {f"{label} (0-2 digits)": [r["history"] for r in curves["extrapolation", label].values()]
                               for label in ("AIR", "DAIR")} | {"DRAW (0-2 digits)": [draw.record["history"]]},
                         "test_elbo", "ELBO (nats / image)", "ELBO on held-out 0-2 digit images")
 ax1.set_ylim(bottom=np.percentile([h["test_elbo"] for h in draw.record["history"]], 20))
 plotting.plot_histories(ax2, {f"{label}, {task} ({TASKS[task]['test']} digits)":
                               [[dict(step=h["step"], acc=h[f"exact{TASKS[task]['test']}_count_accuracy"])
-                                for h in r["history"]] for r in records[task, label].values()]
+                                for h in r["history"]] for r in curves[task, label].values()]
                               for task in TASKS for label in ("AIR", "DAIR")},
                         "acc", "count accuracy", "Count accuracy on the unseen count")
 ax2.set_ylim(-0.02, 1.02)
@@ -157,40 +176,42 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# ## Why AIR does not count three
+# ## Where the count goes wrong
 #
-# The paper blames the LSTM, which "learns during training never to expect more than 2 digits". If
-# so, AIR's third step should stay off on 3-digit images. The records hold the mean probability
-# $q(z^i_\mathrm{pres} = 1)$ of each step on the 3-digit test images (where the step is reached), and
-# the counts each model infers on them:
+# The paper blames AIR's LSTM, which "learns during training never to expect more than 2 digits".
+# If so, AIR's third step should stay off on 3-digit images, and, after interpolation training, stay
+# on for 2-digit images (it never saw a second digit without a third). The table gives each step's
+# mean probability $q(z^i_\mathrm{pres} = 1)$ on the unseen count's images (averaged over the images
+# that reach the step), and the next lines the counts that seed {glue:text}`seed` infers there.
 
 # %%
-x3 = probes["extrapolation"].tensor()
 rows = []
-for label in ("AIR", "DAIR"):
-    for s, r in records["extrapolation", label].items():
-        q = r["metrics"]["exact3_q_pres"]
-        rows.append({"model": label, "seed": s, "q(z_pres^1)": q[0], "q(z_pres^2)": q[1], "q(z_pres^3)": q[2],
-                     "accuracy on 3 digits": r["metrics"]["exact3_count_accuracy"]})
-display(pd.DataFrame(rows).set_index(["model", "seed"]).style.format("{:.3f}"))
-inferred = {label: models["extrapolation", label].infer(x3) for label in ("AIR", "DAIR")}
-for label, inf in inferred.items():
-    share = np.bincount(inf.count.numpy(), minlength=4) / len(x3)
-    print(f"{label} seed {seed} on 3-digit images: " + ", ".join(f"count {n}: {p:.1%}" for n, p in enumerate(share)))
-glue("air_q3", f"{np.mean([r['metrics']['exact3_q_pres'][2] for r in records['extrapolation', 'AIR'].values()]):.2f}",
-     display=False)
-glue("dair_q3", f"{np.mean([r['metrics']['exact3_q_pres'][2] for r in records['extrapolation', 'DAIR'].values()]):.2f}",
-     display=False)
+for (task, label), per in results.items():
+    for s, v in per.items():
+        rows.append({"task": task, "model": label, "seed": s, **{f"q(z_pres^{i + 1})": q for i, q in enumerate(v["q_pres"])},
+                     "accuracy": v["new"]})
+display(pd.DataFrame(rows).set_index(["task", "model", "seed"]).style.format("{:.3f}"))
+inferred = {label: ext_models[label, seed].infer(x3) for label in ("AIR", "DAIR")}
+inferred2 = {label: m.infer(x2) for label, m in int_models.items()}
+for task, k, infs in (("extrapolation", 3, inferred), ("interpolation", 2, inferred2)):
+    for label, inf in infs.items():
+        share = np.bincount(inf.count.numpy(), minlength=4) / len(inf.count)
+        print(f"{label} ({task}) on {k}-digit images: " + ", ".join(f"count {n}: {p:.1%}" for n, p in enumerate(share)))
+for (task, label), per in results.items():
+    glue(f"{task}_{label}_q3", f"{np.mean([v['q_pres'][2] for v in per.values()]):.2f}", display=False)
 
 # %% [markdown]
-# Averaged over seeds, AIR's third step is on with probability {glue:text}`air_q3` on 3-digit
-# images, DAIR's with {glue:text}`dair_q3`.
+# On 3-digit images the third step of AIR is on with mean probability
+# {glue:text}`extrapolation_AIR_q3` (DAIR: {glue:text}`extrapolation_DAIR_q3`); on 2-digit images,
+# after training on 0, 1 or 3 digits, {glue:text}`interpolation_AIR_q3` (DAIR:
+# {glue:text}`interpolation_DAIR_q3`).
 
 # %% [markdown]
 # ## Fig. 6, bottom: reconstructions of 3-digit images
 #
 # AIR and DAIR trained on 0 to 2 digits (seed {glue:text}`seed`), with their attention windows
-# (steps 1, 2, 3 in red, green, blue), then DRAW's canvas after 5, 10, 20 and all 40 of its steps.
+# (steps 1, 2, 3 in red, green, blue), then DRAW's reconstructions and its canvas along its steps.
+# Last, the interpolation models on 2-digit images.
 
 # %%
 n_show = 8
@@ -201,6 +222,9 @@ canvases = draw.figures["exact3.canvases"].float()                   # (8, steps
 fig = plotting.show_images(torch.cat([x3[:n_show], canvases[:n_show, -1]]), title="DRAW on 3 digits: data, then reconstructions")
 fig = plotting.show_images(canvases[0], titles=[f"t = {t}" for t in draw.record["train_config"]["figure_steps"]],
                            title="DRAW's canvas along its steps (first image)")
+for label, inf in inferred2.items():
+    fig = plotting.show_reconstructions(x2[:n_show], type(inf)(*[t[:n_show] for t in inf]), label=label,
+                                        title=f"{label} trained on 0, 1 or 3 digits, on 2 digits")
 
 # %% [markdown]
 # ### What DRAW does with three digits
