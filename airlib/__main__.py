@@ -1,4 +1,4 @@
-"""The command line: ``python -m airlib {data,list,train,promote,evaluate-3d,reproduce,book,twins} ...``."""
+"""The command line: ``python -m airlib {data,list,train,promote,evaluate-3d,evaluate-representations,reproduce,book,twins} ...``."""
 from __future__ import annotations
 
 import argparse
@@ -24,6 +24,10 @@ def main(argv=None) -> int:
     promote.add_argument("--replace", action="store_true", help="allow replacing an existing artifact")
     ev3 = sub.add_parser("evaluate-3d", help="score the 3D networks and direct optimisation into runs/3d-results")
     ev3.add_argument("--profile", default="paper", choices=PROFILES, help="profile (default: paper)")
+    evr = sub.add_parser("evaluate-representations", help="the downstream study of Fig. 7 (AIR, CAE, DRAW, "
+                         "pixels) into runs/representations-results-PROFILE")
+    evr.add_argument("--profile", default="paper", choices=PROFILES, help="profile (default: paper)")
+    evr.add_argument("--jobs", type=int, default=2, help="representations fitted at once (default 2)")
     rep = sub.add_parser("reproduce", help="retrain every artifact the book uses into runs/reproduce, then build the "
                          "book from them (artifacts/ is not touched)")
     rep.add_argument("--only", nargs="*", help="only these experiments")
@@ -58,6 +62,13 @@ def main(argv=None) -> int:
         torch.set_num_threads(1)          # one job per core: torch's default threads oversubscribe a busy machine
         from .reproduce import evaluate_3d
         print(evaluate_3d(args.profile))
+        return 0
+    if args.command == "evaluate-representations":
+        from . import representations, runs
+        out = runs.RUNS / f"{representations.RESULTS}-{args.profile}"
+        representations.evaluate(args.profile, out / "model",
+                                 f"python -m airlib evaluate-representations --profile {args.profile}", jobs=args.jobs)
+        print(out)
         return 0
     if args.command == "reproduce":
         from .reproduce import reproduce
