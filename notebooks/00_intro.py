@@ -12,7 +12,7 @@
 # # Attend, Infer, Repeat: a reproducible companion
 #
 # This book reproduces *Attend, Infer, Repeat: Fast Scene Understanding with Deep Generative Models*
-# (Eslami et al., 2016) {cite}`eslami2016air` with `airlib`, a small PyTorch library, and regenerates every
+# {cite}`eslami2016air` with `airlib`, a small PyTorch library, and regenerates every
 # figure from code that you can run.
 #
 # **What AIR does.** A scene is made of a *variable* number of objects. AIR is a generative model
@@ -58,8 +58,8 @@ for step, (ax, title) in enumerate(zip(axes, titles)):
                                fill=False, lw=2.5, color=colours[i]))
     ax.set_title(title + ("\n$z_{pres}=0$" if step == 3 else f"\n$z_{{pres}}=1$" if step else ""))
     ax.axis("off")
-fig.suptitle("AIR explains a scene one object at a time, and infers how many steps to take")
-fig.tight_layout()
+fig.suptitle("AIR explains a scene one object at a time, and infers how many steps to take", y=1.0)
+fig.tight_layout(rect=(0, 0, 1, 0.93))
 plt.show()
 
 # %% [markdown]
@@ -72,10 +72,18 @@ plt.show()
 # | --- | --- | --- |
 # | 1. The ELBO and its estimators | Sec. I | the variable-length bound, its gradient estimators, checked exactly on a toy model |
 # | 2. Multi-MNIST | Sec. II | AIR and DAIR learning to count and locate digits without supervision |
+# | 3. Strong generalization | Sec. II-A | AIR and DAIR on more (extrapolation) or other (interpolation) digit counts than in training; DRAW |
+# | 4. Representational power | Sec. II-B | AIR's scene codes against a CNN, a CAE and DRAW on two downstream tasks (Fig. 7) |
 # | 5. 3D objects | Sec. III-A | AIR inverting a MuJoCo renderer: one object's identity and pose, against a supervised network and direct optimisation |
 #
-# Chapters 3 (generalization), 4 (representational power) and 6 (table-top scenes) are not written yet; the
-# numbering follows the paper's sections so that it stays stable as they arrive.
+# Chapter 6 (table-top scenes) is not written yet; the numbering follows the paper's sections so that it
+# stays stable as it arrives.
+#
+# **Running a chapter yourself.** After `make book` (or `make setup`), open a chapter in Jupyter
+# (`.venv/bin/jupyter lab notebooks/`; jupytext opens the `.py` file as a notebook, and the
+# `NN_*.ipynb` twins open anywhere) or in VS Code's interactive window, which runs the `# %%` cells of
+# the `.py` file directly. Set `profile = "smoke"` in the parameters cell for a run of seconds. No
+# chapter needs a GPU: the paper-profile chapters only load and evaluate trained models.
 #
 # To regenerate everything on a fresh machine, clone the repository and run the two commands of its README:
 #
@@ -99,24 +107,38 @@ plt.show()
 # `python -m airlib reproduce` (or `make reproduce`) retrains all of them and builds the book from the result.
 
 # %% tags=["hide-input"]
+import pandas as pd
+from IPython.display import HTML, display
+
 from airlib import runs
 
 rows = []
 for path in sorted(runs.ARTIFACTS.glob("*-seed*.json")):
     rec = runs.load_record(path.with_suffix(""))      # every record has the same keys (airlib.runs.RECORD_KEYS)
-    weights = "yes" if path.with_suffix(".safetensors").exists() else "record"
-    rows.append((path.stem, rec["device"], rec["torch"], rec["wall_time_s"], weights, rec["commit"][:8]))
+    weights = path.with_suffix(".safetensors")
+    rows.append({"artifact": path.stem, "wall time (min)": f"{rec['wall_time_s'] / 60:.1f}",
+                 "device": rec["device"], "torch": rec["torch"], "commit": rec["commit"][:8],
+                 "download": (f'<a href="../artifacts/{weights.name}">weights</a>, ' if weights.exists() else "")
+                             + f'<a href="../artifacts/{path.name}">record</a>'})
 if rows:
-    print(f"{'artifact':24s} {'device':44s} {'torch':14s} {'wall time':>10s} {'weights':>7s}  commit")
-    for name, device, torch_version, wall, weights, commit in rows:
-        print(f"{name:24s} {device[:44]:44s} {torch_version[:14]:14s} {wall / 60:7.1f} min {weights:>7s}  {commit}")
-    total = sum(r[3] for r in rows)
-    print(f"\n{len(rows)} records; their runs took {total / 60:.0f} minutes in all (one thread each).")
+    display(HTML(pd.DataFrame(rows).to_html(index=False, escape=False)))
+    total = sum(float(r["wall time (min)"]) for r in rows)
+    print(f"{len(rows)} records; their runs took {total:.0f} minutes in all (one thread each), which is "
+          f"roughly what `make reproduce` costs on a machine like the one named above.")
 else:
     print("No trained artifacts are recorded yet.")
 
 # %% [markdown]
-# ## References
+# ## How long each chapter takes to build
 #
-# ```{bibliography}
-# ```
+# From the last build of this book (papermill's execution of each chapter, on the machine that built it):
+
+# %% tags=["hide-input"]
+import nbformat
+
+rows = []
+for executed in sorted(Path(".").glob("[0-9][0-9]_*.ipynb")):
+    meta = nbformat.read(executed, as_version=4).metadata.get("airlib", {})
+    if meta and executed.stem != "00_intro":
+        rows.append({"chapter": executed.stem, "profile": meta["profile"], "seconds": meta["seconds"]})
+display(pd.DataFrame(rows).set_index("chapter") if rows else "no chapter has been executed yet")

@@ -100,7 +100,7 @@ print(f"{cfg.data} pixels; true counts {np.bincount(n_data.numpy(), minlength=4)
 # %% tags=["hide-input"]
 grid = torch.linspace(-1.5, 9.0, 400, dtype=torch.float64)
 joint = (scene.prior_n().log() + scene.log_lik_n(grid)).exp()  # (G, N + 1) p(n) p(x | n)
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(13, 4.2), constrained_layout=True)
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12.5, 4.2), constrained_layout=True)
 for n in range(scene.N + 1):
     ax1.plot(grid, joint[:, n], color=COUNT_COLOURS[n], lw=2, label=f"$p_N({n})\\,p(x \\mid n={n})$")
 ax1.plot(grid, joint.sum(1), "k--", lw=1.5, label="$p(x)$, Eq. (1)")
@@ -371,7 +371,7 @@ pd.DataFrame(rows).set_index("estimator").round(4)
 
 # %% tags=["hide-input"]
 names = list(checks)
-fig, axes = plt.subplots(2, 4, figsize=(15, 7.5), constrained_layout=True)
+fig, axes = plt.subplots(2, 4, figsize=(12.5, 7), constrained_layout=True)
 for ax, name in zip(axes.flat, names):
     exact, mean, se, _ = checks[name]
     lo, hi = float(exact.min()), float(exact.max())
@@ -433,7 +433,7 @@ table = variance.pivot_table(index=["point", "estimator"], columns="samples", va
 table.round(3)
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(1, 2, figsize=(14, 4.8), constrained_layout=True, sharey=True)
+fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.6), constrained_layout=True, sharey=True)
 for ax, point, title in zip(axes, ("start", "best"), ("at the starting parameters",
                                                       "at the best parameters of the family")):
     for name in names:
@@ -503,7 +503,7 @@ summary.loc["exact-gradient fit"] = [float(-gap_best.mean() + log_px.mean()), fl
 summary.round(4)
 
 # %% tags=["hide-input"]
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, 4.6), constrained_layout=True)
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12.5, 4.4), constrained_layout=True)
 for name, f in fits.items():
     ax1.plot(f.steps, float(log_px.mean()) - np.array(f.elbo), color=COLOURS[name], lw=2, label=LABELS[name])
     ax2.plot(f.steps, [count_kl(q) for q in f.q_n], color=COLOURS[name], lw=2, label=LABELS[name])

@@ -22,7 +22,7 @@
 # infer the correct count when presented with an image of 3 digits. [...] AIR's generalization
 # performance is improved somewhat when considering the interpolation task. DAIR by contrast
 # generalizes well in both tasks (and finds interpolation to be slightly easier than extrapolation)."
-# It also compares with DRAW (Gregor et al., 2015), which "learns to ignore precisely one digit" of
+# It also compares with DRAW {cite}`gregor2015draw`, which "learns to ignore precisely one digit" of
 # a 3-digit image. This chapter repeats all of it with three seeds per model and task.
 
 # %% tags=["parameters"]
@@ -255,7 +255,7 @@ glue("draw_minutes", f"{draw.record['wall_time_s'] / 60:.0f}", display=False)
 #
 # ## DRAW in `airlib`
 #
-# DRAW is written from Gregor et al. (2015): an encoder and a decoder LSTM, Gaussian filterbank
+# DRAW is written from its paper {cite}`gregor2015draw`: an encoder and a decoder LSTM, Gaussian filterbank
 # attention to read the image and its error, and a canvas that accumulates $T = 40$ writes. Its
 # filterbank, Eqs. 19-26 of the DRAW paper:
 

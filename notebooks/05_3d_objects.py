@@ -74,7 +74,7 @@ cfg
 # %%
 print(inspect.getsource(scene3d.scenes))
 identity, pose, images = scene3d.scenes(8, [seed, 99])
-fig, axes = plt.subplots(2, 8, figsize=(16, 4.4))
+fig, axes = plt.subplots(2, 8, figsize=(12.5, 3.6))
 for i in range(8):
     axes[0, i].imshow(images[i].permute(1, 2, 0))
     axes[0, i].set_title(f"{OBJECTS[identity[i]]}\n({pose[i, 0]:.2f}, {pose[i, 1]:.2f}, {pose[i, 2]:.2f})",
@@ -116,7 +116,7 @@ x_obs = renderer.render_batch([0], truth)
 grid = np.linspace(-0.35, 0.35, 15 if profile == "paper" else 6)
 guesses = torch.tensor([[a, b, 0.3] for b in grid[::-1] for a in grid])
 y = renderer.render_batch([0] * len(guesses), guesses)
-fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+fig, axes = plt.subplots(1, 3, figsize=(12.5, 4))
 axes[0].imshow(blur(x_obs, cfg.blur_px)[0].permute(1, 2, 0).clamp(0, 1))
 axes[0].set_title(f"blurred observation ({cfg.blur_px:g} px)")
 axes[0].axis("off")
@@ -188,7 +188,7 @@ print("speed:", json.dumps(bench["speed"], indent=1))
 
 # %%
 jac = image_jacobian(renderer, 2, (0.0, 0.0, 0.5))  # (3, 3, H, W)
-fig, axes = plt.subplots(1, 4, figsize=(14, 3.6))
+fig, axes = plt.subplots(1, 4, figsize=(12.5, 3.4))
 axes[0].imshow(renderer.render(2, (0.0, 0.0, 0.5))[32:96, 32:96])
 axes[0].set_title("cylinder at (0, 0, 0.5)")
 for ax, j, name in zip(axes[1:], jac, ["d y / d x", "d y / d y", "d y / d theta"]):
@@ -218,12 +218,13 @@ plt.show()
 # 2. **A separate, batch-normalised branch for the type.** With one encoder shared by both heads, the
 #    encoder follows the pathwise gradient of the pose, which is hundreds of nats per unit, and
 #    ignores the normalised score-function signal, of order one. With its own encoder but positive
-#    (ReLU) features, the type head learned, within 20 steps, the type that is best *on average*
+#    (ReLU) features, the type head learned, within its first steps, the type that is best *on average*
 #    over all images (a misplaced white cylinder costs least) before it learned to tell images
 #    apart, and the score function cannot recover from a near-deterministic $q$. Batch-normalised
 #    features leave a global preference to the bias alone.
 # 3. **A warm-up** of `what_warmup` steps in which only the pose is trained, with the type drawn from
-#    the untrained, near-uniform $q$; afterwards the right type wins by 80 to 250 nats per image.
+#    the untrained, near-uniform $q$; afterwards the right type is worth many nats per image (these
+#    observations come from development runs that were not recorded).
 #
 # None of these uses a label. The supervised network is the same `SceneNet` trained on the
 # ground truth; direct optimisation uses the same likelihood and the same finite differences.
@@ -249,7 +250,7 @@ for m, net in nets.items():
     print(f"{m}: {r['steps']} steps in {r['wall_time_s'] / 60:.1f} min on {r['device']}, commit {r['commit'][:8]}")
 res, figures = load_results(profile, nets)
 
-fig, axes = plt.subplots(1, 3, figsize=(15, 3.6))
+fig, axes = plt.subplots(1, 3, figsize=(12.5, 3.2))
 h = [r for r in histories["air"] if r.get("train_elbo") is not None]
 axes[0].plot([r["step"] for r in h], [r["train_elbo"] for r in h])
 axes[0].set_title("AIR: ELBO of the training batches (nats)")
@@ -279,7 +280,7 @@ rows = [("(a) data", test_images)]
 for name, label in [("air", "(b) AIR"), ("supervised", "(c) supervised"), ("direct", "(d) direct optimisation")]:
     gi, gp = figures["inferred"][name]
     rows.append((label, renderer.render_batch(gi[:n_show], gp[:n_show].float(), check=False)))
-fig, axes = plt.subplots(len(rows), n_show, figsize=(2 * n_show, 2.1 * len(rows)))
+fig, axes = plt.subplots(len(rows), n_show, figsize=(1.55 * n_show, 1.65 * len(rows)))
 for r, (label, imgs) in enumerate(rows):
     for i in range(n_show):
         axes[r, i].imshow(imgs[i].permute(1, 2, 0))
@@ -313,7 +314,7 @@ for name, r in res.items():
 
 # %%
 n_direct = res["direct"]["scenes"]
-print(f"the first {n_direct} scenes (those direct optimisation solved):")
+print(f"the first {n_direct} scenes (the ones direct optimisation was run on):")
 for name in ("air", "supervised", "direct"):
     r = res[name].get("subset", res[name]) if name != "direct" else res[name]
     print(f"{name:>11} accuracy {r['identity_accuracy']:.3f}  position {r['position_error']:.3f}  "
@@ -383,6 +384,7 @@ plt.show()
 #   network, which sees exact positions, places objects more precisely than AIR and so reconstructs
 #   better (AIR's posterior under a 16-pixel blur is a few centimetres wide); and no method recovers
 #   the angle much better than chance, so the supervised network's trouble with the cube's symmetry
-#   cannot show. The likelihood we chose holds less than a nat of information about the angle, and
-#   the green bar that marks the cylinder's angle is about two pixels wide in the $32\times32$ input.
+#   cannot show. Under the likelihood we chose, a turn of the object changes the log-likelihood by
+#   only a few nats (the figure above measures it), and the green bar that marks the cylinder's
+#   angle is about two pixels wide in the $32\times32$ input.
 #   A narrower blur with a coarse-to-fine schedule, or a larger input, is the obvious next step.

@@ -1,7 +1,11 @@
-"""The browser check: every page of the built book, opened in headless Chromium, renders and shows its figures.
+"""The reader's check: every page of the built book, opened in headless Chromium at 1280 px.
 
 A local HTTP server serves the site plus a checker page whose script (``checker.js``, package data)
-loads each page in an iframe and reports its title, figures, error outputs and untypeset equations.
+loads each page in an iframe and reports what a reader would trip over: a missing title, figures that
+do not load or are shrunk until their text is under 8 px, error outputs, untypeset equations,
+outputs cut off at the right edge, Markdown tables printed as raw pipes, internal links and downloads
+that do not resolve, and requests that leave the site. One screenshot per page goes to
+``_build/screenshots/``.
 """
 from __future__ import annotations
 
@@ -21,6 +25,10 @@ import nbformat
 
 from .common import HIDE, ROOT, BookError
 
+WIDTH = 1280                 # the reader's window, in CSS pixels
+MIN_TEXT_PX = 8              # the smallest readable figure text on screen
+FIGURE_DPI = 100             # matplotlib's inline backend: pixels per inch of a figure's PNG
+SMALLEST_FONT_PT = 8         # the smallest font size the figures use (legends, small titles)
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-quic",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -61,6 +69,8 @@ def check_site(site: Path, pages: list[str], root: Path = ROOT) -> dict[str, dic
                 url = f"http://127.0.0.1:{server.server_port}/__check__.html?page=/{page}.html"
                 reports[page] = report = _browse(url, profile_dir)
                 problems += _problems(page, report, _figures_in(root / f"{page}.ipynb"))
+                _screenshot(f"http://127.0.0.1:{server.server_port}/{page}.html",
+                            site.parent / "screenshots" / f"{Path(page).name}.png", profile_dir)
     finally:
         server.shutdown()
     if problems:
@@ -83,6 +93,19 @@ def _problems(page: str, report: dict | None, expected_figures: int) -> list[str
         problems.append(f"{page}: equations MathJax did not typeset: {report['raw_tex']}")
     if report["errors"]:
         problems.append(f"{page}: error output: {report['errors']}")
+    for item in report.get("overflow", []):
+        problems.append(f"{page}: output cut off at the right edge: {item}")
+    for fig in report.get("figures", []):
+        text_px = SMALLEST_FONT_PT * FIGURE_DPI / 72 * fig["shown"] / fig["natural"]
+        if text_px < MIN_TEXT_PX:
+            problems.append(f"{page}: figure {fig['src']} is shrunk from {fig['natural']} to {fig['shown']} px: "
+                            f"its {SMALLEST_FONT_PT} pt text shows at {text_px:.1f} px (< {MIN_TEXT_PX})")
+    for text in report.get("pipes", []):
+        problems.append(f"{page}: a Markdown table shown as raw text: {text}")
+    for link in report.get("dead", []):
+        problems.append(f"{page}: a link that does not resolve: {link}")
+    for url in report.get("external", []):
+        problems.append(f"{page}: a request leaves the site: {url}")
     return problems
 
 
@@ -114,6 +137,14 @@ def _browse(url: str, profile_dir: str) -> dict | None:
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     match = re.search(r'<pre id="report">(.*?)</pre>', result.stdout, re.S)
     return json.loads(unescape(match.group(1))) if match else None
+
+
+def _screenshot(url: str, out: Path, profile_dir: str) -> None:
+    """Saves what a reader sees first of a page, 1280 px wide."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}", "--virtual-time-budget=10000",
+           "--hide-scrollbars", f"--window-size={WIDTH},2000", f"--screenshot={out}", url]
+    subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
 def _figures_in(notebook: Path) -> int:

@@ -1,17 +1,42 @@
-// The browser check of one built page (airlib.book.check). The checker page loads the page named by
-// ?page= in a tall iframe, makes its images load eagerly, waits, then writes a JSON report into
-// a pre element with id "report", which headless Chromium's --dump-dom hands back to Python.
+// The reader's check of one built page (airlib.book.check). The checker page loads the page named by
+// ?page= in an iframe 1280 px wide, makes its images load eagerly, waits, then writes a JSON report
+// into a pre element with id "report", which headless Chromium's --dump-dom hands back to Python.
 const page = new URLSearchParams(location.search).get('page');
 const frame = document.createElement('iframe');
-frame.style.width = '1400px'; frame.style.height = '100000px';
+frame.style.width = '1280px'; frame.style.height = '100000px'; frame.style.border = '0';
 frame.src = page;
+const short = t => t.replace(/\s+/g, ' ').trim().slice(0, 120);
 frame.onload = () => {
-  const d = frame.contentDocument;
+  const d = frame.contentDocument, w = frame.contentWindow;
   d.querySelectorAll('img').forEach(i => { i.loading = 'eager'; });
-  setTimeout(() => {
+  setTimeout(async () => {
     const article = d.querySelector('article') || d.body;
     const imgs = [...article.querySelectorAll('img')];
     const h1 = article.querySelector('h1');
+    // outputs and tables wider than their box: the reader would have to scroll sideways to see them
+    const overflow = [...article.querySelectorAll('.cell_output pre, .output pre, .cell_output table, table')]
+      .filter(e => e.scrollWidth > e.clientWidth + 2 && e.clientWidth > 0)
+      .map(e => `${e.tagName.toLowerCase()} (${e.scrollWidth} px in ${e.clientWidth} px): ${short(e.textContent)}`);
+    const scrollers = [...article.querySelectorAll('.cell_output, .output, .table-wrapper, .pst-scrollable-table-container')]
+      .filter(e => e.scrollWidth > e.clientWidth + 2 && e.clientWidth > 0)
+      .map(e => `${e.className.split(' ')[0]} (${e.scrollWidth} px in ${e.clientWidth} px): ${short(e.textContent)}`);
+    // each figure's shrink factor: shown width over its pixel width
+    const figures = imgs.filter(i => i.naturalWidth > 0)
+      .map(i => ({src: i.getAttribute('src').slice(0, 60), natural: i.naturalWidth, shown: i.clientWidth}));
+    // Markdown tables that were printed instead of rendered
+    const pipes = [...article.querySelectorAll('p, .cell_output pre, .output pre')].map(e => e.textContent)
+      .filter(t => /\|\s*-{3,}\s*\|/.test(t) || /^\s*\|.*\|\s*$/m.test(t) && /\|.*\|.*\|/.test(t)).map(short);
+    // every link inside the site (and every download) must resolve
+    const links = [...new Set([...d.querySelectorAll('a[href]')].map(a => a.href.split('#')[0])
+      .filter(h => h.startsWith(location.origin)))];
+    const dead = [];
+    for (const href of links) {
+      try { const r = await fetch(href, {method: 'HEAD'}); if (!r.ok) dead.push(`${href.replace(location.origin, '')} (${r.status})`); }
+      catch (e) { dead.push(`${href.replace(location.origin, '')} (${e})`); }
+    }
+    // requests that left the site (the book must work offline and from a static host)
+    const external = w.performance.getEntriesByType('resource').map(e => e.name)
+      .filter(n => !n.startsWith(location.origin) && !n.startsWith('data:') && !n.startsWith('blob:'));
     const report = {
       title: h1 ? h1.textContent.replace(/#$/, '').trim() : null,
       n_images: imgs.length,
@@ -22,9 +47,11 @@ frame.onload = () => {
       // text MathJax left untypeset still shows its delimiters: \( \[ $$
       raw_tex: [...article.querySelectorAll('p, li, td')].map(e => e.innerText)
                  .filter(t => /\\\(|\\\[|\$\$/.test(t)).map(t => t.slice(0, 100)),
+      overflow: [...new Set([...overflow, ...scrollers])],
+      figures, pipes, dead, external, links: links.length,
     };
     const pre = document.createElement('pre'); pre.id = 'report';
     pre.textContent = JSON.stringify(report); document.body.appendChild(pre);
-  }, 1500);
+  }, 2500);
 };
 document.body.appendChild(frame);

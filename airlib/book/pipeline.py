@@ -23,6 +23,7 @@ from ..profiles import check as check_profile
 from .check import check_site
 from .common import HIDE, ROOT, BookError, notebooks, toc_files
 
+COLUMN_PX = 680    # a figure's PNG wider than the text column at 1280 px (688 px) is shown full width
 RECORD = "airlib"  # the executed notebook's metadata key: {"profile", "source", "source_sha256", "seconds"}
 
 
@@ -111,9 +112,28 @@ def record(executed: Path, source: Path, profile: str, seconds: float) -> None:
     nb.metadata.setdefault("papermill", {})["input_path"] = name
     nb.metadata[RECORD] = {"profile": profile, "source": name, "seconds": round(seconds, 1),
                            "source_sha256": hashlib.sha256(source.read_bytes()).hexdigest()}
+    widen_figures(nb)
     tmp = executed.with_suffix(".tmp.ipynb")
     nbformat.write(nb, tmp)
     os.replace(tmp, executed)
+
+
+def widen_figures(nb: nbformat.NotebookNode) -> int:
+    """Tags every code cell whose figure is wider than the text column ``full-width`` (the theme then
+    lets it span the page's right margin), so that its smallest text stays readable. Returns the count."""
+    import base64
+    import struct
+    n = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        widths = [struct.unpack(">I", base64.b64decode(o["data"]["image/png"][:44])[16:20])[0]
+                  for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+        tags = cell.metadata.setdefault("tags", [])
+        if widths and max(widths) > COLUMN_PX and "full-width" not in tags:
+            tags.append("full-width")
+            n += 1
+    return n
 
 
 def executed_profile(executed: Path) -> str | None:
@@ -174,11 +194,13 @@ def build(profile: str = "paper", only=None, check: bool = True, root: Path = RO
             raise BookError(f"notebooks/{source.name} is not in _toc.yml (add 'file: book/{source.stem}')")
     book_dir = root / "book"
     book_dir.mkdir(exist_ok=True)
-    for source in plan(sources, book_dir, profile, wanted):
+    # the intro runs last: it reports how long the other chapters took to execute
+    for source in sorted(plan(sources, book_dir, profile, wanted), key=lambda s: s.stem == Path(pages[0]).name):
         if source.stem not in wanted:
             print(f"book: book/{source.stem}.ipynb is missing or did not finish executing", flush=True)
         execute(source, book_dir, profile)
     _vendor_mathjax(root)
+    _vendor_artifacts(root)
     site = jupyter_book(root)
     _launch_from_sources(site, [s.stem for s in sources])
     if check:
@@ -205,12 +227,26 @@ def jupyter_book(root: Path) -> Path:
 
 def _launch_from_sources(site: Path, stems: list[str]) -> None:
     """Points each page's Binder and Colab buttons at the committed ``notebooks/NN.ipynb`` twin, since
-    the executed copies in ``book/`` are build output that the repository does not hold."""
+    the executed copies in ``book/`` are build output that the repository does not hold. Only links
+    that leave the site change: the download button's ``_sources/book/NN.ipynb`` is in the site."""
+    import re
     for stem in stems:
         page = site / "book" / f"{stem}.html"
         if page.exists():
             html = page.read_text()
-            page.write_text(html.replace(f"book/{stem}.ipynb", f"notebooks/{stem}.ipynb"))
+            page.write_text(re.sub(rf'(href="https?://[^"]*?)book/{stem}\.ipynb', rf"\1notebooks/{stem}.ipynb", html))
+
+
+def _vendor_artifacts(root: Path) -> None:
+    """Copies the trained models and their records into ``_vendor/artifacts/``, served as ``/artifacts``,
+    so the intro's download links work from the published site."""
+    from .. import runs
+    target = root / "_vendor" / "artifacts"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for path in sorted(runs.ARTIFACTS.glob("*")):
+        if path.suffix in (".json", ".safetensors"):
+            shutil.copyfile(path, target / path.name)
 
 
 def _vendor_mathjax(root: Path) -> None:
