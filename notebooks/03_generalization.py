@@ -207,6 +207,29 @@ for (task, label), per in results.items():
 # {glue:text}`interpolation_DAIR_q3`).
 
 # %% [markdown]
+# DAIR's step reads the error image $\mathbf{x} - \mathbf{x}^{i}$, which is empty once the digits are
+# explained, so one might expect its third step to turn off on 2-digit images. Whether it does is a
+# question of what the step's decision rests on: the error image, or the LSTM's memory of how many
+# steps were on. The next cell compares, for the interpolation models (seed {glue:text}`seed`), the
+# ink left in the error image before step 3 (the sum of its positive part, in pixels) with
+# $q(z^3_\mathrm{pres} = 1)$, on images of 2 digits and of the 3 digits seen in training, where
+# steps 1 and 2 are on.
+
+# %%
+rows = []
+for label, m in int_models.items():
+    for k, x in ((2, x2), (3, probes["extrapolation"].tensor())):
+        with torch.no_grad():
+            tr = m(m.check_images(x), sample=False)
+        reached = tr.active[:, 2] > 0
+        left = (x - tr.partial[:, 2].cpu()).clamp(min=0).flatten(1).sum(1)[reached]
+        rows.append({"model": label, "digits": k, "images reaching step 3": int(reached.sum()),
+                     "ink left before step 3": left.mean().item(),
+                     "q(z_pres^3 = 1)": torch.sigmoid(tr.pres_logit[reached, 2]).mean().item()})
+display(pd.DataFrame(rows).set_index(["model", "digits"]).style.format(
+    {"ink left before step 3": "{:.1f}", "q(z_pres^3 = 1)": "{:.3f}"}))
+
+# %% [markdown]
 # ## Fig. 6, bottom: reconstructions of 3-digit images
 #
 # AIR and DAIR trained on 0 to 2 digits (seed {glue:text}`seed`), with their attention windows
