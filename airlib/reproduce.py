@@ -17,7 +17,10 @@ from .pretrained import available_seeds, check_record
 
 # (experiment, seeds): the runs whose records (and, for some, weights) the book reads.
 BOOK = (("air-multi-mnist", tuple(range(10))), ("dair-multi-mnist", tuple(range(10))),
+        ("air-counts-012", (0,)), ("dair-counts-012", (0,)), ("air-counts-013", (0, 1, 2)),
+        ("dair-counts-013", (0, 1, 2)), ("draw-multi-mnist", (0,)), ("cae-multi-mnist", (0,)),
         ("3d-air", (0,)), ("3d-supervised", (0,)))
+REPRESENTATIONS = {"air-multi-mnist", "cae-multi-mnist", "draw-multi-mnist"}   # the inputs of Fig. 7's study
 OUT = runs.RUNS / "reproduce"
 
 
@@ -100,6 +103,9 @@ def reproduce(only=None, jobs: int = 2, book: bool = True) -> int:
     if not only or {"3d-air", "3d-supervised"} & set(only):
         subprocess.run([sys.executable, "-m", "airlib", "evaluate-3d"], env=env, check=True)
         runs.promote(runs.RUNS / "3d-results-paper", artifacts, replace=True)
+    if not only or REPRESENTATIONS & set(only):
+        subprocess.run([sys.executable, "-m", "airlib", "evaluate-representations"], env=env, check=True)
+        runs.promote(runs.RUNS / "representations-results-paper", artifacts, replace=True)
     print(f"reproduce: trained {len(todo)} runs in {(time.time() - start) / 60:.1f} min with {jobs} jobs")
     if book:
         return subprocess.run([sys.executable, "-m", "airlib", "book", "--profile", "paper"], env=env).returncode
