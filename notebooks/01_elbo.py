@@ -91,8 +91,10 @@ cfg
 # $\log p(x)$ and the posterior over counts $p(n\mid x)$ are exact sums over $n = 0, \dots, 3$. A prior
 # with $\rho < 1$ favours fewer objects, like the geometric prior of the paper's Fig. 2.
 
-# %%
+# %% tags=["hide-output"]
 print(inspect.getsource(toy.Scene))
+
+# %%
 scene = toy.Scene()  # rho = 0.5: the model's prior favours fewer objects
 x_data, n_data = toy.Scene(rho=1.0).sample(cfg.data, gen)  # the data: 0 to 3 objects equally often
 print(f"{cfg.data} pixels; true counts {np.bincount(n_data.numpy(), minlength=4)} for n = 0..3")
@@ -166,7 +168,7 @@ pd.DataFrame({"z_pres": z_pres.int().tolist(), "step_mask": est.step_mask(z_pres
 # $q(z^i_{\text{pres}} = 1) = \operatorname{sigmoid}(a_i + b_i r^i + c_i (r^i)^2)$ and
 # $q(z^i) = \mathcal{N}(\alpha_i r^i + \beta_i, e^{2\gamma_i})$:
 
-# %%
+# %% tags=["hide-output"]
 print(inspect.getsource(toy._step))
 
 # %% [markdown]
@@ -286,7 +288,7 @@ plt.show()
 #
 # `est.elbo_surrogate` assembles the whole recipe into one loss whose gradient is the estimator:
 
-# %%
+# %% tags=["hide-output"]
 print(inspect.getsource(est.elbo_surrogate))
 
 # %% [markdown]

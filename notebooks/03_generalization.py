@@ -282,7 +282,7 @@ glue("draw_minutes", f"{draw.record['wall_time_s'] / 60:.0f}", display=False)
 # attention to read the image and its error, and a canvas that accumulates $T = 40$ writes. Its
 # filterbank, Eqs. 19-26 of the DRAW paper:
 
-# %%
+# %% tags=["hide-output"]
 print(inspect.getsource(airlib.draw.filterbank))
 
 # %% [markdown]

@@ -51,8 +51,10 @@ print(cfg)
 # validation set from training digits (used only to choose each classifier's size), and held-out
 # images from MNIST test digits. The labels come from the generator's ground truth:
 
-# %%
+# %% tags=["hide-output"]
 print(inspect.getsource(reps.two_digit_labels).split('"""')[1])
+
+# %%
 sets = reps.two_digit_sets(profile)
 x_test, y_test = sets["test"]
 fig = plotting.show_images(x_test[:8].float() / 255,
@@ -69,7 +71,7 @@ print({part: len(x) for part, (x, _) in sets.items()},
 #   objects. The objects are **sorted by the horizontal position of their window**, absent ones last,
 #   so the order in which the LSTM visited them cannot matter:
 
-# %%
+# %% tags=["hide-output"]
 print(inspect.getsource(reps.sort_objects))
 
 # %% [markdown]

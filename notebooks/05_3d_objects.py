@@ -71,8 +71,10 @@ cfg
 # and one green side, so that its rotation is visible; the cube looks the same after a quarter
 # turn and the sphere after any turn.
 
-# %%
+# %% tags=["hide-output"]
 print(inspect.getsource(scene3d.scenes))
+
+# %%
 identity, pose, images = scene3d.scenes(8, [seed, 99])
 fig, axes = plt.subplots(2, 8, figsize=(12.5, 3.6))
 for i in range(8):
@@ -109,8 +111,10 @@ plt.show()
 # cylinder, which attracted on every image, and never learned the cube's position.
 # With these colours every type attracts.
 
-# %%
+# %% tags=["hide-output"]
 print(inspect.getsource(log_likelihood))
+
+# %%
 truth = torch.tensor([[0.2, 0.1, 0.3]])
 x_obs = renderer.render_batch([0], truth)
 grid = np.linspace(-0.35, 0.35, 15 if profile == "paper" else 6)
@@ -229,7 +233,7 @@ plt.show()
 # None of these uses a label. The supervised network is the same `SceneNet` trained on the
 # ground truth; direct optimisation uses the same likelihood and the same finite differences.
 
-# %%
+# %% tags=["hide-output"]
 print(inspect.getsource(scene3d.SceneNet))
 print(inspect.getsource(scene3d.AIRTrainer.loss))
 print(inspect.getsource(scene3d.supervised_loss))
