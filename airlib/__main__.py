@@ -1,4 +1,4 @@
-"""The command line: ``python -m airlib {data,list,train,promote,evaluate-3d,evaluate-representations,reproduce,book,twins} ...``."""
+"""The command line: ``python -m airlib {data,list,train,promote,evaluate-3d,evaluate-representations,export,reproduce,book,twins} ...``."""
 from __future__ import annotations
 
 import argparse
@@ -28,6 +28,11 @@ def main(argv=None) -> int:
                          "pixels) into runs/representations-results-PROFILE")
     evr.add_argument("--profile", default="paper", choices=PROFILES, help="profile (default: paper)")
     evr.add_argument("--jobs", type=int, default=2, help="representations fitted at once (default 2)")
+    exp = sub.add_parser("export", help="write a trained AIR or DAIR's inference network to ONNX and check it "
+                         "with onnxruntime on the held-out images")
+    exp.add_argument("name", help="air-multi-mnist or dair-multi-mnist (or another AIR experiment)")
+    exp.add_argument("--seed", type=int, default=0, help="the committed seed (default 0)")
+    exp.add_argument("--out", default="build/onnx", help="output folder (default build/onnx)")
     rep = sub.add_parser("reproduce", help="retrain every artifact the book uses into runs/reproduce, then build the "
                          "book from them (artifacts/ is not touched)")
     rep.add_argument("--only", nargs="*", help="only these experiments")
@@ -70,6 +75,17 @@ def main(argv=None) -> int:
                                  f"python -m airlib evaluate-representations --profile {args.profile}", jobs=args.jobs)
         print(out)
         return 0
+    if args.command == "export":
+        from .export import export
+        try:
+            path, result = export(args.name, args.seed, args.out)
+        except ValueError as e:
+            print(f"export: {e}", file=sys.stderr)
+            return 1
+        print(f"wrote {path}; checked on {result['images']} held-out images: {result['count_mismatches']} counts "
+              f"differ, windows within {result['max_abs_window']:.1e}, reconstructions within "
+              f"{result['max_abs_reconstruction']:.1e} ({'ok' if result['ok'] else 'FAILED'})")
+        return 0 if result["ok"] else 1
     if args.command == "reproduce":
         from .reproduce import reproduce
         return reproduce(only=args.only, jobs=args.jobs, book=not args.no_book)

@@ -104,6 +104,9 @@ def _problems(page: str, report: dict | None, expected_figures: int) -> list[str
         problems.append(f"{page}: a Markdown table shown as raw text: {text}")
     for link in report.get("dead", []):
         problems.append(f"{page}: a link that does not resolve: {link}")
+    live = report.get("live")
+    if live is not None and live["state"] != "ready":
+        problems.append(f"{page}: the live demo did not run: {live['status']}")
     for url in report.get("external", []):
         problems.append(f"{page}: a request leaves the site: {url}")
     return problems

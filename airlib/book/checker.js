@@ -10,6 +10,8 @@ frame.onload = () => {
   const d = frame.contentDocument, w = frame.contentWindow;
   d.querySelectorAll('img').forEach(i => { i.loading = 'eager'; });
   setTimeout(async () => {
+    const live = d.getElementById('try-air');            // the live page: wait for its first inference
+    for (let i = 0; live && live.dataset.state === 'loading' && i < 60; i++) await new Promise(r => setTimeout(r, 500));
     const article = d.querySelector('article') || d.body;
     const imgs = [...article.querySelectorAll('img')];
     const h1 = article.querySelector('h1');
@@ -49,6 +51,8 @@ frame.onload = () => {
                  .filter(t => /\\\(|\\\[|\$\$/.test(t)).map(t => t.slice(0, 100)),
       overflow: [...new Set([...overflow, ...scrollers])],
       figures, pipes, dead, external, links: links.length,
+      live: live ? {state: live.dataset.state, status: short(live.querySelector('.status').textContent),
+                    count: live.querySelector('.count').textContent, latency: live.querySelector('.latency').textContent} : null,
     };
     const pre = document.createElement('pre'); pre.id = 'report';
     pre.textContent = JSON.stringify(report); document.body.appendChild(pre);

@@ -201,6 +201,9 @@ def build(profile: str = "paper", only=None, check: bool = True, root: Path = RO
         execute(source, book_dir, profile)
     _vendor_mathjax(root)
     _vendor_artifacts(root)
+    if "book/try_air" in pages:
+        from .live import build_live
+        build_live(root)
     site = jupyter_book(root)
     _launch_from_sources(site, [s.stem for s in sources])
     if check:
