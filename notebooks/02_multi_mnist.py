@@ -24,6 +24,7 @@
 # %% tags=["parameters"]
 profile = "paper"
 seed = 0
+interactive = False    # True (in Jupyter): a canvas to draw digits on, inferred live (below)
 
 # %%
 import inspect
@@ -392,6 +393,20 @@ with torch.no_grad():
     counts_d = dair.infer(x_test).count
 fig = plotting.show_reconstructions(x_test[:12], inf_d, label="DAIR")
 print(f"DAIR count accuracy on {len(x_test)} held-out images: {(counts_d == c_test).float().mean():.4f}")
+
+# %% [markdown]
+# ## Try it: draw digits
+#
+# The book's {doc}`try_air` page runs this model (exported to ONNX) in the browser while you draw.
+# Running this notebook yourself in Jupyter, set `interactive = True` in the parameters cell: the
+# cell below then shows the same canvas, each stroke inferred by `model.infer` in the kernel.
+
+# %%
+if interactive:
+    from airlib.try_air import DrawAIR
+    display(DrawAIR(air, image=x_test[0]))
+else:
+    print("interactive = False: the drawing canvas is off (it needs a live Jupyter kernel)")
 
 # %% [markdown]
 # ## Recap

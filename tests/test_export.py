@@ -32,3 +32,22 @@ def test_check_notices_a_different_model(tmp_path):
         model.decoder.fc2.bias.add_(0.5)      # the exported file no longer matches the model
     result = check_onnx(model, path, torch.rand(8, 50, 50))
     assert not result["ok"] and result["max_abs_reconstruction"] > 1e-3
+
+
+def test_notebook_canvas_infers_what_is_drawn():
+    """The Jupyter twin of the live page: setting its pixels gives model.infer's answer for that image."""
+    from airlib.try_air import DrawAIR
+    torch.manual_seed(0)
+    model = AIR(smoke_model(False)).eval()
+    with torch.no_grad():
+        model.head.fc.weight[0].normal_(0, 1.0)
+        model.head.fc.bias[0] = 0.0
+    images = torch.rand(6, 50, 50)
+    widget = DrawAIR(model, image=images[0])
+    for x in images:
+        widget.pixels = x.flatten().tolist()
+        ref = model.infer(x[None])
+        assert widget.result["count"] == int(ref.count[0])
+        torch.testing.assert_close(torch.tensor(widget.result["z_where"]), ref.z_where[0])
+        torch.testing.assert_close(torch.tensor(widget.result["reconstruction"]).view(50, 50), ref.reconstruction[0].clamp(0, 1))
+    assert len(widget.result["q_pres"]) == model.config.max_steps
