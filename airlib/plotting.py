@@ -184,3 +184,54 @@ def plot_histories(ax, groups: dict[str, list[list[dict]]], metric: str, ylabel:
                     label=label if i == 0 else None)
     ax.set(xlabel="training step", ylabel=ylabel, title=title)
     ax.legend(fontsize=8)
+
+
+def model_diagram(config) -> plt.Figure:
+    """Fig. 2 drawn from the library: the generative model (left) and one inference step (right), with the
+    sizes of ``config`` (an ``AIRConfig``), so the picture cannot drift from the code."""
+    c = config
+    fig, (gen, inf) = plt.subplots(1, 2, figsize=(12, 4.6))
+    boxes = {}
+
+    def box(ax, key, xy, text, colour):
+        ax.text(*xy, text, ha="center", va="center", fontsize=9, bbox=dict(boxstyle="round,pad=0.35", fc=colour, ec="0.3"))
+        boxes[ax, key] = xy
+
+    def edge(p, q, half=(0.115, 0.085)):              # where the segment p -> q leaves the box around p
+        dx, dy = q[0] - p[0], q[1] - p[1]
+        t = min(half[0] / abs(dx) if dx else 1e9, half[1] / abs(dy) if dy else 1e9)
+        return p[0] + t * dx, p[1] + t * dy
+
+    def arrow(ax, a, b, label=""):
+        (x0, y0), (x1, y1) = edge(boxes[ax, a], boxes[ax, b]), edge(boxes[ax, b], boxes[ax, a])
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle="->", color="0.25", lw=1.2))
+        if label:
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.035, label, ha="center", fontsize=8, color="0.3")
+
+    prior, net, data = "#f6e3b4", "#cfe2f3", "#d9ead3"
+    box(gen, "n", (0.12, 0.85), f"n ~ Geom(rho)\nz_pres: unary, N = {c.max_steps}", prior)
+    box(gen, "what", (0.12, 0.5), f"z_what^i ~ N(0, I)\n({c.z_what} numbers)", prior)
+    box(gen, "where", (0.12, 0.15), f"z_where^i = (s, x, y)\ns ~ N({c.scale_prior[0]}, {c.scale_prior[1]}^2)", prior)
+    box(gen, "dec", (0.45, 0.5), f"decoder\n{c.z_what} -> {c.hidden} -> {c.window}x{c.window}", net)
+    box(gen, "st", (0.45, 0.15), f"spatial transformer\n{c.window}x{c.window} -> {c.image_size}x{c.image_size}", net)
+    box(gen, "x", (0.85, 0.5), f"x ~ N(sum_i z_pres^i y^i,\n{c.likelihood_sd}^2 I)\n{c.image_size}x{c.image_size}", data)
+    arrow(gen, "what", "dec"), arrow(gen, "dec", "st", "y_att^i"), arrow(gen, "where", "st")
+    arrow(gen, "st", "x", "y^i"), arrow(gen, "n", "x", "which i count")
+    gen.set_title("generative model p(x, z, n)", fontsize=11)
+
+    reads = "x^i - x (DAIR)" if c.difference else "x"
+    box(inf, "x", (0.1, 0.85), f"image\n{reads}", data)
+    box(inf, "lstm", (0.42, 0.85), f"LSTM, {c.lstm} units\nembed {c.image_size ** 2} -> {c.embed}", net)
+    box(inf, "prev", (0.1, 0.5), "z^{i-1}: where,\nwhat, pres", prior)
+    box(inf, "pres", (0.78, 0.85), "q(z_pres^i)\nBernoulli", prior)
+    box(inf, "where", (0.78, 0.5), "q(z_where^i)\nGaussian, 3", prior)
+    box(inf, "st", (0.78, 0.15), f"inverse transformer\n-> x_att {c.window}x{c.window}", net)
+    box(inf, "enc", (0.42, 0.15), f"encoder\n{c.window ** 2} -> {c.hidden}", net)
+    box(inf, "what", (0.42, 0.5), f"q(z_what^i)\nGaussian, {c.z_what}", prior)
+    arrow(inf, "x", "lstm"), arrow(inf, "prev", "lstm"), arrow(inf, "lstm", "pres"), arrow(inf, "lstm", "where")
+    arrow(inf, "where", "st"), arrow(inf, "st", "enc"), arrow(inf, "enc", "what")
+    inf.set_title(f"one inference step i of {'DAIR' if c.difference else 'AIR'} (Eq. 2)", fontsize=11)
+    for ax in (gen, inf):
+        ax.set(xlim=(-0.05, 1.02), ylim=(0, 1)), ax.axis("off")
+    fig.tight_layout()
+    return fig

@@ -63,6 +63,17 @@ fig.tight_layout(rect=(0, 0, 1, 0.93))
 plt.show()
 
 # %% [markdown]
+# The paper's Fig. 2, drawn from the library's configuration: the generative model, and one step of
+# the inference network that reads the image, decides whether another object is present, where it
+# is, and what it looks like.
+
+# %% tags=["hide-input"]
+from airlib.plotting import model_diagram
+
+fig = model_diagram(airlib.config("air-multi-mnist", "paper")[0])
+plt.show()
+
+# %% [markdown]
 # ## How to read, run and regenerate this book
 #
 # Each chapter is a notebook in `notebooks/` (a plain `.py` file in jupytext's percent format) that imports

@@ -77,7 +77,14 @@ fig = plotting.show_images(x_test[:10], titles=[f"{n} digits" for n in c_test[:1
 # z^i_\mathrm{pres} y^i, 0.3^2 I)$ (as Pyro's AIR does): leaving a digit out then costs hundreds of
 # nats, while an object costs its prior, $-\log \rho$ for the presence plus the KL of its
 # $z_\mathrm{what}$ and $z_\mathrm{where}$. That is the Occam's razor that makes counting possible.
-# The model's docstring states it in full:
+# The paper's Fig. 2, drawn from the library:
+
+# %%
+fig = plotting.model_diagram(airlib.config("air-multi-mnist", "paper")[0])
+plt.show()
+
+# %% [markdown]
+# The diagram is drawn from `AIRConfig`, so its sizes are the library's. The model's docstring states it in full:
 
 # %% tags=["hide-output"]
 print(airlib.air.__doc__)
