@@ -68,7 +68,7 @@ def check_site(site: Path, pages: list[str], root: Path = ROOT) -> dict[str, dic
             for page in pages:
                 url = f"http://127.0.0.1:{server.server_port}/__check__.html?page=/{page}.html"
                 reports[page] = report = _browse(url, profile_dir)
-                problems += _problems(page, report, _figures_in(root / f"{page}.ipynb"))
+                problems += _problems(page, report, _figures_in(root / f"{page}.ipynb"), site)
                 _screenshot(f"http://127.0.0.1:{server.server_port}/{page}.html",
                             site.parent / "screenshots" / f"{Path(page).name}.png", profile_dir)
     finally:
@@ -78,7 +78,7 @@ def check_site(site: Path, pages: list[str], root: Path = ROOT) -> dict[str, dic
     return reports
 
 
-def _problems(page: str, report: dict | None, expected_figures: int) -> list[str]:
+def _problems(page: str, report: dict | None, expected_figures: int, site: Path | None = None) -> list[str]:
     """What is wrong with one page, from the browser's report."""
     if report is None:
         return [f"{page}: the page did not render"]
@@ -107,6 +107,8 @@ def _problems(page: str, report: dict | None, expected_figures: int) -> list[str
     live = report.get("live")
     if live is not None and live["state"] != "ready":
         problems.append(f"{page}: the live demo did not run: {live['status']}")
+    elif live is not None:
+        problems += _live_problems(page, live["tests"], site)
     for url in report.get("external", []):
         problems.append(f"{page}: a request leaves the site: {url}")
     return problems
@@ -140,6 +142,33 @@ def _browse(url: str, profile_dir: str) -> dict | None:
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     match = re.search(r'<pre id="report">(.*?)</pre>', result.stdout, re.S)
     return json.loads(unescape(match.group(1))) if match else None
+
+
+def _live_problems(page: str, tests: dict | None, site: Path | None) -> list[str]:
+    """The live page's browser test: held-out images get the Python model's counts, two digits redrawn with
+    the pen are counted as two with two windows, a cleared canvas as none."""
+    if not tests:
+        return [f"{page}: the live demo could not be driven"]
+    import base64
+
+    import numpy as np
+    import torch
+
+    from ..pretrained import load_pretrained
+    held = json.loads((site / "try_air" / "test_images.json").read_text())
+    images = torch.from_numpy(np.stack([np.frombuffer(base64.b64decode(b), np.uint8) for b in held["images"]])
+                              .reshape(-1, 50, 50).copy())
+    expected = load_pretrained("air-multi-mnist", 0).infer(images[:len(tests["held_out"])]).count.tolist()
+    problems = []
+    if tests["held_out"] != expected:
+        problems.append(f"{page}: counts of held-out images in the browser {tests['held_out']} differ from "
+                        f"model.infer's {expected}")
+    if tests["drawn"]["count"] != 2 or tests["drawn"]["windows"] != 2:
+        problems.append(f"{page}: two digits drawn with the pen gave count {tests['drawn']['count']} and "
+                        f"{tests['drawn']['windows']} windows, not 2 and 2")
+    if tests["cleared"]["count"] != 0:
+        problems.append(f"{page}: a cleared canvas gave count {tests['cleared']['count']}, not 0")
+    return problems
 
 
 def _screenshot(url: str, out: Path, profile_dir: str) -> None:

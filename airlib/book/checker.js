@@ -12,6 +12,27 @@ frame.onload = () => {
   setTimeout(async () => {
     const live = d.getElementById('try-air');            // the live page: wait for its first inference
     for (let i = 0; live && live.dataset.state === 'loading' && i < 60; i++) await new Promise(r => setTimeout(r, 500));
+    let liveTests = null;
+    if (live && live.dataset.state === 'ready') {       // drive it as a reader would
+      const app = w.tryAir, canvas = live.querySelector('canvas.input'), box = canvas.getBoundingClientRect();
+      const heldOut = [];
+      for (let n = 0; n < 20; n++) { await app.loadTest(n); heldOut.push((await app.infer()).count); }
+      // two separated digits of a held-out image, redrawn pen stroke by pen stroke with pointer events
+      const n2 = app.tests.counts.indexOf(2), ink = Uint8Array.from(atob(app.tests.images[n2]), c => c.charCodeAt(0));
+      live.querySelector('.clear').click(); await app.infer();
+      live.querySelector('.pen').click();
+      const at = i => ({clientX: box.left + ((i % 50) + 0.5) * box.width / 50, clientY: box.top + (Math.floor(i / 50) + 0.5) * box.height / 50,
+                        pointerId: 1, bubbles: true});
+      for (let i = 0; i < ink.length; i++) {
+        if (ink[i] < 160) continue;
+        canvas.dispatchEvent(new w.PointerEvent('pointerdown', at(i)));
+        canvas.dispatchEvent(new w.PointerEvent('pointerup', at(i)));
+      }
+      const drawn = await app.infer();
+      live.querySelector('.clear').click();
+      const cleared = await app.infer();
+      liveTests = {held_out: heldOut, drawn_index: n2, drawn, cleared};
+    }
     const article = d.querySelector('article') || d.body;
     const imgs = [...article.querySelectorAll('img')];
     const h1 = article.querySelector('h1');
@@ -51,7 +72,7 @@ frame.onload = () => {
                  .filter(t => /\\\(|\\\[|\$\$/.test(t)).map(t => t.slice(0, 100)),
       overflow: [...new Set([...overflow, ...scrollers])],
       figures, pipes, dead, external, links: links.length,
-      live: live ? {state: live.dataset.state, status: short(live.querySelector('.status').textContent),
+      live: live ? {tests: liveTests, state: live.dataset.state, status: short(live.querySelector('.status').textContent),
                     count: live.querySelector('.count').textContent, latency: live.querySelector('.latency').textContent} : null,
     };
     const pre = document.createElement('pre'); pre.id = 'report';

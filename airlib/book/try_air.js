@@ -42,8 +42,9 @@
       ctx.strokeRect((cx - half) * k, (cy - half) * k, 2 * half * k, 2 * half * k);
     }
   }
+  let again = false;
   async function infer() {
-    if (pending) return;
+    if (pending) { again = true; return; }              // one inference at a time; the latest drawing wins
     pending = true;
     const t0 = performance.now();
     const out = await sessions[model].run({images: new ort.Tensor('float32', pixels, [1, SIZE, SIZE])});
@@ -62,8 +63,11 @@
          <span class="bar" style="width:${Math.round(120 * p)}px;background:${COLOURS[i]}"></span></div>`
       : `<div><span style="color:${COLOURS[i]}">step ${i + 1}</span> not reached</div>`).join('');
     root.querySelector('.latency').textContent = `${ms.toFixed(1)} ms (median of the last ${timings.length}: ${median.toFixed(1)} ms)`;
+    last = {count, windows: [...pres].filter(p => p > 0.5).length, where: [...where]};
     pending = false;
+    if (again) { again = false; await infer(); }
   }
+  let last = null;
   function stroke(ev) {
     const r = input.getBoundingClientRect();
     const px = (ev.clientX - r.left) / r.width * SIZE, py = (ev.clientY - r.top) / r.height * SIZE;
@@ -83,7 +87,11 @@
     root.querySelector('.truth').textContent = `held-out image ${n}: ${tests.counts[n]} digit(s)`;
     return infer();
   }
-  input.addEventListener('pointerdown', ev => { drawing = true; input.setPointerCapture(ev.pointerId); stroke(ev); });
+  input.addEventListener('pointerdown', ev => {
+    drawing = true;
+    try { input.setPointerCapture(ev.pointerId); } catch (e) { /* a synthetic pointer has nothing to capture */ }
+    stroke(ev);
+  });
   input.addEventListener('pointermove', ev => { if (drawing) stroke(ev); });
   input.addEventListener('pointerup', () => { drawing = false; });
   root.querySelector('.pen').onclick = () => { tool = 'pen'; };
@@ -91,6 +99,9 @@
   root.querySelector('.clear').onclick = () => { pixels = new Float32Array(SIZE * SIZE); root.querySelector('.truth').textContent = ''; infer(); };
   root.querySelector('.random').onclick = () => loadTest();
   root.querySelectorAll('input[name=model]').forEach(r => r.onchange = () => { model = r.value; infer(); });
+  // for the book's browser test (airlib.book.check): load a held-out image, run inference, read the answer
+  window.tryAir = {loadTest, infer: async () => { while (pending) await new Promise(r => setTimeout(r, 5)); await infer(); return last; },
+                   answer: () => last, tests};
   await loadTest(tests.counts.indexOf(2));             // start from a held-out image of two digits
   const query = new URLSearchParams(location.search), bench = Number(query.get('bench') || 0);
   if (bench > 0) {                                      // ?bench=N: N inferences per model, for the latency benchmark
