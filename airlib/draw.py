@@ -18,8 +18,10 @@ Attention (DRAW's Eqs. 19-26): ``(g~X, g~Y, log sigma^2, log delta~, log gamma) 
 the grid centre ``g_X = (A + 1)/2 (g~X + 1)`` (pixels counted from 1), stride
 ``delta = (max(A, B) - 1)/(N - 1) delta~``, filter centres ``mu^i_X = g_X + (i - N/2 - 0.5) delta``
 and ``F_X[i, a] = exp(-(a - mu^i_X)^2 / (2 sigma^2)) / Z_X``, normalised over ``a``; likewise in Y.
-``read = gamma [F_Y x F_X^T, F_Y x_hat F_X^T]`` and ``write = F_Y^T w F_X / gamma`` for a patch
-``w`` (N x N) emitted by the decoder.
+``read = gamma [F_Y x F_X^T, F_Y x_hat F_X^T]`` and ``write = F_Y^T w F_X`` for a patch ``w`` (N x N)
+emitted by the decoder. DRAW's write divides by a second intensity ``gamma``; it only rescales ``w``,
+which the decoder already sets, and in our first paper run this redundant scale drifted until the
+training collapsed twice (the ELBO fell from about 400 to below 0 nats), so the write here has none.
 """
 from __future__ import annotations
 
@@ -88,8 +90,8 @@ def read(images: Tensor, att: Attention) -> Tensor:
 
 
 def write(patch: Tensor, att: Attention) -> Tensor:
-    """The canvas update ``F_Y^T w F_X / gamma``: patch (B, N, N) -> (B, H, W)."""
-    return att.fy.transpose(1, 2) @ patch @ att.fx / att.gamma
+    """The canvas update ``F_Y^T w F_X``: patch (B, N, N) -> (B, H, W) (no ``1 / gamma``: see the module docstring)."""
+    return att.fy.transpose(1, 2) @ patch @ att.fx
 
 
 class Trace(NamedTuple):

@@ -43,10 +43,10 @@ def test_attention_matches_direct_filterbank(params):
             glimpse[i, j] = gamma * sum(fy[i, b] * image[0, b, a] * fx[j, a] for b in range(h) for a in range(w))
     torch.testing.assert_close(read(image, att)[0], glimpse)
     patch = torch.rand(1, n, n, dtype=torch.float64)
-    canvas = torch.zeros(h, w, dtype=torch.float64)           # sum_{i,j} F_Y[i,b] w[i,j] F_X[j,a] / gamma
+    canvas = torch.zeros(h, w, dtype=torch.float64)           # sum_{i,j} F_Y[i,b] w[i,j] F_X[j,a]
     for b in range(h):
         for a in range(w):
-            canvas[b, a] = sum(fy[i, b] * patch[0, i, j] * fx[j, a] for i in range(n) for j in range(n)) / gamma
+            canvas[b, a] = sum(fy[i, b] * patch[0, i, j] * fx[j, a] for i in range(n) for j in range(n))
     torch.testing.assert_close(write(patch, att)[0], canvas)
 
 
