@@ -28,6 +28,8 @@ def main(argv=None) -> int:
                          "pixels) into runs/representations-results-PROFILE")
     evr.add_argument("--profile", default="paper", choices=PROFILES, help="profile (default: paper)")
     evr.add_argument("--jobs", type=int, default=2, help="representations fitted at once (default 2)")
+    evr.add_argument("--only", nargs="*", help="compute only these representations (AIR CAE DRAW pixels); "
+                     "a later full run reuses them")
     exp = sub.add_parser("export", help="write a trained AIR or DAIR's inference network to ONNX and check it "
                          "with onnxruntime on the held-out images")
     exp.add_argument("name", help="air-multi-mnist or dair-multi-mnist (or another AIR experiment)")
@@ -72,7 +74,8 @@ def main(argv=None) -> int:
         from . import representations, runs
         out = runs.RUNS / f"{representations.RESULTS}-{args.profile}"
         representations.evaluate(args.profile, out / "model",
-                                 f"python -m airlib evaluate-representations --profile {args.profile}", jobs=args.jobs)
+                                 f"python -m airlib evaluate-representations --profile {args.profile}", jobs=args.jobs,
+                                 only=args.only)
         print(out)
         return 0
     if args.command == "export":

@@ -258,36 +258,74 @@ def _study_one(rep: str, parts: dict[str, Tensor], targets: dict, cfg: StudyConf
 RESULTS = "representations-results"
 
 
-def evaluate(profile: str, out, command: str, models: dict | None = None, progress=print, jobs: int = 1) -> dict:
-    """Runs the whole study and writes its record ``out.{json,safetensors}`` (under ``runs/``).
+REPRESENTATIONS = ("AIR", "CAE", "DRAW", "pixels")
+SOURCES = {"AIR": "air-multi-mnist", "CAE": "cae-multi-mnist", "DRAW": "draw-multi-mnist"}
+
+
+def evaluate(profile: str, out, command: str, models: dict | None = None, progress=print, jobs: int = 1,
+             only=None) -> dict | None:
+    """Runs the study and writes its record ``out.{json,safetensors}`` (under ``runs/``).
+
+    Each representation's results are kept in ``out``'s folder under ``parts/`` with the SHA-256 of
+    what they depend on (the study's configuration, the data, the source model's weights), so a study
+    that was stopped, or run in parts, redoes only what changed.
 
     Args:
         models: ``{"AIR": ..., "CAE": ..., "DRAW": ...}``; default: seed 0 of ``air-multi-mnist``,
             ``cae-multi-mnist`` and ``draw-multi-mnist`` (committed, or trained now under a non-paper profile).
+        only: representations to compute now (their parts only; no record is written).
+
+    Returns:
+        The record, or None when ``only`` left some representation out.
     """
+    import hashlib
+    import json
+    from pathlib import Path
+
     from . import runs
     from .experiments import as_dict
     from .pretrained import load_or_train
     from .train import data_hashes
     cfg = study_config(profile)
+    wanted = list(REPRESENTATIONS if only is None else only)
+    unknown = set(wanted) - set(REPRESENTATIONS)
+    if unknown:
+        raise ValueError(f"unknown representations {sorted(unknown)}: expected some of {', '.join(REPRESENTATIONS)}")
     t = time.perf_counter()
     if models is None:
-        models = {label: load_or_train(f"{label.lower()}-multi-mnist", profile, 0) for label in ("AIR", "CAE", "DRAW")}
+        models = {label: load_or_train(SOURCES[label], profile, 0) for label in SOURCES if label in wanted}
     sets = two_digit_sets(profile)
+    data = {f"{p}_images": x for p, (x, _) in sets.items()}
+    hashes = data_hashes(data)
     torch.set_num_threads(1)
-    features = {"AIR": {p: air_features(models["AIR"], x) for p, (x, _) in sets.items()},
-                "CAE": {p: models["CAE"].encode(x) for p, (x, _) in sets.items()},
-                "DRAW": {p: models["DRAW"].encode(x).flatten(1) for p, (x, _) in sets.items()},
-                "pixels": {p: x.float() / 255.0 for p, (x, _) in sets.items()}}
+    encode = {"AIR": lambda x: air_features(models["AIR"], x), "CAE": lambda x: models["CAE"].encode(x),
+              "DRAW": lambda x: models["DRAW"].encode(x).flatten(1), "pixels": lambda x: x.float() / 255.0}
+    parts_dir = Path(out).parent / "parts"
+    parts_dir.mkdir(parents=True, exist_ok=True)
+
+    def key(rep):
+        source = models[rep].record["weights_sha256"] if rep in SOURCES else "pixels"
+        return hashlib.sha256(json.dumps([as_dict(cfg), hashes, source]).encode()).hexdigest()
+
+    results, todo = {}, {}
+    for rep in wanted:
+        part = parts_dir / f"{rep}.json"
+        if part.exists() and json.loads(part.read_text()).get("key") == key(rep):
+            results[rep] = json.loads(part.read_text())["results"]
+        else:
+            todo[rep] = {p: encode[rep](x) for p, (x, _) in sets.items()}
     targets = {p: y for p, (_, y) in sets.items()}
-    results = run_study(features, targets, cfg, progress, jobs)
+    for rep, res in run_study(todo, targets, cfg, progress, jobs).items():
+        runs.write_json(parts_dir / f"{rep}.json", {"key": key(rep), "results": res})
+        results[rep] = res
+    if only is not None and set(only) != set(REPRESENTATIONS):
+        return None
     sources = {label: {k: m.record[k] for k in ("experiment", "seed", "weights_sha256", "wall_time_s")}
                for label, m in models.items()}
-    data = {f"{p}_images": x for p, (x, _) in sets.items()}
     record = dict(experiment=RESULTS, profile=profile, seed=0, model_config=sources, train_config=as_dict(cfg),
                   **runs.provenance(torch.device("cpu"), command), wall_time_s=time.perf_counter() - t,
-                  finished=True, steps=0, history=[], metrics=results, data_sha256=data_hashes(data),
-                  weights_sha256="")
+                  finished=True, steps=0, history=[], metrics={rep: results[rep] for rep in REPRESENTATIONS},
+                  data_sha256=hashes, weights_sha256="")
     return runs.save_artifact(out, {"test_sum": targets["test"]["sum"]}, record)
 
 
