@@ -65,7 +65,7 @@ def test_air_code_ignores_slot_order():
 def test_heads_and_steps():
     cfg = study_config("paper")
     assert steps_for(10, cfg) == cfg.min_steps and steps_for(10 ** 6, cfg) == cfg.max_steps
-    assert steps_for(3200, cfg) == 1000
+    assert steps_for(3200, cfg) == 500
     x = torch.randn(4, 3 * 54)
     assert make_head("objects", 162, 19, 16, 1)(x).shape == (4, 19)
     assert isinstance(make_head("objects", 162, 19, 16, 1), ObjectMLP)
