@@ -39,7 +39,7 @@ def list_experiments(check_data: bool = True) -> int:
             except runs.ArtifactError as e:
                 print(f"  seed {seed}: {e}")
                 continue
-            metric = exp.success[0] if exp.success else None
+            metric = exp.success[0] if exp.success else next(iter(record["metrics"]), None)
             value = record["metrics"].get(metric) if metric else None
             problems = check_record(name, record, data=check_data)
             weights = "weights" if stem.with_suffix(".safetensors").exists() else "record only"
