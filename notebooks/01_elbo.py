@@ -392,7 +392,7 @@ ax.set_yticks(ticks, [str(t) for t in ticks])
 ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=9)
 ax.set(ylabel="$z$ = (MC mean $-$ exact) / s.e.", title="All 18 coordinates, in standard errors")
 ax.legend(fontsize=8)
-fig.suptitle(f"Monte Carlo means of {cfg.repeats} single-sample estimates against the exact gradient "
+fig.suptitle(f"Monte Carlo means of {cfg.repeats} single-sample estimates against the exact gradient\n"
              f"(VIMCO, K = {K_CHECK}: against the exact gradient of $\\mathcal{{L}}_K$, collapsed toy)")
 plt.show()
 
