@@ -373,7 +373,7 @@ pd.DataFrame(rows).set_index("estimator").round(4)
 
 # %% tags=["hide-input"]
 names = list(checks)
-fig, axes = plt.subplots(2, 4, figsize=(12.5, 7), constrained_layout=True)
+fig, axes = plt.subplots(2, 4, figsize=(12, 7), constrained_layout=True)
 for ax, name in zip(axes.flat, names):
     exact, mean, se, _ = checks[name]
     lo, hi = float(exact.min()), float(exact.max())

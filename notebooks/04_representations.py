@@ -172,6 +172,15 @@ print(f"AIR's best mean sum accuracy with at most 1,000 labels: {best_small:.3f}
 # 90%), and {glue:text}`air_sum_max` with {glue:text}`air_sum_at_max_n`. It beats the pixel CNN at
 # {glue:text}`wins_sum` label counts up to 1,000 on the sum, and at {glue:text}`wins_asc` on the order.
 #
+# The sum is the harder task for every representation: its label never says which digit is which, so
+# a classifier must find the ten classes inside the code from sums alone. AIR's code helps (each
+# object's $z_\mathrm{what}$ is one digit, and the object-wise head sees both through the same weights),
+# but with these small generic classifiers that still takes thousands of labelled images, not the
+# hundreds the paper's Fig. 7 suggests. A head that builds the sum in (a class distribution per object,
+# convolved) would need far fewer labels, but it would no longer be the same kind of classifier for
+# every representation, which is the comparison the paper makes. The order task needs the two digits'
+# positions as well, and AIR's code, sorted by position, hands them over directly.
+#
 # ## The cost of each representation
 #
 # Training the representation (once, without labels) and fitting the downstream grid (all label

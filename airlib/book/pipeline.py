@@ -216,7 +216,8 @@ def jupyter_book(root: Path) -> Path:
     """Runs ``jupyter-book build`` (execution off) on ``root``; prints its warnings; returns the site."""
     started = time.time()
     jb = Path(sys.executable).with_name("jupyter-book")
-    result = subprocess.run([str(jb), "build", str(root), "--keep-going"], cwd=root,
+    # --all: a full rebuild; an incremental one kept stale bibliography keys and skipped new files of _vendor/
+    result = subprocess.run([str(jb), "build", str(root), "--keep-going", "--all"], cwd=root,
                             capture_output=True, text=True)
     log = result.stdout + result.stderr
     if result.returncode != 0:
