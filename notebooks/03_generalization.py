@@ -179,6 +179,9 @@ plotting.plot_histories(ax2, {f"{label}, {task} ({TASKS[task]['test']} digits)":
 ax2.set_ylim(-0.02, 1.02)
 fig.tight_layout()
 plt.show()
+glue("draw_elbo", f"{draw.record['metrics']['test_elbo']:.0f}", display=False)
+glue("draw_steps", f"{draw.record['steps']:,}", display=False)
+glue("air_elbo", f"{ext_models['AIR', seed].record['metrics']['test_elbo']:.0f}", display=False)
 
 # %% [markdown]
 # ## Where the count goes wrong
@@ -297,7 +300,8 @@ glue("draw_minutes", f"{draw.record['wall_time_s'] / 60:.0f}", display=False)
 #   reconstructions still holds much ink, so the LSTM's count memory wins. The paper found
 #   interpolation easier for DAIR; here it is the harder task, and the seeds disagree
 #   ({glue:text}`interpolation_DAIR_seeds`).
-# * **DRAW** has no objects to count. Its bound on held-out images stays below AIR's (figure above),
+# * **DRAW** has no objects to count. Its bound on held-out images ({glue:text}`draw_elbo` nats per
+#   image after its {glue:text}`draw_steps` steps) stays below AIR's ({glue:text}`air_elbo`),
 #   and on 3-digit images it mostly draws two digits or one, as the paper saw ("DRAW learns to ignore
 #   precisely one digit"), though here it drops two digits almost as often as one.
 #
