@@ -129,8 +129,8 @@ for path in sorted(runs.ARTIFACTS.glob("*-seed*.json")):
     weights = path.with_suffix(".safetensors")
     rows.append({"artifact": path.stem, "wall time (min)": f"{rec['wall_time_s'] / 60:.1f}",
                  "device": rec["device"], "torch": rec["torch"], "commit": rec["commit"][:8],
-                 "download": (f'<a href="../artifacts/{weights.name}">weights</a>, ' if weights.exists() else "")
-                             + f'<a href="../artifacts/{path.name}">record</a>'})
+                 "download": (f'<a href="../models/{weights.name}">weights</a>, ' if weights.exists() else "")
+                             + f'<a href="../models/{path.name}">record</a>'})
 if rows:
     display(HTML(pd.DataFrame(rows).to_html(index=False, escape=False)))
     total = sum(float(r["wall time (min)"]) for r in rows)
@@ -153,3 +153,9 @@ for executed in sorted(Path(".").glob("[0-9][0-9]_*.ipynb")):
     if meta and executed.stem != "00_intro":
         rows.append({"chapter": executed.stem, "profile": meta["profile"], "seconds": meta["seconds"]})
 display(pd.DataFrame(rows).set_index("chapter") if rows else "no chapter has been executed yet")
+
+# %% [markdown]
+# ## References
+#
+# ```{bibliography}
+# ```

@@ -242,10 +242,11 @@ def _launch_from_sources(site: Path, stems: list[str]) -> None:
 
 
 def _vendor_artifacts(root: Path) -> None:
-    """Copies the trained models and their records into ``_vendor/artifacts/``, served as ``/artifacts``,
+    """Copies the trained models and their records into ``_vendor/models/``, served as ``/models`` (not
+    ``artifacts``: Sphinx leaves out extra files that match ``exclude_patterns``, which lists ``artifacts``),
     so the intro's download links work from the published site."""
     from .. import runs
-    target = root / "_vendor" / "artifacts"
+    target = root / "_vendor" / "models"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     for path in sorted(runs.ARTIFACTS.glob("*")):
