@@ -289,7 +289,9 @@ glue("draw_minutes", f"{draw.record['wall_time_s'] / 60:.0f}", display=False)
 # * **Extrapolation reproduces the paper.** AIR trained on up to two digits counts
 #   {glue:text}`extrapolation_AIR` of 3-digit images right: its third step stays off (mean
 #   $q(z^3_\mathrm{pres} = 1)$ {glue:text}`extrapolation_AIR_q3`), exactly the paper's explanation that the
-#   LSTM learns never to expect a third digit. DAIR, whose steps read what is still unexplained, counts
+#   LSTM learns never to expect a third digit. The curves show when it learns it: early in training,
+#   while objects are cheap ($\rho$ near 0.5) and every step is on, AIR counts 3-digit images right;
+#   as $\rho$ is annealed it learns to stop after two. DAIR, whose steps read what is still unexplained, counts
 #   {glue:text}`extrapolation_DAIR` right, in every seed.
 # * **Interpolation does not.** Trained on 0, 1 or 3 digits, every AIR seed stays one object over the
 #   count on 1-digit images, the failure mode of chapter 2 that gradient clipping cured for 0 to 2 digits
