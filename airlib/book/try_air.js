@@ -10,7 +10,7 @@
   const input = root.querySelector('canvas.input'), recon = root.querySelector('canvas.recon');
   const small = document.createElement('canvas'); small.width = small.height = SIZE;   // the model's 50x50 input
   const sctx = small.getContext('2d', {willReadFrequently: true});
-  let pixels = new Float32Array(SIZE * SIZE), sessions = {}, model = 'air', tool = 'pen', timings = [];
+  let pixels = new Float32Array(SIZE * SIZE), sessions = {}, model = 'air', tool = 'pen', timings = [], keep = 50;
   let drawing = false, pending = false, tests = null;
 
   ort.env.wasm.wasmPaths = base;
@@ -49,7 +49,7 @@
     const t0 = performance.now();
     const out = await sessions[model].run({images: new ort.Tensor('float32', pixels, [1, SIZE, SIZE])});
     const ms = performance.now() - t0;
-    timings.push(ms); if (timings.length > 50) timings.shift();
+    timings.push(ms); if (timings.length > keep) timings.shift();
     const sorted = [...timings].sort((a, b) => a - b), median = sorted[Math.floor(sorted.length / 2)];
     const pres = out.z_pres.data, where = out.z_where.data, q = out.q_pres.data;
     const count = pres.reduce((a, b) => a + b, 0);
@@ -106,6 +106,7 @@
   const query = new URLSearchParams(location.search), bench = Number(query.get('bench') || 0);
   if (bench > 0) {                                      // ?bench=N: N inferences per model, for the latency benchmark
     const summary = {};
+    keep = Infinity;
     for (const name of ['air', 'dair']) {
       model = name; timings = [];
       for (let i = 0; i < bench; i++) { await loadTest(i % tests.count); }
