@@ -1,7 +1,7 @@
 """The run layer against independent references: multi-MNIST's schedules, batches and IoU, the
 record's provenance, atomic files, the training loop's bookkeeping, the command line and the loader.
 
-Written to kill the realistic survivors of the mutation run (benchmarks/mutation.json). One smoke
+Written to kill the realistic survivors of the mutation run (benchmarks/mutation-before.json). One smoke
 run (300 steps, a few seconds) is shared by the module; everything else uses small tensors,
 hand-computed values, a brute-force second implementation, or a stopped-early run.
 """
