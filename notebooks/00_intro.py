@@ -83,6 +83,7 @@ plt.show()
 # | --- | --- | --- |
 # | 1. The ELBO and its estimators | Sec. I | the variable-length bound, its gradient estimators, checked exactly on a toy model |
 # | 2. Multi-MNIST | Sec. II | AIR and DAIR learning to count and locate digits without supervision |
+# | Try AIR | Sec. II, Fig. 2 | AIR and DAIR running in your browser while you draw digits (ONNX, no server) |
 # | 3. Strong generalization | Sec. II-A | AIR and DAIR on more (extrapolation) or other (interpolation) digit counts than in training; DRAW |
 # | 4. Representational power | Sec. II-B | AIR's scene codes against a CNN, a CAE and DRAW on two downstream tasks (Fig. 7) |
 # | 5. 3D objects | Sec. III-A | AIR inverting a MuJoCo renderer: one object's identity and pose, against a supervised network and direct optimisation |
