@@ -190,3 +190,76 @@ def test_the_browser_checks_script_ships_as_package_data():
     assert "n_images" in resources.files("airlib.book").joinpath("checker.js").read_text()
     setuptools = tomllib.loads((book.ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     assert "*.js" in setuptools["package-data"]["airlib.book"]
+
+
+def _report(**over):
+    """A browser report of a page with nothing wrong, with ``over`` changed."""
+    good = dict(title="A page", n_images=1, broken=[], errors=[], raw_tex=[], overflow=[], pipes=[], dead=[],
+                external=[], figures=[{"src": "a.png", "natural": 900, "shown": 900}], live=None)
+    return good | over
+
+
+@pytest.mark.parametrize("over, expected", [
+    ({}, None),
+    ({"overflow": ["pre (993 px in 688 px): artifact device torch"]}, "cut off at the right edge"),
+    ({"figures": [{"src": "wide.png", "natural": 1600, "shown": 936}]}, "shrunk from 1600 to 936 px"),
+    ({"pipes": ["| run | accuracy | |---|---|"]}, "raw text"),
+    ({"dead": ["/_sources/notebooks/01.ipynb (404)"]}, "does not resolve"),
+    ({"external": ["https://cdn.example.org/x.js"]}, "leaves the site"),
+    ({"live": {"state": "error", "status": "could not load the models", "count": "-", "latency": "-",
+               "tests": None}}, "live demo did not run"),
+])
+def test_the_readers_check_names_each_problem(over, expected):
+    from airlib.book.check import _problems
+    problems = _problems("book/x", _report(**over), expected_figures=1)
+    if expected is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and expected in problems[0], problems
+
+
+def test_figure_text_threshold_is_eight_pixels():
+    """8 pt at 100 dpi is 11.1 px at full size: a figure may shrink to 72% of its width, not further."""
+    from airlib.book.check import _problems
+    fine = _report(figures=[{"src": "f.png", "natural": 1000, "shown": 721}])
+    small = _report(figures=[{"src": "f.png", "natural": 1000, "shown": 719}])
+    assert _problems("p", fine, 1) == [] and len(_problems("p", small, 1)) == 1
+
+
+def test_wide_figures_are_tagged_full_width():
+    import base64
+    import io
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from airlib.book.pipeline import COLUMN_PX, widen_figures
+
+    def png(width_in):
+        fig = plt.figure(figsize=(width_in, 1), dpi=100)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+        plt.close(fig)
+        return base64.b64encode(buf.getvalue()).decode()
+
+    nb = nbformat.v4.new_notebook()
+    for width in (4, 12):
+        cell = nbformat.v4.new_code_cell("plot()")
+        cell.outputs = [nbformat.v4.new_output("display_data", data={"image/png": png(width)})]
+        nb.cells.append(cell)
+    nb.cells.append(nbformat.v4.new_markdown_cell("text"))
+    assert widen_figures(nb) == 1 and 4 * 100 < COLUMN_PX < 12 * 100
+    assert "full-width" not in nb.cells[0].metadata.get("tags", []) and "full-width" in nb.cells[1].metadata["tags"]
+    assert widen_figures(nb) == 0                                   # tagging twice changes nothing
+
+
+def test_launch_links_point_at_the_twins_but_downloads_stay_in_the_site(tmp_path):
+    from airlib.book.pipeline import _launch_from_sources
+    page = tmp_path / "book" / "02_x.html"
+    page.parent.mkdir()
+    page.write_text('<a href="https://colab.research.google.com/github/o/r/blob/main/book/02_x.ipynb">colab</a>'
+                    '<a href="../_sources/book/02_x.ipynb">download</a>')
+    _launch_from_sources(tmp_path, ["02_x"])
+    html = page.read_text()
+    assert "blob/main/notebooks/02_x.ipynb" in html and 'href="../_sources/book/02_x.ipynb"' in html
