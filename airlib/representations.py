@@ -114,14 +114,20 @@ def sort_objects(z_pres: Tensor, z_where: Tensor, z_what: Tensor) -> Tensor:
     return objects.gather(1, order[..., None].expand_as(objects)).flatten(1)
 
 
+def hidden_layers(inputs: int, width: int, depth: int) -> tuple[list[nn.Module], int]:
+    """The layers ``LayerNorm, (Linear, ReLU) * depth`` shared by the heads, and their output size."""
+    layers, d = [nn.LayerNorm(inputs)], inputs
+    for _ in range(depth):
+        layers += [nn.Linear(d, width), nn.ReLU()]
+        d = width
+    return layers, d
+
+
 class MLP(nn.Module):
     # Takes a representation (B, D) to class logits (B, K) through `depth` hidden layers.
     def __init__(self, inputs: int, classes: int, width: int, depth: int):
         super().__init__()
-        layers, d = [nn.LayerNorm(inputs)], inputs
-        for _ in range(depth):
-            layers += [nn.Linear(d, width), nn.ReLU()]
-            d = width
+        layers, d = hidden_layers(inputs, width, depth)
         self.net = nn.Sequential(*layers, nn.Linear(d, classes))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -150,10 +156,7 @@ class ObjectMLP(nn.Module):
     def __init__(self, per_object: int, objects: int, classes: int, width: int, depth: int):
         super().__init__()
         self.per_object, self.objects = per_object, objects
-        layers, d = [nn.LayerNorm(per_object)], per_object
-        for _ in range(depth):
-            layers += [nn.Linear(d, width), nn.ReLU()]
-            d = width
+        layers, d = hidden_layers(per_object, width, depth)
         self.object = nn.Sequential(*layers)                                   # (B, N, per) -> (B, N, d)
         self.out = nn.Sequential(nn.Linear(objects * d, width), nn.ReLU(), nn.Linear(width, classes))
 
@@ -256,8 +259,6 @@ def _study_one(rep: str, parts: dict[str, Tensor], targets: dict, cfg: StudyConf
 
 
 RESULTS = "representations-results"
-
-
 REPRESENTATIONS = ("AIR", "CAE", "DRAW", "pixels")
 SOURCES = {"AIR": "air-multi-mnist", "CAE": "cae-multi-mnist", "DRAW": "draw-multi-mnist"}
 
@@ -310,8 +311,9 @@ def evaluate(profile: str, out, command: str, models: dict | None = None, progre
     results, todo = {}, {}
     for rep in wanted:
         part = parts_dir / f"{rep}.json"
-        if part.exists() and json.loads(part.read_text()).get("key") == key(rep):
-            results[rep] = json.loads(part.read_text())["results"]
+        kept = json.loads(part.read_text()) if part.exists() else {}
+        if kept.get("key") == key(rep):
+            results[rep] = kept["results"]
         else:
             todo[rep] = {p: encode[rep](x) for p, (x, _) in sets.items()}
     targets = {p: y for p, (_, y) in sets.items()}

@@ -13,6 +13,8 @@ import anywidget
 import torch
 import traitlets
 
+from .export import InferenceGraph
+
 ESM = r"""
 function render({ model, el }) {
   const SIZE = 50, SHOW = 250, COLOURS = ['red', 'lime', 'dodgerblue'];
@@ -84,7 +86,8 @@ class DrawAIR(anywidget.AnyWidget):
 
     Attributes:
         pixels: the drawing, 2,500 floats in [0, 1], row-major (set by the canvas, or by Python).
-        result: ``model.infer``'s answer for it: count, z_pres, z_where, q_pres, reconstruction.
+        result: the answer of the graph the live page runs (``export.InferenceGraph``, the deterministic
+            pass of ``model.infer``): count, z_pres, z_where, q_pres, reconstruction.
     """
     _esm = ESM
     pixels = traitlets.List(traitlets.Float()).tag(sync=True)
@@ -92,7 +95,7 @@ class DrawAIR(anywidget.AnyWidget):
 
     def __init__(self, model, image=None, **kwargs):
         super().__init__(**kwargs)
-        self.model = model
+        self.model, self.graph = model, InferenceGraph(model)
         size = model.config.image_size
         first = torch.zeros(size, size) if image is None else model.check_images(torch.as_tensor(image)[None])[0]
         self.observe(self._infer, names="pixels")
@@ -102,7 +105,6 @@ class DrawAIR(anywidget.AnyWidget):
         size = self.model.config.image_size
         x = torch.tensor(self.pixels, dtype=torch.float32).clamp(0, 1).view(1, size, size)
         with torch.no_grad():
-            trace = self.model(self.model.check_images(x), sample=False)
-        self.result = dict(count=int(trace.z_pres.sum()), z_pres=trace.z_pres[0].tolist(),
-                           z_where=trace.z_where[0].tolist(), q_pres=torch.sigmoid(trace.pres_logit[0]).tolist(),
-                           reconstruction=trace.reconstruction[0].clamp(0, 1).flatten().tolist())
+            z_pres, z_where, reconstruction, q_pres = self.graph(self.model.check_images(x))
+        self.result = dict(count=int(z_pres.sum()), z_pres=z_pres[0].tolist(), z_where=z_where[0].tolist(),
+                           q_pres=q_pres[0].tolist(), reconstruction=reconstruction[0].clamp(0, 1).flatten().tolist())

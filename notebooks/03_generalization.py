@@ -189,8 +189,9 @@ glue("air_elbo", f"{ext_models['AIR', seed].record['metrics']['test_elbo']:.0f}"
 # The paper blames AIR's LSTM, which "learns during training never to expect more than 2 digits".
 # If so, AIR's third step should stay off on 3-digit images, and, after interpolation training, stay
 # on for 2-digit images (it never saw a second digit without a third). The table gives each step's
-# mean probability $q(z^i_\mathrm{pres} = 1)$ on the unseen count's images (averaged over the images
-# that reach the step), and the next lines the counts that seed {glue:text}`seed` infers there.
+# mean probability $q(z^i_\mathrm{pres} = 1)$ on the unseen count's images (averaged over all of them,
+# an image whose run stopped earlier counting 0), and the next lines the counts that seed
+# {glue:text}`seed` infers there.
 
 # %%
 rows = []

@@ -155,10 +155,11 @@ def _live_problems(page: str, tests: dict | None, site: Path | None) -> list[str
     import torch
 
     from ..pretrained import load_pretrained
+    from .live import MODELS
     held = json.loads((site / "try_air" / "test_images.json").read_text())
     images = torch.from_numpy(np.stack([np.frombuffer(base64.b64decode(b), np.uint8) for b in held["images"]])
                               .reshape(-1, 50, 50).copy())
-    expected = load_pretrained("air-multi-mnist", 0).infer(images[:len(tests["held_out"])]).count.tolist()
+    expected = load_pretrained(MODELS[0], 0).infer(images[:len(tests["held_out"])]).count.tolist()
     problems = []
     if tests["held_out"] != expected:
         problems.append(f"{page}: counts of held-out images in the browser {tests['held_out']} differ from "

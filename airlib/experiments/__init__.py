@@ -8,6 +8,7 @@ imported; :func:`get` imports the modules listed in ``MODULES`` on first use.
 from __future__ import annotations
 
 import importlib
+from contextlib import contextmanager
 from dataclasses import asdict, fields, is_dataclass, replace
 from typing import Any
 
@@ -86,6 +87,18 @@ class Experiment:
         return record["metrics"].get(metric, 0.0) < threshold
 
 
+@contextmanager
+def eval_mode(model: nn.Module):
+    """The model in evaluation mode for a block (evaluations and figures during training), then back in
+    the mode it was in."""
+    was = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was)
+
+
 def register(experiment: Experiment) -> Experiment:
     """Adds an experiment to the registry (each name once)."""
     if experiment.name in _REGISTRY and type(_REGISTRY[experiment.name]) is not type(experiment):
@@ -150,4 +163,4 @@ def as_dict(cfg) -> dict:
     return json.loads(json.dumps(asdict(cfg) if is_dataclass(cfg) else cfg))
 
 
-__all__ = ["Experiment", "register", "get", "names", "config", "as_dict", "PROFILES"]
+__all__ = ["Experiment", "eval_mode", "register", "get", "names", "config", "as_dict", "PROFILES"]

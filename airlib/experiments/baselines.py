@@ -12,7 +12,7 @@ import torch
 
 from ..cae import CAE, CAEConfig
 from ..draw import DRAW, DRAWConfig
-from . import register
+from . import Experiment, eval_mode, register
 from .multi_mnist import MultiMNISTExperiment
 
 
@@ -38,9 +38,20 @@ DRAW_SMOKE = (DRAWConfig(steps=8, enc=32, dec=32, z=4), BaselineTrainConfig(step
 DRAW_PAPER = (DRAWConfig(), BaselineTrainConfig(steps=3000, lr=5e-4))   # 1e-3 was unstable (see draw.py)
 
 
-class DRAWExperiment(MultiMNISTExperiment):
-    """DRAW on 0 to 2 digits; ``exact3_*`` metrics on images of exactly 3."""
+class BaselineExperiment(MultiMNISTExperiment):
+    """A baseline on AIR's data, data order and schedule, optimised by plain Adam (the registry's default,
+    not AIR's separate group for the NVIL baseline), with no success threshold and no figures by default."""
     success = None
+
+    def optimiser(self, model, cfg: BaselineTrainConfig) -> torch.optim.Optimizer:
+        return Experiment.optimiser(self, model, cfg)
+
+    def figures(self, model, data: dict, cfg, step: int) -> dict[str, torch.Tensor]:
+        return {}
+
+
+class DRAWExperiment(BaselineExperiment):
+    """DRAW on 0 to 2 digits; ``exact3_*`` metrics on images of exactly 3."""
 
     def __init__(self, name: str = "draw-multi-mnist"):
         super().__init__(name, difference=False, exact=(3,))
@@ -50,9 +61,6 @@ class DRAWExperiment(MultiMNISTExperiment):
     def build(self, model_cfg: DRAWConfig, train_cfg: BaselineTrainConfig) -> DRAW:
         return DRAW(model_cfg)
 
-    def optimiser(self, model: DRAW, cfg: BaselineTrainConfig) -> torch.optim.Optimizer:
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr)
-
     def loss(self, model: DRAW, batch, cfg, step: int, generator) -> tuple[torch.Tensor, dict]:
         x = batch[0].to(next(model.parameters()).device)
         loss, terms = model.loss(x, generator)
@@ -61,15 +69,13 @@ class DRAWExperiment(MultiMNISTExperiment):
     @torch.no_grad()
     def score(self, model: DRAW, images: torch.Tensor, batch: int = 500, seed: int = 12345) -> dict:
         """One-sample ELBO (nats/image) and the deterministic reconstruction's mean squared error."""
-        was = model.training
-        model.eval()
         gen = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
         elbo, mse = 0.0, 0.0
-        for i in range(0, len(images), batch):
-            x = model.check_images(images[i:i + batch])
-            elbo += model.elbo_terms(model(x, sample=True, generator=gen), x)["elbo"].sum().item()
-            mse += (torch.sigmoid(model(x, sample=False).canvas) - x).pow(2).mean((1, 2)).sum().item()
-        model.train(was)
+        with eval_mode(model):
+            for i in range(0, len(images), batch):
+                x = model.check_images(images[i:i + batch])
+                elbo += model.elbo_terms(model(x, sample=True, generator=gen), x)["elbo"].sum().item()
+                mse += (torch.sigmoid(model(x, sample=False).canvas) - x).pow(2).mean((1, 2)).sum().item()
         return dict(elbo=elbo / len(images), mse=mse / len(images))
 
     def evaluate(self, model: DRAW, data: dict, cfg, step: int, final: bool = False) -> dict:
@@ -85,10 +91,8 @@ class DRAWExperiment(MultiMNISTExperiment):
     def figures(self, model: DRAW, data: dict, cfg, step: int) -> dict[str, torch.Tensor]:
         if step != cfg.steps:
             return {}
-        was = model.training
-        model.eval()
-        tr = model.reconstruct(data["exact3_images"][:cfg.figure_images], keep_canvases=True)
-        model.train(was)
+        with eval_mode(model):
+            tr = model.reconstruct(data["exact3_images"][:cfg.figure_images], keep_canvases=True)
         keep = [t - 1 for t in cfg.figure_steps]
         return {"exact3.canvases": tr.canvases[:, keep].half().cpu()}     # (8, len(figure_steps), H, W)
 
@@ -101,9 +105,8 @@ CAE_SMOKE = (CAEConfig(channels=8, code=16), BaselineTrainConfig(steps=60, batch
 CAE_PAPER = (CAEConfig(), BaselineTrainConfig(steps=3000))
 
 
-class CAEExperiment(MultiMNISTExperiment):
+class CAEExperiment(BaselineExperiment):
     """The convolutional autoencoder on 0 to 2 digits."""
-    success = None
 
     def __init__(self, name: str = "cae-multi-mnist"):
         super().__init__(name, difference=False)
@@ -113,24 +116,16 @@ class CAEExperiment(MultiMNISTExperiment):
     def build(self, model_cfg: CAEConfig, train_cfg: BaselineTrainConfig) -> CAE:
         return CAE(model_cfg)
 
-    def optimiser(self, model: CAE, cfg: BaselineTrainConfig) -> torch.optim.Optimizer:
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr)
-
     def loss(self, model: CAE, batch, cfg, step: int, generator) -> tuple[torch.Tensor, dict]:
         return model.loss(batch[0].to(next(model.parameters()).device))
 
     @torch.no_grad()
     def evaluate(self, model: CAE, data: dict, cfg, step: int, final: bool = False) -> dict:
         images = data["test_images"] if final else data["test_images"][:cfg.eval_images]
-        was = model.training
-        model.eval()
-        mse = sum((model(x)[1] - x).pow(2).mean((1, 2)).sum().item()
-                  for x in (model.check_images(p) for p in images.split(500))) / len(images)
-        model.train(was)
+        with eval_mode(model):
+            mse = sum((model(x)[1] - x).pow(2).mean((1, 2)).sum().item()
+                      for x in (model.check_images(p) for p in images.split(500))) / len(images)
         return dict(test_mse=mse, **({"test_images": len(images)} if final else {}))
-
-    def figures(self, model, data, cfg, step):
-        return {}
 
 
 CAE_MULTI_MNIST = register(CAEExperiment())

@@ -14,7 +14,7 @@ import torch
 
 from .. import spatial
 from ..air import AIR, AIRConfig
-from . import Experiment, register
+from . import Experiment, eval_mode, register
 
 
 @dataclass(frozen=True)
@@ -73,28 +73,26 @@ def evaluate_counts(model: AIR, images: torch.Tensor, counts: torch.Tensor, pres
 
     Returns:
         ``count_accuracy``, ``elbo``, ``mean_count``, ``iou12`` (mean IoU of the windows of steps 1
-        and 2 where both are present: 1 when two windows share one digit) and ``q_pres`` (mean
-        q(z_pres^i = 1) of each step where it is decided).
+        and 2 where both are present: 1 when two windows share one digit) and ``q_pres`` (each step's
+        q(z_pres^i = 1) averaged over all images, counting 0 where the step is not reached).
     """
-    was = model.training
-    model.eval()
     gen = torch.Generator(device=next(model.parameters()).device).manual_seed(seed)
     correct, elbo, total, iou, n_iou, q_pres = 0, 0.0, 0, 0.0, 0, 0.0
-    for i in range(0, len(images), batch):
-        x = model.check_images(images[i:i + batch])
-        c = counts[i:i + batch].to(x.device)
-        det = model(x, sample=False)
-        n = det.z_pres.sum(1).long()
-        correct += (n == c).sum().item()
-        total += n.sum().item()
-        both = det.z_pres[:, 0] * det.z_pres[:, 1] > 0
-        if both.any():
-            iou += window_iou(det.z_where[both, 0], det.z_where[both, 1]).sum().item()
-            n_iou += int(both.sum())
-        q_pres = q_pres + (torch.sigmoid(det.pres_logit) * det.active).sum(0)
-        tr = model(x, sample=True, generator=gen)
-        elbo += model.elbo_terms(tr, x, pres_prior)["elbo"].sum().item()
-    model.train(was)
+    with eval_mode(model):
+        for i in range(0, len(images), batch):
+            x = model.check_images(images[i:i + batch])
+            c = counts[i:i + batch].to(x.device)
+            det = model(x, sample=False)
+            n = det.z_pres.sum(1).long()
+            correct += (n == c).sum().item()
+            total += n.sum().item()
+            both = det.z_pres[:, 0] * det.z_pres[:, 1] > 0
+            if both.any():
+                iou += window_iou(det.z_where[both, 0], det.z_where[both, 1]).sum().item()
+                n_iou += int(both.sum())
+            q_pres = q_pres + (torch.sigmoid(det.pres_logit) * det.active).sum(0)
+            tr = model(x, sample=True, generator=gen)
+            elbo += model.elbo_terms(tr, x, pres_prior)["elbo"].sum().item()
     m = len(images)
     return dict(count_accuracy=correct / m, elbo=elbo / m, mean_count=total / m,
                 iou12=iou / n_iou if n_iou else 0.0, q_pres=(q_pres / m).tolist())
@@ -175,11 +173,8 @@ class MultiMNISTExperiment(Experiment):
     def figures(self, model: AIR, data: dict, cfg: TrainConfig, step: int) -> dict[str, torch.Tensor]:
         if step not in cfg.snapshots:
             return {}
-        was = model.training
-        model.eval()
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             tr = model(model.check_images(data["test_images"][:8]), sample=False)
-        model.train(was)
         return {f"snapshot.{step}.reconstruction": tr.reconstruction.half().cpu(),
                 f"snapshot.{step}.z_where": tr.z_where.cpu(), f"snapshot.{step}.z_pres": tr.z_pres.cpu()}
 
