@@ -99,3 +99,21 @@ def test_cae_round_trip_shapes_and_errors():
     assert cae.encode(x[:0]).shape == (0, 6)
     with pytest.raises(ValueError, match="shape"):
         cae.encode(torch.rand(3, 28, 28))
+
+
+@pytest.mark.parametrize("count, error, match", [(1.5, TypeError, "count"), ("2", TypeError, "count"),
+                                                 (-1, ValueError, "count"), (5, ValueError, "at most 3")])
+def test_exact_count_set_names_a_bad_count(count, error, match):
+    with pytest.raises(error, match=match):
+        exact_count_set("smoke", count)
+
+
+def test_eval_mode_restores_the_mode_even_after_an_error():
+    from airlib.experiments import eval_mode
+    net = torch.nn.Dropout()
+    for training in (True, False):
+        net.train(training)
+        with pytest.raises(RuntimeError), eval_mode(net):
+            assert not net.training
+            raise RuntimeError("an evaluation that fails")
+        assert net.training is training

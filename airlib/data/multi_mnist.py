@@ -182,6 +182,7 @@ def exact_count_set(profile: str, count: int) -> MultiMNIST:
     Sec. II-A (3 digits for extrapolation, 2 for interpolation). Seeded apart from the test sets
     (seed 1000 + count), so no image of a test set is reused."""
     cfg = select(MULTI_MNIST, profile)
+    count = _integer("count", count, 0)             # before it enters the seed, so errors name the count
     return make_multi_mnist(cfg.n_exact, (count,), "test", 1000 + count, cfg.size)
 
 
