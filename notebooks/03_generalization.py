@@ -51,9 +51,11 @@ from airlib.profiles import check
 check(profile)
 torch.manual_seed(seed)
 glue("seed", seed, display=False)
-# task -> the counts trained on, the count tested, and the experiment of each model
-TASKS = {"extrapolation": dict(train=(0, 1, 2), test=3, models={"AIR": "air-counts-012", "DAIR": "dair-counts-012"}),
-         "interpolation": dict(train=(0, 1, 3), test=2, models={"AIR": "air-counts-013", "DAIR": "dair-counts-013"})}
+# task -> the counts trained on, the count tested, and each model's experiment
+TASKS = {"extrapolation": dict(train=(0, 1, 2), test=3,
+                               models={"AIR": "air-counts-012", "DAIR": "dair-counts-012"}),
+         "interpolation": dict(train=(0, 1, 3), test=2,
+                               models={"AIR": "air-counts-013", "DAIR": "dair-counts-013"})}
 
 # %% [markdown]
 # ## The data

@@ -51,7 +51,7 @@ print(cfg)
 # validation set from training digits (used only to choose each classifier's size), and held-out
 # images from MNIST test digits. The labels come from the generator's ground truth:
 
-# %% tags=["hide-output"]
+# %%
 print(inspect.getsource(reps.two_digit_labels).split('"""')[1])
 
 # %%
