@@ -1,4 +1,4 @@
-"""The command line: ``python -m airlib {data,list,train,promote,evaluate-3d,evaluate-representations,export,reproduce,book,twins} ...``."""
+"""The command line: ``python -m airlib {data,list,train,sweep,promote,evaluate-3d,evaluate-representations,export,reproduce,book,twins} ...``."""
 from __future__ import annotations
 
 import argparse
@@ -40,6 +40,18 @@ def main(argv=None) -> int:
     rep.add_argument("--only", nargs="*", help="only these experiments")
     rep.add_argument("--jobs", type=int, default=2, help="training jobs at once, one thread each (default 2)")
     rep.add_argument("--no-book", action="store_true", help="train only")
+    _backend_options(rep)
+    swp = sub.add_parser("sweep", help="run a sweep file (TOML or YAML): an experiment, its seeds and a grid of "
+                         "overrides, each job one training run with its record under runs/sweeps/NAME")
+    swp.add_argument("spec", help="the sweep file, e.g. sweeps/air-seeds.toml")
+    swp.add_argument("--report", action="store_true", help="run nothing: print the success rate and spread over "
+                     "seeds per configuration from the finished records")
+    swp.add_argument("--jobs", type=int, default=2, help="jobs at once on the local backend, or the CPUs of a "
+                     "local Ray cluster (default 2)")
+    swp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="add an override to every job, e.g. --set train.steps=1000 (JSON values)")
+    swp.add_argument("--out", default=None, help="the sweep's folder (default runs/sweeps/NAME)")
+    _backend_options(swp)
     sub.add_parser("data", help="fetch, verify and cache MNIST and the multi-MNIST sets")
     book = sub.add_parser("book", help="execute the notebooks with papermill and build the book")
     book.add_argument("--profile", default="paper", choices=PROFILES, help="profile passed to every notebook (default: paper)")
@@ -91,7 +103,15 @@ def main(argv=None) -> int:
         return 0 if result["ok"] else 1
     if args.command == "reproduce":
         from .reproduce import reproduce
-        return reproduce(only=args.only, jobs=args.jobs, book=not args.no_book)
+        from .sweep import SweepError
+        try:
+            return reproduce(only=args.only, jobs=args.jobs, book=not args.no_book, backend=args.backend,
+                             address=args.address, device=args.device)
+        except SweepError as e:
+            print(f"reproduce: {e}", file=sys.stderr)
+            return 2
+    if args.command == "sweep":
+        return _sweep(args)
     if args.command == "data":
         from .data import load_mnist, multi_mnist_splits
         for split in ("train", "test"):
@@ -120,6 +140,42 @@ def main(argv=None) -> int:
             print("twins: run `python -m airlib twins`", file=sys.stderr)
             return 1
     return 0
+
+
+def _backend_options(parser) -> None:
+    parser.add_argument("--backend", default="local", choices=("local", "ray"),
+                        help="where the jobs run: local processes (default) or Ray tasks")
+    parser.add_argument("--address", default=None, help="a Ray cluster's address (with --backend ray; default: "
+                        "a local cluster of --jobs CPUs)")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
+                        help="where each job trains: cpu (default), cuda, or auto (a GPU when there is one)")
+
+
+def _sweep(args) -> int:
+    import json
+
+    from . import sweep
+    try:
+        spec = sweep.load_spec(args.spec)
+        for item in args.set:
+            key, _, value = item.partition("=")
+            try:
+                spec.fixed[key] = json.loads(value)
+            except json.JSONDecodeError:
+                raise sweep.SweepError(f"--set {item}: the value of {key} must be JSON") from None
+        spec = sweep.parse_spec(dict(name=spec.name, experiment=spec.experiment, profile=spec.profile,
+                                     seeds=spec.seeds, set=spec.fixed, grid=spec.grid), where=args.spec)
+        from pathlib import Path
+        out = Path(args.out) if args.out else None
+        if args.report:
+            print(sweep.format_report(spec, sweep.summarise(spec, sweep.expand(spec, out, args.device))))
+            return 0
+        result = sweep.run_sweep(spec, args.backend, args.jobs, args.address, args.device, out)
+    except sweep.SweepError as e:
+        print(f"sweep: {e}", file=sys.stderr)
+        return 2
+    print(sweep.format_report(spec, sweep.summarise(spec, sweep.expand(spec, out, args.device))))
+    return 1 if result["failed"] else 0
 
 
 if __name__ == "__main__":

@@ -1,15 +1,16 @@
 """Everything the book uses, from scratch: ``python -m airlib reproduce`` and ``python -m airlib list``.
 
-``BOOK`` lists the runs behind the book's artifacts. ``reproduce`` trains them (one thread per job,
-``--jobs`` at once) into ``runs/reproduce/``, promotes them into ``runs/reproduce/artifacts`` and builds
-the book from there (``AIRLIB_ARTIFACTS``), so the committed ``artifacts/`` are never touched.
+``BOOK`` lists the runs behind the book's artifacts. ``reproduce`` trains them as one sweep
+(:mod:`airlib.sweep`: local processes, one thread per job, ``--jobs`` at once, or Ray tasks) into
+``runs/reproduce/``, promotes them into ``runs/reproduce/artifacts`` and builds the book from there
+(``AIRLIB_ARTIFACTS``), so the committed ``artifacts/`` are never touched. Run again, it skips the
+finished runs and resumes the others.
 """
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from . import experiments, runs
@@ -68,45 +69,36 @@ def book_runs(only=None) -> list[tuple[str, int]]:
     return sorted(todo, key=lambda job: job[1])      # seed-major: the seeds whose weights the book shows come first
 
 
-def reproduce(only=None, jobs: int = 2, book: bool = True) -> int:
-    """Trains every run of ``BOOK`` (or ``only``), promotes them into ``runs/reproduce/artifacts``, builds the book."""
-    todo = book_runs(only)
+def reproduce(only=None, jobs: int = 2, book: bool = True, backend: str = "local", address: str | None = None,
+              device: str = "cpu") -> int:
+    """Trains every run of ``BOOK`` (or ``only``) as one sweep, promotes them into ``runs/reproduce/artifacts``,
+    builds the book.
+
+    Args:
+        backend: ``"local"`` (processes, ``jobs`` at once) or ``"ray"`` (tasks on the cluster at ``address``,
+            or on a local one of ``jobs`` CPUs); see :mod:`airlib.sweep`.
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"``, for every run.
+    """
+    from . import sweep
+    todo = [sweep.Job(name, "paper", seed, OUT / f"{name}-seed{seed}", (), device) for name, seed in book_runs(only)]
     OUT.mkdir(parents=True, exist_ok=True)
     artifacts = OUT / "artifacts"
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", AIRLIB_ARTIFACTS=str(artifacts))
-    start, running, failed = time.time(), [], []
-    queue = list(todo)
-    while queue or running:
-        while queue and len(running) < jobs:
-            name, seed = queue.pop(0)
-            run_dir = OUT / f"{name}-seed{seed}"
-            cmd = [sys.executable, "-m", "airlib", "train", name, "--profile", "paper", "--seed", str(seed),
-                   "--run-dir", str(run_dir), "--no-progress"]
-            log = open(OUT / f"{name}-seed{seed}.log", "w")
-            running.append((name, seed, run_dir, subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)))
-            print(f"reproduce: started {name} seed {seed}", flush=True)
-        time.sleep(2)
-        for item in list(running):
-            name, seed, run_dir, proc = item
-            if proc.poll() is None:
-                continue
-            running.remove(item)
-            if proc.returncode != 0:
-                failed.append((name, seed))
-                print(f"reproduce: {name} seed {seed} FAILED (log: {OUT / f'{name}-seed{seed}.log'})", flush=True)
-                continue
-            runs.promote(run_dir, artifacts, replace=True)
-            print(f"reproduce: {name} seed {seed} done after {(time.time() - start) / 60:.1f} min", flush=True)
-    if failed:
-        print(f"reproduce: {len(failed)} runs failed: {failed}", file=sys.stderr)
+    result = sweep.run_jobs(todo, backend, jobs, address,
+                            log=lambda line: print(line.replace("sweep:", "reproduce:", 1), flush=True))
+    if result["failed"]:
+        print(f"reproduce: {len(result['failed'])} runs failed: {sorted(result['failed'])}", file=sys.stderr)
         return 1
+    for job in todo:
+        runs.promote(job.run_dir, artifacts, replace=True)
     if not only or {"3d-air", "3d-supervised"} & set(only):
         subprocess.run([sys.executable, "-m", "airlib", "evaluate-3d"], env=env, check=True)
         runs.promote(runs.RUNS / "3d-results-paper", artifacts, replace=True)
     if not only or REPRESENTATIONS & set(only):
         subprocess.run([sys.executable, "-m", "airlib", "evaluate-representations"], env=env, check=True)
         runs.promote(runs.RUNS / "representations-results-paper", artifacts, replace=True)
-    print(f"reproduce: trained {len(todo)} runs in {(time.time() - start) / 60:.1f} min with {jobs} jobs")
+    print(f"reproduce: trained {len(result['done'])} runs ({len(result['skipped'])} were finished) in "
+          f"{result['wall_time_s'] / 60:.1f} min on the {backend} backend, {jobs} jobs at once")
     if book:
         return subprocess.run([sys.executable, "-m", "airlib", "book", "--profile", "paper"], env=env).returncode
     return 0

@@ -66,6 +66,26 @@ def git_state(root: Path = ROOT) -> tuple[str, bool]:
         return "unknown", True
 
 
+def host() -> str:
+    """The machine's network name (records differ in it, and in wall time, when the same job runs elsewhere)."""
+    return platform.node() or "unknown"
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``cpu``, ``cuda`` or ``auto`` (a GPU when torch sees one) as a torch device, or a ValueError naming it."""
+    if isinstance(device, torch.device):
+        return device
+    name = device or "cpu"
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.split(":")[0] not in ("cpu", "cuda"):
+        raise ValueError(f"unknown device {name!r}: expected cpu, cuda or auto")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but torch sees no GPU here (torch {torch.__version__}); "
+                         "use --device cpu or auto")
+    return torch.device(name)
+
+
 def device_name(device: torch.device) -> str:
     """The hardware a run used, in words."""
     if device.type == "cuda":
@@ -80,10 +100,10 @@ def determinism() -> dict:
 
 
 def provenance(device: torch.device, command: str) -> dict:
-    """The record's provenance fields: command, commit, dirty, device, torch, determinism."""
+    """The record's provenance fields: command, commit, dirty, device, torch, determinism, host."""
     commit, dirty = git_state()
     return dict(command=command, commit=commit, dirty=dirty, device=device_name(device), torch=str(torch.__version__),
-                determinism=determinism())
+                determinism=determinism(), host=host())
 
 
 def file_sha256(path: Path) -> str:

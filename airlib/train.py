@@ -59,7 +59,7 @@ def train(name: str, profile: str = "paper", seed: int = 0, run_dir=None, stop_a
         run_dir: default ``runs/<name>-<profile>-seed<S>`` (``-<hash>`` added when overridden).
         stop_at: stop after this many steps, leaving the checkpoint (an interruption, for tests).
         progress: a tqdm bar.
-        device: ``"cpu"`` (default) or ``"cuda"``.
+        device: ``"cpu"`` (default), ``"cuda"`` or ``"auto"`` (a GPU when there is one); the record states it.
         overrides: ``{"train.lr": 1e-4, ...}`` for ablations; recorded in the configurations.
         threads: torch CPU threads (one per job: small ops do not pay for threading).
         data: the experiment's data (default: ``experiment.data(profile)``); hashed into the record.
@@ -73,7 +73,7 @@ def train(name: str, profile: str = "paper", seed: int = 0, run_dir=None, stop_a
     if stop_at is not None and (isinstance(stop_at, bool) or not isinstance(stop_at, int) or stop_at < 0):
         raise ValueError(f"stop_at must be a non-negative integer, got {stop_at!r}")
     model_cfg, cfg = experiments.config(name, profile, overrides)
-    dev = torch.device(device or "cpu")
+    dev = runs.resolve_device(device)
     torch.set_num_threads(threads)
     data = exp.data(profile) if data is None else data
     identity = dict(experiment=name, profile=profile, seed=seed, model_config=as_dict(model_cfg),
@@ -175,6 +175,20 @@ def _write_spent(run_dir: Path, seconds: float) -> None:
     runs.write_json(run_dir / "time.json", {"seconds": seconds})
 
 
+def recorded_command(argv: list[str]) -> str:
+    """The command a record states: ``argv`` without where the run is kept and how it reports
+    (``--run-dir``, ``--no-progress``, ``--stop-at``), so the same job states the same command wherever it ran."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--run-dir", "--stop-at"):
+            skip = True
+        elif arg != "--no-progress" and not arg.startswith(("--run-dir=", "--stop-at=")):
+            kept.append(arg)
+    return " ".join(["python -m airlib train", *kept])
+
+
 def main(argv=None) -> int:
     """``train NAME --profile P --seed S [--run-dir D] [--stop-at K] [--device cuda]``."""
     p = argparse.ArgumentParser(prog="python -m airlib train", description="Train a registered experiment "
@@ -184,7 +198,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0, help="seeds initialisation, data order and samples (default 0)")
     p.add_argument("--run-dir", default=None, help="run folder (default runs/NAME-PROFILE-seedS)")
     p.add_argument("--stop-at", type=int, default=None, help="stop after this step; run again to resume")
-    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
+                   help="cpu (default), cuda, or auto: a GPU when torch sees one (recorded in the record)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a configuration field, e.g. --set train.clip=10 (JSON values)")
@@ -201,7 +216,7 @@ def main(argv=None) -> int:
                 overrides[key] = json.loads(value)
             except json.JSONDecodeError:
                 p.error(f"--set {item}: the value of {key} must be JSON (a number, true/false, a list or a quoted string)")
-        cmd = " ".join(["python -m airlib train", *(argv if argv is not None else sys.argv[2:])])
+        cmd = recorded_command(argv if argv is not None else sys.argv[2:])
         run = train(args.experiment, args.profile, args.seed, args.run_dir, args.stop_at, not args.no_progress,
                     args.device, overrides or None, args.threads, command=cmd)
     except (ValueError, runs.RunError) as e:
