@@ -1,4 +1,4 @@
-"""The command line: ``python -m airlib {data,list,train,sweep,promote,evaluate-3d,evaluate-representations,export,reproduce,book,twins} ...``."""
+"""The command line: ``python -m airlib {data,list,train,sweep,promote,evaluate-3d,evaluate-representations,export,reproduce,book,twins,repository} ...``."""
 from __future__ import annotations
 
 import argparse
@@ -52,6 +52,9 @@ def main(argv=None) -> int:
                      help="add an override to every job, e.g. --set train.steps=1000 (JSON values)")
     swp.add_argument("--out", default=None, help="the sweep's folder (default runs/sweeps/NAME)")
     _backend_options(swp)
+    repo = sub.add_parser("repository", help="print the repository's address (_config.yml) and check its copies "
+                          "(README, each chapter's install cell); with URL, write it everywhere")
+    repo.add_argument("url", nargs="?", help="the new address, e.g. https://github.com/OWNER/airlib")
     sub.add_parser("data", help="fetch, verify and cache MNIST and the multi-MNIST sets")
     book = sub.add_parser("book", help="execute the notebooks with papermill and build the book")
     book.add_argument("--profile", default="paper", choices=PROFILES, help="profile passed to every notebook (default: paper)")
@@ -112,6 +115,20 @@ def main(argv=None) -> int:
             return 2
     if args.command == "sweep":
         return _sweep(args)
+    if args.command == "repository":
+        from .book import BookError, repository, write_twins
+        try:
+            if args.url:
+                for path in repository.set_url(args.url) + write_twins():
+                    print(f"wrote {path.relative_to(repository.ROOT)}")
+            print(repository.url())
+            problems = repository.stale()
+        except BookError as e:
+            print(f"repository: {e}", file=sys.stderr)
+            return 2
+        for problem in problems:
+            print(f"repository: {problem}", file=sys.stderr)
+        return 1 if problems else 0
     if args.command == "data":
         from .data import load_mnist, multi_mnist_splits
         for split in ("train", "test"):

@@ -8,6 +8,18 @@
 #     name: python3
 # ---
 
+# %% tags=["remove-cell"]
+# Colab (or any Jupyter without airlib): install airlib from its repository, dependencies from PyPI.
+import importlib.util, os, subprocess, sys  # noqa: E401
+if importlib.util.find_spec("airlib") is None:
+    repo = os.path.abspath("airlib-repo")
+    if not os.path.isdir(repo):
+        url = os.environ.get("AIRLIB_REPOSITORY", "https://github.com/airlib/airlib")
+        subprocess.run(["git", "clone", "--depth", "1", url, repo], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", repo], check=True)
+    sys.path.insert(0, repo)
+    os.environ.setdefault("MUJOCO_GL", "egl")
+
 # %% [markdown]
 # # 4. Representational power: are AIR's scene codes useful for other tasks?
 #

@@ -1,0 +1,100 @@
+"""The chapters' first cell (Colab, Binder) and the repository's address, one setting (airlib.book.repository)."""
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from airlib.__main__ import main
+from airlib.book import BookError, repository
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_copy_of_the_address_agrees_with_the_setting():
+    assert repository.stale() == []
+    cells = {source.name: source.read_text().split(repository.HEADER_END, 1)[1][:len(repository.install_cell(
+        repository.url()))] for source in repository.notebooks()}
+    assert set(cells.values()) == {repository.install_cell(repository.url())} and len(cells) >= 6
+
+
+def _copy_of_the_book(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    (root / "notebooks").mkdir(parents=True)
+    for name in ("_config.yml", "README.md"):
+        (root / name).write_text((ROOT / name).read_text())
+    for source in repository.notebooks():
+        (root / "notebooks" / source.name).write_text(source.read_text())
+    return root
+
+
+def test_setting_the_address_writes_every_copy_and_a_stale_copy_is_named(tmp_path):
+    root = _copy_of_the_book(tmp_path)
+    new = "https://github.com/someone/airlib-fork"
+    changed = repository.set_url(new, root)
+    assert {p.name for p in changed} >= {"_config.yml", "README.md"} | {p.name for p in repository.notebooks()}
+    assert repository.url(root) == new and repository.stale(root) == []
+    assert repository.set_url(new, root) == []                       # idempotent: nothing left to change
+    readme = root / "README.md"
+    readme.write_text(readme.read_text().replace(new, "https://github.com/other/x"))
+    assert any(p.startswith("README.md names ['https://github.com/other/x']") for p in repository.stale(root))
+    chapter = next((root / "notebooks").glob("02_*.py"))
+    chapter.write_text(chapter.read_text().replace("sys.path.insert(0, repo)\n", ""))
+    assert any("02_" in p and "install cell" in p for p in repository.stale(root))
+    with pytest.raises(BookError, match="http"):
+        repository.set_url("github.com/x y", root)
+
+
+def test_the_repository_command_checks_the_copies(capsys):
+    assert main(["repository"]) == 0
+    assert capsys.readouterr().out.strip() == repository.url()
+
+
+def _cell() -> str:
+    return repository.install_cell(repository.url()).split("\n", 1)[1]     # without the "# %%" line
+
+
+def test_the_install_cell_does_nothing_where_airlib_is_installed(tmp_path):
+    subprocess.run([sys.executable, "-c", _cell()], cwd=tmp_path, check=True, env=dict(os.environ, AIRLIB_REPOSITORY="nowhere"))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_install_cell_installs_airlib_in_a_fresh_environment(tmp_path):
+    """A fresh virtual environment (Colab's situation): the cell clones the repository, installs it and its
+    dependencies from the package index, and the chapters' imports and trained models then work."""
+    venv.create(tmp_path / "venv", with_pip=True)
+    python = tmp_path / "venv" / "bin" / "python"
+    work = tmp_path / "work"
+    work.mkdir()
+    probe = _cell() + "\n" + "\n".join([
+        "import airlib, airlib.experiments, airlib.plotting",
+        "from airlib import runs",
+        "from airlib.pretrained import available_seeds",
+        "record, tensors = runs.load_artifact(runs.artifact_stem('air-multi-mnist', 0))",
+        "print(airlib.__file__, len(available_seeds('air-multi-mnist')), record['experiment'], len(tensors))",
+    ])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH"))}
+    env["AIRLIB_REPOSITORY"] = str(ROOT)          # the committed tree, cloned as Colab clones the real one
+    env["PATH"] = f"{python.parent}:{env['PATH']}"
+    out = subprocess.run([str(python), "-c", probe], cwd=work, env=env, capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    where, seeds, experiment, tensors = out.stdout.split()[-4:]
+    assert Path(where).is_relative_to(work / "airlib-repo")
+    assert int(seeds) == 10 and experiment == "air-multi-mnist" and int(tensors) > 10
+
+
+def test_binder_builds_from_environment_yml_with_the_libraries_mujoco_needs():
+    """repo2docker reads environment.yml (which installs airlib), apt.txt, postBuild and start at the root."""
+    import yaml
+    assert not (ROOT / "binder").exists() and not (ROOT / ".binder").exists()   # either would hide the root files
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    assert "-e ." in next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    setup = (ROOT / "tools" / "setup.sh").read_text()
+    debian = set(setup.split('DEB_PKGS="')[1].split('"')[0].split()) - {"chromium"}   # the browser check only
+    assert set((ROOT / "apt.txt").read_text().split()) == debian
+    for script in ("postBuild", "start"):
+        assert os.access(ROOT / script, os.X_OK), f"{script} must be executable"
+    assert "python -m airlib data" in (ROOT / "postBuild").read_text()
+    assert 'exec "$@"' in (ROOT / "start").read_text()
