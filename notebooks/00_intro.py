@@ -129,6 +129,8 @@ plt.show()
 # (`python -m airlib list` checks them against today's code). The table below is read from those records
 # when the book is built; "record" marks seeds whose weights are not committed (the book only tabulates them).
 # `python -m airlib reproduce` (or `make reproduce`) retrains all of them and builds the book from the result.
+# It runs them as one sweep: on local processes by default, or as Ray tasks over a cluster with
+# `--backend ray --address ADDR`, with the same records either way (the README's "Sweeps" section).
 
 # %% tags=["hide-input"]
 import pandas as pd

@@ -218,3 +218,28 @@ def test_a_record_of_another_job_in_the_folder_does_not_count_as_finished(tmp_pa
         assert not other.finished()
     (job.run_dir / "model.safetensors").unlink()
     assert not job.finished()
+
+
+def test_reproduce_runs_the_books_list_as_one_sweep_on_the_chosen_backend(monkeypatch, tmp_path):
+    from airlib import reproduce
+    seen, promoted = {}, []
+
+    def run_jobs(todo, backend_name, jobs, address, log=print):
+        seen.update(todo=todo, backend=backend_name, jobs=jobs, address=address)
+        return dict(failed={}, done=[j.name for j in todo], skipped=[], wall_time_s=1.0)
+    monkeypatch.setattr(sweep, "run_jobs", run_jobs)
+    monkeypatch.setattr(reproduce, "OUT", tmp_path)
+    monkeypatch.setattr(runs, "promote", lambda run_dir, directory, replace: promoted.append((run_dir, directory)))
+    assert reproduce.reproduce(only=["dair-multi-mnist", "dair-counts-012"], jobs=3, book=False, backend="ray",
+                               address="h:1", device="auto") == 0
+    todo = seen["todo"]
+    assert (seen["backend"], seen["jobs"], seen["address"]) == ("ray", 3, "h:1")
+    assert sorted((j.experiment, j.seed) for j in todo) == sorted(
+        [("dair-multi-mnist", s) for s in range(10)] + [("dair-counts-012", 0)])
+    assert all(j.profile == "paper" and j.device == "auto" and j.overrides == () for j in todo)
+    assert all(j.run_dir == tmp_path / f"{j.experiment}-seed{j.seed}" for j in todo)
+    assert promoted == [(j.run_dir, tmp_path / "artifacts") for j in todo]
+    monkeypatch.setattr(sweep, "run_jobs", lambda *a, **k: dict(failed={"x": "boom"}, done=[], skipped=[],
+                                                                  wall_time_s=1.0))
+    promoted.clear()
+    assert reproduce.reproduce(only=["dair-multi-mnist"], book=False) == 1 and promoted == []
