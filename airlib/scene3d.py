@@ -30,7 +30,7 @@ from airlib import estimators as est
 from airlib.profiles import select
 from airlib.render import OBJECTS, SYMMETRY, SceneSpec, sample_scenes, shared_renderer
 from airlib.render.gradient import DEFAULT_EPS, render
-from airlib.render.likelihood import downsample, log_likelihood
+from airlib.render.likelihood import downsample, pyramid_log_likelihood
 
 
 @dataclass(frozen=True)
@@ -43,22 +43,33 @@ class Config:
         lr: Adam's learning rate.
         hidden: width of the network's fully connected layer.
         sigma_x: pixel noise of the likelihood.
-        blur_px: width of the likelihood's blur kernel, in pixels of the rendered image.
-        stride: the likelihood compares the blurred images on every ``stride``-th pixel (the
-            blur is 4 times wider than the grid, so this loses nothing and is 16 times cheaper).
+        levels: the likelihood's blur pyramid, ``(blur_px, stride)`` per level, widest first
+            (:func:`airlib.render.likelihood.pyramid_log_likelihood`). The wide level (16 px,
+            compared on every 4th pixel: the blur is 4 times wider than the grid, so this loses
+            nothing) gives positions a basin as wide as the table; the narrow one (2 px, every
+            pixel) sees the object's outline and so its rotation.
+        fine_start: training step at which the narrow levels start to count (coarse to fine):
+            before it the likelihood is the wide level alone, as positions are being learned.
+        fine_ramp: steps over which the narrow levels' weight grows linearly from 0 to 1.
         render_size: side of rendered images (the paper's 128).
         input_size: side of the network's input (the paper's 32).
         eps: finite-difference steps for (x, y, theta).
         test_scenes: held-out scenes for AIR and the supervised network.
         direct_scenes: the first this many of them are also solved by direct optimisation.
-        direct_steps: Adam steps of direct optimisation, per identity.
-        direct_lr: its learning rate.
+        direct_steps: Adam steps of direct optimisation, per identity: the first half on the wide
+            level alone, the second on the whole pyramid (coarse to fine, as in training).
+        direct_lr: its learning rate (decayed by a cosine over the fine half).
+        direct_restarts: random restarts per scene of the stability measure.
+        stability_scenes: the first this many held-out scenes get ``direct_restarts`` restarts.
         seed: seed of the training stream (the test set uses a disjoint one).
         what_warmup: steps at the start of training during which the type head is not trained
             (z_what is drawn from the untrained, near-uniform q). Without it the score function
             commits early to the type that explains a badly placed guess best (the bright
             cylinder) and recovers only slowly; with it, the type is learned once the positions
             are, when the right type wins by hundreds of nats.
+        supervised_beta: the supervised loss weighs each pose component's negative log-likelihood
+            by its predicted variance to this power, held constant (beta-NLL; see
+            :func:`supervised_loss`).
         samples: K, samples of z per training image. K = 1: NVIL's learned baseline; K > 1: a
             leave-one-out baseline from the other samples of the same image.
         log_every: steps between evaluations on held-out scenes during training.
@@ -71,17 +82,21 @@ class Config:
     lr: float = 1e-3
     hidden: int = 256
     sigma_x: float = 0.1
-    blur_px: float = 16.0
-    stride: int = 4
+    levels: tuple = ((16.0, 4), (2.0, 1))
+    fine_start: int = 600
+    fine_ramp: int = 400
     render_size: int = 128
     input_size: int = 32
     eps: tuple = DEFAULT_EPS
     test_scenes: int = 1000
     direct_scenes: int = 1000
-    direct_steps: int = 40
+    direct_steps: int = 60
     direct_lr: float = 0.03
+    direct_restarts: int = 4
+    stability_scenes: int = 50
     seed: int = 0
     what_warmup: int = 0
+    supervised_beta: float = 0.5
     samples: int = 1
     log_every: int = 100
     clip: float | None = None
@@ -89,9 +104,11 @@ class Config:
 
 
 CONFIGS = {
-    "smoke": Config(steps=25, batch=8, test_scenes=12, direct_scenes=3, direct_steps=6, what_warmup=5, log_every=5,
-                    checkpoint_seconds=0.0),
-    "paper": Config(steps=3000, batch=32, test_scenes=1000, direct_scenes=200, what_warmup=300),
+    "smoke": Config(steps=25, batch=8, input_size=64, test_scenes=12, direct_scenes=3, direct_steps=6,
+                    direct_restarts=2, stability_scenes=2, what_warmup=5, fine_start=10, fine_ramp=5,
+                    log_every=5, checkpoint_seconds=0.0),
+    "paper": Config(steps=3000, batch=32, input_size=64, test_scenes=1000, direct_scenes=200,
+                    what_warmup=300),
 }
 
 SPEC = SceneSpec()
@@ -103,11 +120,39 @@ def config(profile: str) -> Config:
     return select(CONFIGS, profile)
 
 
-# Largest standard deviations of q(z_where | x): 10 cm, and pi for the angle. The prior on the angle
-# is uniform on the circle, so a wider Gaussian gains entropy without describing anything new; an
-# unbounded scale grew without end where the likelihood is flat in the angle, and its steady
-# gradient through the shared pose encoder wrecked the positions after 3,000 steps.
-MAX_SCALE = torch.tensor([0.1, 0.1, math.pi])
+# The likelihood at each stage of the coarse-to-fine schedule (the paper profile's levels).
+STAGES = (("coarse", CONFIGS["paper"].levels[:1]), ("fine", CONFIGS["paper"].levels))
+
+
+def level_weights(cfg: Config, step: int) -> tuple:
+    """Weight of each likelihood level at a training step: 1 for the widest, and for the narrower
+    ones 0 before ``fine_start``, rising linearly to 1 over ``fine_ramp`` steps."""
+    fine = min(max((step - cfg.fine_start) / max(cfg.fine_ramp, 1), 0.0), 1.0)
+    return (1.0,) + (fine,) * (len(cfg.levels) - 1)
+
+
+def log_likelihood(cfg: Config, images: torch.Tensor, rendered: torch.Tensor, weights=None) -> torch.Tensor:
+    """log p(x | z) of the model: the blur pyramid of ``cfg.levels`` (all levels at full weight by default).
+
+    Returns:
+        (B,) log-likelihoods.
+    """
+    return pyramid_log_likelihood(images, rendered, cfg.sigma_x, cfg.levels, weights)
+
+
+def wrap_angle(theta: torch.Tensor) -> torch.Tensor:
+    """An angle mapped to [-pi, pi)."""
+    return torch.remainder(theta + math.pi, 2 * math.pi) - math.pi
+
+
+# Largest standard deviations of q(z_where | x): 10 cm, and 0.5 rad for the angle. The prior on the
+# angle is uniform on the circle, so where the likelihood is flat in the angle (the wide level,
+# early in training) the entropy term widens q(theta) as far as it may. At a width of pi, samples
+# cover the circle, the expected gradient of the likelihood with respect to the mean angle
+# vanishes, and the narrow level, once on, cannot pull it (we saw this: no rotation learned).
+# At 0.5 rad the samples stay within reach of the nearest basin.
+MAX_SCALE = torch.tensor([0.1, 0.1, 0.5])
+MIN_RADIUS = 0.25  # see SceneNet.forward
 
 
 def _encoder(hidden: int, input_size: int) -> nn.Sequential:
@@ -120,7 +165,12 @@ def _encoder(hidden: int, input_size: int) -> nn.Sequential:
 
 
 class SceneNet(nn.Module):
-    """Takes a 32x32 image to q(z_what | x) (3 logits) and q(z_where | x) (Gaussian loc, scale).
+    """Takes a small image to q(z_what | x) (3 logits) and q(z_where | x) (Gaussian loc, scale).
+
+    The mean angle is read as atan2 of two outputs, a point on the circle: a network output on
+    the line would need a jump somewhere on the circle of angles, where a turn of the object by a
+    hair flips its estimate by a whole turn. This uses only that angles are periodic, nothing of
+    any object's symmetry.
 
     The paper's R(x, ...) for one step (N = 1), as two branches: one for the type, one for the
     pose. With one shared encoder, AIR's encoder follows the pathwise gradient of the likelihood
@@ -138,16 +188,22 @@ class SceneNet(nn.Module):
         # Batch-normalised features: the weights can only tell images apart, and a preference
         # for one type over all images must go through the bias, one learning rate per step.
         self.what = nn.Sequential(nn.BatchNorm1d(hidden // 4), nn.Linear(hidden // 4, len(OBJECTS)))
-        self.where = nn.Linear(hidden, 6)
+        self.where = nn.Linear(hidden, 7)  # x, y, (cos, sin) of theta, 3 raw scales
         with torch.no_grad():  # start with scales of 5 cm and 0.3 rad: samples stay on the table
-            self.where.bias[3:] = torch.tensor([0.0, 0.0, math.log(0.3 / (math.pi - 0.3))])
+            self.where.bias[4:] = torch.tensor([0.0, 0.0, math.log(0.3 / (MAX_SCALE[2].item() - 0.3))])
 
     def forward(self, x: torch.Tensor):
-        """(B, 3, 32, 32) -> logits (B, 3), loc (B, 3), scale (B, 3) of (x, y, theta)."""
-        loc, raw_scale = self.where(self.encoder(x)).chunk(2, dim=1)
+        """(B, 3, S, S) -> logits (B, 3), loc (B, 3), scale (B, 3) of (x, y, theta)."""
+        out = self.where(self.encoder(x))
         p = SPEC.placement_half_width
-        loc = torch.cat([p * torch.tanh(loc[:, :2]), loc[:, 2:]], dim=1)  # positions on the table
-        return self.what(self.what_encoder(x)), loc, MAX_SCALE * torch.sigmoid(raw_scale) + 1e-3
+        theta = torch.atan2(out[:, 3], out[:, 2])[:, None]  # (B, 1), in (-pi, pi]
+        # d theta / d(cos, sin) grows as 1/r near the origin, where a network pulled between
+        # symmetric modes (the supervised cube) drifts; its gradient is capped at 1/MIN_RADIUS
+        # there (the value is unchanged).
+        r = out[:, 2:4].norm(dim=1, keepdim=True).detach()
+        theta = theta.detach() + (theta - theta.detach()) * (r / r.clamp(min=MIN_RADIUS))
+        loc = torch.cat([p * torch.tanh(out[:, :2]), theta], dim=1)  # positions on the table
+        return self.what(self.what_encoder(x)), loc, MAX_SCALE * torch.sigmoid(out[:, 4:]) + 1e-3
 
 
 def scenes(n: int, seed) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -188,7 +244,7 @@ class AIRTrainer(nn.Module):
         self.baseline = est.BaselineMLP(3 * cfg.input_size**2, hidden=64)
         self.normaliser = est.SignalNormaliser(1)
 
-    def loss(self, images: torch.Tensor, learn_what: bool = True):
+    def loss(self, images: torch.Tensor, learn_what: bool = True, weights=None):
         """The ELBO surrogate of a batch of unlabelled images, Eqs. (3), (6), (7).
 
         ELBO = log p(x | z) + log p(z_what) + log p(z_where) - log q(z_what | x) - log q(z_where | x)
@@ -196,6 +252,7 @@ class AIRTrainer(nn.Module):
         Args:
             images: (B, 3, 128, 128) observed images.
             learn_what: train the type head (False during ``what_warmup``).
+            weights: the likelihood levels' weights (:func:`level_weights`; default all 1).
 
         Returns:
             ``est.Surrogate(loss, elbo, signal)``.
@@ -213,7 +270,7 @@ class AIRTrainer(nn.Module):
         log_q_where = est.normal_log_prob(where, loc, scale).sum(1)  # (B K,)
         pose = clamp_to_table(where)
         y = render(what, pose, shared_renderer(cfg.render_size, SPEC), eps=cfg.eps, check=False)
-        log_lik = log_likelihood(images, y, cfg.sigma_x, cfg.blur_px, cfg.stride)  # (B K,)
+        log_lik = log_likelihood(cfg, images, y, weights)  # (B K,)
         step = (log_prior(what, where) - log_q_what[:, 0] - log_q_where)[:, None]  # (B K, 1)
         mask = torch.ones_like(step)
         elbo = log_lik + step[:, 0]
@@ -238,14 +295,39 @@ class AIRTrainer(nn.Module):
 
 
 def supervised_loss(net: SceneNet, images: torch.Tensor, identity: torch.Tensor,
-                    pose: torch.Tensor, input_size: int = 32) -> torch.Tensor:
+                    pose: torch.Tensor, input_size: int = 32, beta: float = 0.0) -> torch.Tensor:
     """-log q(z_true | x): cross-entropy of the type plus the Gaussian NLL of the exact pose.
 
-    The pose target is the raw angle: a network trained this way must predict *the* angle even
-    where the object's symmetry makes it unidentifiable (the cube's quarter turns).
+    The pose target is the raw angle, as in the paper: a network trained this way must predict
+    *the* angle even where the object's symmetry makes it unidentifiable (the cube's quarter
+    turns). The angle's error is taken on the circle (wrapped to [-pi, pi)), so that 179 and -179
+    degrees are 2 degrees apart, not 358.
+
+    With ``beta > 0`` each component's negative log-likelihood is multiplied by its predicted
+    variance to the power ``beta``, held constant (beta-NLL, Seitzer et al. 2022, "On the pitfalls
+    of heteroscedastic uncertainty estimation"): the minimiser, mean and variance, is unchanged,
+    but a component the network cannot yet predict no longer loses its gradient by widening its
+    variance. With the plain NLL (beta = 0) the angle's variance grew to its maximum within the
+    first few hundred steps, its mean's gradient shrank by its square, and the network never learned
+    the cylinder's angle (development runs, not recorded).
+
+    Args:
+        net: the network.
+        images: (B, 3, 128, 128) observed images.
+        identity: (B,) true types.
+        pose: (B, 3) true poses, raw angles.
+        input_size: the network's input side.
+        beta: see above (0: the plain negative log-likelihood).
+
+    Returns:
+        The batch mean, a scalar.
     """
     logits, loc, scale = net(downsample(images, input_size))
-    nll_where = -est.normal_log_prob(pose, loc, scale).sum(1)
+    target = torch.cat([pose[:, :2], loc[:, 2:] + wrap_angle(pose[:, 2:] - loc[:, 2:])], dim=1)
+    nll_where = -est.normal_log_prob(target, loc, scale)  # (B, 3)
+    if beta:
+        nll_where = nll_where * scale.detach() ** (2 * beta)
+    nll_where = nll_where.sum(1)
     return (F.cross_entropy(logits, identity, reduction="none") + nll_where).mean()
 
 
@@ -319,15 +401,23 @@ def infer_network(net: SceneNet, images, input_size: int = 32):
 def direct_optimise(image: torch.Tensor, cfg: Config, rng: np.random.Generator):
     """Maximises log p(x | z) over z_where from a random start, once per type; keeps the best.
 
+    Coarse to fine, as in training: the first half of the ``direct_steps`` Adam steps climb the
+    wide level of the likelihood alone, the second half the whole pyramid, with the learning rate
+    decayed by a cosine to a twentieth. The types compete by the best full likelihood they reach.
+
     Args:
         image: (3, 128, 128) one observed image.
         cfg: steps, learning rate, likelihood and epsilon.
         rng: draws the starting poses from the prior.
 
     Returns:
-        identity (int), pose (3,) tensor, and the trace of log p(x | z) of the best type (steps,).
+        identity (int), pose (3,) tensor, and the trace of the full log p(x | z) of the best
+        type (steps,).
     """
     renderer = shared_renderer(cfg.render_size, SPEC)
+    coarse_steps = cfg.direct_steps // 2
+    fine_steps = cfg.direct_steps - coarse_steps
+    coarse = (1.0,) + (0.0,) * (len(cfg.levels) - 1)
     best = (-math.inf, 0, None, None)
     for identity in range(len(OBJECTS)):
         _, start = sample_scenes(1, SPEC, rng)
@@ -335,18 +425,60 @@ def direct_optimise(image: torch.Tensor, cfg: Config, rng: np.random.Generator):
         opt = torch.optim.Adam([pose], lr=cfg.direct_lr)
         ident = torch.tensor([identity])
         trace, top = [], (-math.inf, None)
-        for _ in range(cfg.direct_steps):
+        for step in range(cfg.direct_steps):
+            fine = step >= coarse_steps
+            if fine:
+                t = (step - coarse_steps) / max(fine_steps - 1, 1)
+                opt.param_groups[0]["lr"] = cfg.direct_lr * (0.05 + 0.475 * (1 + math.cos(math.pi * t)))
             opt.zero_grad()
             y = render(ident, clamp_to_table(pose), renderer, eps=cfg.eps, check=False)
-            ll = log_likelihood(image[None], y, cfg.sigma_x, cfg.blur_px, cfg.stride)[0]
-            (-ll).backward()
-            trace.append(ll.item())
-            if ll.item() > top[0]:
-                top = (ll.item(), clamp_to_table(pose.detach())[0].float())
+            full = log_likelihood(cfg, image[None], y)[0]
+            (-(full if fine else log_likelihood(cfg, image[None], y, coarse)[0])).backward()
+            trace.append(full.item())
+            if full.item() > top[0]:
+                top = (full.item(), clamp_to_table(pose.detach())[0].float())
             opt.step()
         if top[0] > best[0]:
             best = (top[0], identity, top[1], trace)
     return best[1], best[2], torch.tensor(best[3])
+
+
+def direct_stability(identity, pose, images, cfg: Config, rng: np.random.Generator) -> dict:
+    """Direct optimisation restarted ``cfg.direct_restarts`` times per scene from random starts.
+
+    Args:
+        identity, pose, images: the scenes (B,), (B, 3), (B, 3, 128, 128).
+
+    Returns:
+        ``restarts``; per scene and restart the inferred ``identity`` (B, R) and errors
+        ``position_error`` (B, R, table widths) and ``rotation_error_deg`` (B, R, NaN for spheres
+        and wrong types); the summaries ``rotation_spread_deg`` (mean over the rotating scenes
+        whose restarts all find the type of the standard deviation over restarts of the rotation
+        error), ``position_spread`` (the same for the position error), ``disagree`` (share of
+        scenes whose restarts differ in type, or in angle by more than 5 degrees modulo the
+        symmetry) and ``wrong_type`` (share of restarts that end with the wrong type).
+    """
+    runs = [[direct_optimise(images[i], cfg, rng) for _ in range(cfg.direct_restarts)]
+            for i in range(len(identity))]
+    gi = torch.tensor([[r[0] for r in row] for row in runs])  # (B, R)
+    gp = torch.stack([torch.stack([r[1] for r in row]) for row in runs])  # (B, R, 3)
+    R = cfg.direct_restarts
+    pos = (gp[..., :2] - pose[:, None, :2]).norm(dim=-1) / SPEC.table_width  # (B, R)
+    rot = rotation_error(identity.repeat_interleave(R), pose[:, 2].repeat_interleave(R),
+                         gp[..., 2].flatten()).view(-1, R)
+    rot = torch.where(gi == identity[:, None], torch.rad2deg(rot), torch.full_like(rot, float("nan")))
+    same_type = (gi == gi[:, :1]).all(1)
+    between = rotation_error(identity.repeat_interleave(R), gp[:, :1, 2].expand(-1, R).flatten(),
+                             gp[..., 2].flatten()).view(-1, R)  # (B, R): angle between restarts
+    rotating = ~torch.isnan(between).any(1)
+    disagree = ~same_type | (rotating & (torch.rad2deg(between) > 5).any(1))
+    full = same_type & (gi[:, 0] == identity) & rotating
+    return {"restarts": R, "scenes": len(identity), "identity": gi, "position_error": pos,
+            "rotation_error_deg": rot,
+            "rotation_spread_deg": rot[full].double().std(1).mean().item() if full.any() else None,
+            "position_spread": pos[same_type].double().std(1).mean().item() if same_type.any() else None,
+            "disagree": disagree.float().mean().item(),
+            "wrong_type": (gi != identity[:, None]).float().mean().item()}
 
 
 def rotation_error(identity: torch.Tensor, truth: torch.Tensor, guess: torch.Tensor) -> torch.Tensor:
@@ -425,4 +557,7 @@ def evaluate(nets: dict, cfg: Config, profile_seed: int = TEST_SEED) -> dict:
     out["direct"] = metrics(identity[:n], pose[:n], images[:n], gi, gp, seconds)
     out["direct"]["inferred"] = (gi, gp)
     out["direct"]["traces"] = torch.stack([f[2] for f in found])
+    m = cfg.stability_scenes
+    out["stability"] = direct_stability(identity[:m], pose[:m], images[:m], cfg,
+                                        np.random.default_rng(profile_seed + 2))
     return out

@@ -9,9 +9,11 @@ Writes benchmarks/render_results.json (the numbers quoted in the chapter and the
    of ``Renderer.render_batch`` (which adds the conversion to a float tensor); the time of one
    forward and one central finite-difference gradient of the likelihood of a scene.
 2. Informativeness: for perturbed poses of random scenes, the finite-difference gradient of the
-   blurred log-likelihood at several epsilons (eps for x and y in metres, 3 eps for theta in
-   radians) against an independent reference, a central difference (steps 3e-3 m, 1e-2 rad) on a
-   4x supersampled renderer (512x512 area-averaged to 128x128).
+   log-likelihood the 3D experiment uses, at each stage of its coarse-to-fine schedule (the wide
+   level alone, then wide + narrow: ``airlib.scene3d.STAGES``), at several epsilons (eps for x
+   and y in metres, 3 eps for theta in radians), against an independent reference, a central
+   difference (steps 3e-3 m, 1e-2 rad) on a 4x supersampled renderer (512x512 area-averaged to
+   128x128).
 """
 from __future__ import annotations
 
@@ -33,10 +35,12 @@ import torch.nn.functional as F  # noqa: E402
 
 from airlib.render import OBJECTS, Renderer, sample_scenes  # noqa: E402
 from airlib.render.gradient import render  # noqa: E402
-from airlib.render.likelihood import log_likelihood  # noqa: E402
+from airlib.render.likelihood import pyramid_log_likelihood  # noqa: E402
 from airlib.render.scene import FIRST_GROUP, SceneSpec, scene_xml  # noqa: E402
 
-SIGMA_X, BLUR = 0.1, 2.0
+from airlib.scene3d import STAGES, config  # noqa: E402
+
+SIGMA_X = config("paper").sigma_x
 
 
 def raw_fps(size: int, poses: np.ndarray, repeats: int) -> float:
@@ -82,7 +86,7 @@ def airlib_fps(size: int, poses: np.ndarray, repeats: int) -> tuple[float, float
     return fps, fps_batch
 
 
-def gradient_time(poses: np.ndarray, scheme: str, eps) -> float:
+def gradient_time(poses: np.ndarray, scheme: str, eps, levels) -> float:
     """Seconds for one scene's rendered likelihood and its finite-difference gradient."""
     with Renderer(128) as r:
         ident = torch.zeros(1, dtype=torch.long)
@@ -91,12 +95,12 @@ def gradient_time(poses: np.ndarray, scheme: str, eps) -> float:
         for p in poses:
             pose = torch.tensor(p[None], requires_grad=True)
             y = render(ident, pose, r, eps=eps, scheme=scheme)
-            log_likelihood(x, y, SIGMA_X, BLUR).sum().backward()
+            pyramid_log_likelihood(x, y, SIGMA_X, levels).sum().backward()
         return (time.perf_counter() - t) / len(poses)
 
 
-def informativeness(n: int, seed: int = 0) -> list[dict]:
-    """Agreement of finite-difference likelihood gradients with a supersampled reference."""
+def informativeness(n: int, levels, seed: int = 0) -> list[dict]:
+    """Agreement of finite-difference gradients of one likelihood (``levels``) with a supersampled reference."""
     rng = np.random.default_rng(seed)
     spec = SceneSpec()
     ident, pose = sample_scenes(n, spec, rng)
@@ -110,7 +114,7 @@ def informativeness(n: int, seed: int = 0) -> list[dict]:
         def ll_ref(i, p):
             y = F.interpolate(big.render_batch([ident[i]], p[None], check=False), size=(128, 128),
                               mode="area")
-            return log_likelihood(x[i:i + 1], y, SIGMA_X, BLUR).item()
+            return pyramid_log_likelihood(x[i:i + 1], y, SIGMA_X, levels).item()
 
         ref = np.zeros((n, 3))
         steps = (3e-3, 3e-3, 1e-2)
@@ -125,7 +129,7 @@ def informativeness(n: int, seed: int = 0) -> list[dict]:
                 p = torch.tensor(off, dtype=torch.float64, requires_grad=True)
                 y = render(torch.as_tensor(ident), p, r, eps=(eps, eps, 3 * eps), scheme=scheme,
                            check=False)
-                log_likelihood(x.double(), y, SIGMA_X, BLUR).sum().backward()
+                pyramid_log_likelihood(x.double(), y, SIGMA_X, levels).sum().backward()
                 g = p.grad.numpy()
                 rel = np.abs(g - ref) / (np.abs(ref) + 1e-9)
                 rows.append({
@@ -160,10 +164,12 @@ def main() -> None:
                                    "render_vs_raw": fps / raw, "render_batch_vs_raw": fps_batch / raw}
         print(size, speed[f"{size}x{size}"], flush=True)
     from airlib.render.gradient import DEFAULT_EPS
-    grad = {scheme: gradient_time(poses[:20 if args.quick else 100], scheme, DEFAULT_EPS)
+    fine = STAGES[-1][1]
+    grad = {scheme: gradient_time(poses[:20 if args.quick else 100], scheme, DEFAULT_EPS, fine)
             for scheme in ("forward", "central")}
     print("gradient seconds", grad, flush=True)
-    rows = informativeness(8 if args.quick else 40)
+    stages = [{"stage": name, "levels": [list(lv) for lv in levels],
+               "rows": informativeness(8 if args.quick else 40, levels)} for name, levels in STAGES]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True).stdout.strip()
     result = {
@@ -173,8 +179,8 @@ def main() -> None:
         "torch_threads": torch.get_num_threads(), "MUJOCO_GL": os.environ["MUJOCO_GL"],
         "speed": speed,
         "gradient_seconds_per_scene": {"eps": list(DEFAULT_EPS), **grad},
-        "likelihood": {"sigma_x": SIGMA_X, "blur_px": BLUR},
-        "informativeness": rows,
+        "likelihood": {"sigma_x": SIGMA_X, "gradient_levels": [list(lv) for lv in fine]},
+        "informativeness": stages,
     }
     Path(args.out).write_text(json.dumps(result, indent=1))
     print("wrote", args.out)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 import airlib.render.renderer as renderer_module
 from airlib.render import OBJECTS, Renderer, RendererUnavailable, SceneSpec, check_scene, sample_scenes
 from airlib.render.gradient import DEFAULT_EPS, render
-from airlib.render.likelihood import blur, downsample, gaussian_kernel, log_likelihood
+from airlib.render.likelihood import blur, downsample, gaussian_kernel, log_likelihood, pyramid_log_likelihood
 from airlib.render.renderer import MAX_SIZE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -187,10 +187,31 @@ def test_likelihood_matches_torch_normal():
     assert (log_likelihood(x, x, 0.1, 2.0) > log_likelihood(x, y, 0.1, 2.0)).all()
 
 
+def test_pyramid_likelihood_is_a_gaussian_of_the_stacked_blurred_images():
+    """With unit weights, the pyramid's likelihood is one Gaussian over the blurred images of every
+    level, stacked (torch's Normal as the reference); weights scale each level's term."""
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.rand(2, 3, 32, 32, generator=g), torch.rand(2, 3, 32, 32, generator=g)
+    levels = ((6.0, 4), (1.0, 1))
+    stack = lambda im: torch.cat([blur(im, b, s).flatten(1) for b, s in levels], 1)  # noqa: E731
+    expected = torch.distributions.Normal(stack(y), 0.2).log_prob(stack(x)).sum(1)
+    assert torch.allclose(pyramid_log_likelihood(x, y, 0.2, levels), expected, rtol=1e-5)
+    half = pyramid_log_likelihood(x, y, 0.2, levels, (1.0, 0.5))
+    assert torch.allclose(half, log_likelihood(x, y, 0.2, 6.0, 4) + 0.5 * log_likelihood(x, y, 0.2, 1.0, 1), rtol=1e-5)
+    assert torch.allclose(pyramid_log_likelihood(x, y, 0.2, levels, (1.0, 0.0)), log_likelihood(x, y, 0.2, 6.0, 4))
+    for bad, message in [((), "levels"), (((2.0,),), "levels"), ((2.0, 1), "levels")]:
+        with pytest.raises(ValueError, match=message):
+            pyramid_log_likelihood(x, y, 0.2, bad)
+    for weights in [(1.0,), (1.0, -0.5), (1.0, float("nan"))]:
+        with pytest.raises(ValueError, match="weights"):
+            pyramid_log_likelihood(x, y, 0.2, levels, weights)
+
+
 def test_finite_difference_gradient_against_supersampled_central_difference(renderer):
     """Autograd through the forward finite difference (default eps) agrees with an independent,
     slower reference: a central difference of the scalar likelihood, rendered at 512x512 and
-    area-averaged to 128x128."""
+    area-averaged to 128x128. The likelihood is the 3D model's narrow level (2 px, every pixel),
+    which decides the angle; its wide level is checked in the benchmark (benchmarks/render.py)."""
     sigma_x, blur_px = 0.1, 2.0
     ident = torch.tensor([0, 1, 2, 2])
     truth = torch.tensor([[0.1, 0.0, 0.3], [-0.2, 0.15, 0.0], [0.0, -0.1, 1.0], [0.2, 0.2, -2.0]])

@@ -54,19 +54,90 @@ def test_elbo_matches_its_definition():
     recomputed here from the same random draws."""
     trainer = scene3d.AIRTrainer(TINY)
     _, _, images = scene3d.scenes(3, [0, 1])
+    weights = (1.0, 0.3)  # the fine level part-way through its ramp
     torch.manual_seed(5)
-    elbo = trainer.loss(images).elbo
+    elbo = trainer.loss(images, weights=weights).elbo
     torch.manual_seed(5)
-    logits, loc, scale = trainer.net(scene3d.downsample(images, 32))
+    logits, loc, scale = trainer.net(scene3d.downsample(images, TINY.input_size))
     what = torch.distributions.Categorical(logits=logits).sample()
     where = loc + scale * torch.randn(loc.shape)
     y = scene3d.shared_renderer().render_batch(what, scene3d.clamp_to_table(where).detach(), check=False)
     p = scene3d.SPEC.placement_half_width
-    expected = (log_likelihood(images, y, TINY.sigma_x, TINY.blur_px, TINY.stride) - math.log(3)
+    (wide, wide_stride), (narrow, narrow_stride) = TINY.levels
+    log_lik = (log_likelihood(images, y, TINY.sigma_x, wide, wide_stride)
+               + 0.3 * log_likelihood(images, y, TINY.sigma_x, narrow, narrow_stride))
+    expected = (log_lik - math.log(3)
                 - 2 * math.log(2 * p) - math.log(2 * math.pi)
                 - torch.log_softmax(logits, 1).gather(1, what[:, None])[:, 0]
                 - torch.distributions.Normal(loc, scale).log_prob(where).sum(1))
     assert torch.allclose(elbo, expected.detach(), rtol=1e-5)
+
+
+def test_fine_levels_are_switched_on_gradually():
+    cfg = replace(TINY, fine_start=100, fine_ramp=50)
+    assert scene3d.level_weights(cfg, 0) == (1.0, 0.0)
+    assert scene3d.level_weights(cfg, 100) == (1.0, 0.0)
+    assert scene3d.level_weights(cfg, 125) == (1.0, 0.5)
+    assert scene3d.level_weights(cfg, 150) == scene3d.level_weights(cfg, 10_000) == (1.0, 1.0)
+
+
+def test_likelihood_sees_rotation_and_keeps_the_wide_basin():
+    """The model's likelihood loses many nats when the cube turns by 10 degrees (the wide level
+    alone loses under one), and a cube guessed far from the observed one is still drawn towards it."""
+    cfg = scene3d.config("paper")
+    r = scene3d.shared_renderer()
+    x = r.render_batch([0], torch.tensor([[0.1, -0.1, 0.3]]))
+    turned = r.render_batch([0], torch.tensor([[0.1, -0.1, 0.3 + math.radians(10)]]))
+    wide = (1.0, 0.0)
+    assert (scene3d.log_likelihood(cfg, x, x) - scene3d.log_likelihood(cfg, x, turned)).item() > 50
+    assert (scene3d.log_likelihood(cfg, x, x, wide) - scene3d.log_likelihood(cfg, x, turned, wide)).item() < 1
+    # along a line from 30 cm away to the object, the full likelihood rises at every step
+    path = torch.tensor([[0.1 - d, -0.1, 0.3] for d in np.linspace(0.3, 0.0, 7)])
+    ll = scene3d.log_likelihood(cfg, x.expand(7, -1, -1, -1), r.render_batch([0] * 7, path))
+    assert (ll.diff() > 0).all(), ll
+
+
+def test_supervised_angle_error_is_taken_on_the_circle():
+    """-log q of a true angle 1 degree across the +-pi cut equals that of one 1 degree away elsewhere."""
+    torch.manual_seed(0)
+    net = scene3d.SceneNet(hidden=32, input_size=32).eval()
+    images = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        logits, loc, scale = net(images)
+    ident = torch.zeros(1, dtype=torch.long)
+    one = math.radians(1)
+    near = scene3d.supervised_loss(net, images, ident, loc + torch.tensor([0, 0, one]), 32)
+    across = scene3d.supervised_loss(net, images, ident, loc + torch.tensor([0, 0, one - 2 * math.pi]), 32)
+    assert torch.isclose(near, across, rtol=1e-4)
+    # beta-NLL: each pose component's negative log-density weighted by its variance ** beta
+    pose = loc + torch.tensor([0.01, -0.02, 0.3])
+    nll = -torch.distributions.Normal(loc, scale).log_prob(pose)
+    ce = torch.nn.functional.cross_entropy(logits, ident)
+    for beta in (0.0, 0.5, 1.0):
+        expected = ce + (nll * scale ** (2 * beta)).sum()
+        assert torch.isclose(scene3d.supervised_loss(net, images, ident, pose, 32, beta), expected, rtol=1e-5)
+    assert torch.isclose(scene3d.wrap_angle(torch.tensor(3 * math.pi / 2)), torch.tensor(-math.pi / 2))
+
+
+def test_angle_is_read_on_the_circle_with_a_capped_gradient():
+    net = scene3d.SceneNet(hidden=32, input_size=32).eval()
+    with torch.no_grad():
+        net.where.weight.zero_()
+        net.where.bias[2:4] = torch.tensor([-1e-3, 1e-3])  # (cos, sin) near the origin, at 135 degrees
+    x = torch.rand(1, 3, 32, 32)
+    _, loc, _ = net(x)
+    assert math.isclose(loc[0, 2].item(), 3 * math.pi / 4, rel_tol=1e-5)
+    loc[0, 2].backward()
+    assert net.where.bias.grad[2:4].norm() <= 1 / scene3d.MIN_RADIUS + 1e-4  # not 1 / 1.4e-3
+
+
+def test_direct_stability_counts_disagreeing_restarts():
+    cfg = replace(TINY, direct_steps=4, direct_restarts=3)
+    identity, pose, images = scene3d.scenes(2, [3, 4])
+    out = scene3d.direct_stability(identity, pose, images, cfg, np.random.default_rng(0))
+    assert out["identity"].shape == out["position_error"].shape == out["rotation_error_deg"].shape == (2, 3)
+    assert 0 <= out["disagree"] <= 1 and 0 <= out["wrong_type"] <= 1
+    assert out["wrong_type"] == (out["identity"] != identity[:, None]).float().mean().item()
 
 
 def test_direct_optimisation_climbs_the_likelihood():
@@ -101,7 +172,8 @@ def test_3d_artifacts_round_trip_through_the_run_layer(tmp_path):
     shutil.copy(tmp_path / "r" / "model.safetensors", stem.with_suffix(".safetensors"))
     shutil.copy(tmp_path / "r" / "model.json", stem.with_suffix(".json"))
     loaded = pretrained.load_pretrained("3d-supervised", 0, directory=tmp_path / "arts")
-    x = torch.rand(2, 3, 32, 32)
+    side = scene3d.config("smoke").input_size
+    x = torch.rand(2, 3, side, side)
     net = run.model.eval()
     assert torch.allclose(loaded(x)[0], net(x)[0], atol=0.05)  # fp16 weights
     rec = json.loads(stem.with_suffix(".json").read_text())

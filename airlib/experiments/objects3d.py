@@ -61,9 +61,9 @@ class Objects3D(Experiment):
     def loss(self, model, batch, cfg: Config, step: int, generator) -> tuple[torch.Tensor, dict]:
         identity, pose, images = batch
         if self.method == "air":
-            out = model.loss(images, learn_what=step >= cfg.what_warmup)
+            out = model.loss(images, learn_what=step >= cfg.what_warmup, weights=scene3d.level_weights(cfg, step))
             return out.loss, dict(elbo=out.elbo.mean().item())
-        return scene3d.supervised_loss(model, images, identity, pose, cfg.input_size), {}
+        return scene3d.supervised_loss(model, images, identity, pose, cfg.input_size, cfg.supervised_beta), {}
 
     def evaluate(self, model, data: dict, cfg: Config, step: int, final: bool = False) -> dict:
         n = len(data["test_identity"]) if final else min(100, len(data["test_identity"]))
@@ -101,12 +101,16 @@ def evaluate_all(profile: str, nets: dict, out: Path, command: str) -> dict:
     cfg = scene3d.config(profile)
     t = time.perf_counter()
     results = scene3d.evaluate(nets, cfg)
+    stability = results.pop("stability")
+    per_restart = {k: stability.pop(k) for k in ("identity", "position_error", "rotation_error_deg")}
     inferred = {name: r.pop("inferred") for name, r in results.items()}
     traces = results["direct"].pop("traces")
-    keep = 16  # the figures' scenes
-    tensors = {f"inferred.{n}.identity": i[:keep].clone() for n, (i, _) in inferred.items()}
-    tensors |= {f"inferred.{n}.pose": p[:keep].half().clone() for n, (_, p) in inferred.items()}
+    results["direct"]["stability"] = stability
+    # every inference (the figures pick their scenes; the histogram of angles uses them all)
+    tensors = {f"inferred.{n}.identity": i.clone() for n, (i, _) in inferred.items()}
+    tensors |= {f"inferred.{n}.pose": p.half().clone() for n, (_, p) in inferred.items()}
     tensors["direct_traces"] = traces.float()
+    tensors |= {f"stability.{k}": v.float() for k, v in per_restart.items()}
     data = AIR_3D.data(profile)
     record = dict(experiment=RESULTS, profile=profile, seed=0, model_config=None, train_config=as_dict(cfg),
                   **runs.provenance(torch.device("cpu"), command), wall_time_s=time.perf_counter() - t,
@@ -139,5 +143,6 @@ def load_results(profile: str, nets: dict | None = None) -> tuple[dict, dict]:
         _, tensors = runs.load_artifact(stem)
     methods = sorted({k.split(".")[1] for k in tensors if k.startswith("inferred.")})
     figures = {"inferred": {m: (tensors[f"inferred.{m}.identity"], tensors[f"inferred.{m}.pose"]) for m in methods},
-               "direct_traces": tensors["direct_traces"]}
+               "direct_traces": tensors["direct_traces"],
+               "stability": {k.split(".", 1)[1]: v for k, v in tensors.items() if k.startswith("stability.")}}
     return record["metrics"], figures

@@ -95,6 +95,44 @@ def log_likelihood(x: torch.Tensor, y: torch.Tensor, sigma_x: float, blur_sigma:
     return -0.5 * d.pow(2).flatten(1).sum(1) / sigma_x**2 - 0.5 * n * math.log(2 * math.pi * sigma_x**2)
 
 
+def pyramid_log_likelihood(x: torch.Tensor, y: torch.Tensor, sigma_x: float, levels,
+                           weights=None) -> torch.Tensor:
+    """A weighted sum of blurred Gaussian likelihoods, one per level of a blur pyramid.
+
+    log p(x | z) = sum_l w_l log N(S_l b_l * x | S_l b_l * y, sigma_x^2 I)
+
+    Each level is the paper's likelihood at its own blur width b_l and grid S_l. A wide level gives
+    the wide basin in position; a narrow one sees the object's outline, and so its rotation. With
+    all weights 1 it is a Gaussian likelihood of the stacked blurred images; a weight below 1
+    tempers its level (used to switch a fine level on gradually, coarse to fine).
+
+    Args:
+        x: observed images (B, C, H, W).
+        y: rendered images (B, C, H, W).
+        sigma_x: standard deviation of the pixel noise, every level.
+        levels: sequence of ``(blur_sigma, stride)`` pairs.
+        weights: one number per level (default: all 1).
+
+    Returns:
+        (B,) log-likelihoods.
+
+    Raises:
+        ValueError: for no level, a level that is not a pair, weights of another length or
+            negative, or a bad blur or noise (see :func:`log_likelihood`).
+    """
+    levels = tuple(levels)
+    if not levels or any(not isinstance(lv, (tuple, list)) or len(lv) != 2 for lv in levels):
+        raise ValueError(f"levels must be a non-empty sequence of (blur_sigma, stride) pairs, got {levels!r}")
+    weights = (1.0,) * len(levels) if weights is None else tuple(float(w) for w in weights)
+    if len(weights) != len(levels) or any(not w >= 0 for w in weights):
+        raise ValueError(f"weights must be {len(levels)} numbers >= 0, one per level, got {weights!r}")
+    total = 0.0
+    for (blur_sigma, stride), w in zip(levels, weights):
+        if w > 0:
+            total = total + w * log_likelihood(x, y, sigma_x, blur_sigma, stride)
+    return total if torch.is_tensor(total) else torch.zeros(x.shape[0], dtype=x.dtype)
+
+
 def downsample(images: torch.Tensor, size: int) -> torch.Tensor:
     """Area-averages images to ``size x size`` (the network's 32x32 input).
 
