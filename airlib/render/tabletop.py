@@ -1,0 +1,231 @@
+"""Table-top scenes (Sec. III-B, Figs. 9-10): a table, up to three pieces of crockery, a camera on an orbit.
+
+One MuJoCo model holds the table and nine mocap bodies, three replicas each of the cup, the pan and
+the plate (:mod:`airlib.render.crockery`), so that any scene of three objects, types repeated or not,
+is shown by moving bodies: slot ``i`` of a scene uses the next free replica of its type, and unused
+replicas wait far below the table, beyond the camera's far plane. The camera is MuJoCo's free camera
+looking at the table's centre from a fixed distance and elevation; its azimuth is the central
+position plus the scene's camera angle (``z_cam``, degrees), limited to ``camera_range``.
+
+A scene is ``present`` (N,) bool, ``kind`` (N,) int (index into :data:`KINDS`), ``pose`` (N, 3) float
+(x, y on the table in metres, rotation about the table's normal in radians) and ``camera`` (degrees).
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import mujoco  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from . import crockery  # noqa: E402
+from .renderer import GL_PACKAGES, RendererUnavailable, check_size  # noqa: E402
+
+KINDS = ("cup", "pan", "plate")
+REPLICAS = 3                       # of each kind: any three-object scene can be shown
+COLOURS = {"cup": (0.92, 0.38, 0.30), "pan": (0.30, 0.45, 0.95), "plate": (0.92, 0.92, 0.90)}
+PARKED_Z = -50.0                   # where unused replicas wait (beyond the far plane)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """The fixed part of a table-top scene (metres and degrees).
+
+    Attributes:
+        table_half_width: half the side of the square table top.
+        placement_half_width: object centres lie in ``[-p, p]^2`` (object bodies stay on the table).
+        distance, elevation, azimuth: the camera's distance from the table's centre, its elevation
+            (negative: looking down) and its central azimuth (90: looking along +y).
+        camera_range: the moving camera's azimuth stays within ``azimuth +- camera_range``.
+        fovy: vertical field of view.
+        offsamples: multisamples per pixel (anti-aliasing).
+    """
+    table_half_width: float = 0.5
+    placement_half_width: float = 0.3
+    distance: float = 1.4
+    elevation: float = -55.0
+    azimuth: float = 90.0
+    camera_range: float = 40.0
+    fovy: float = 45.0
+    offsamples: int = 4
+
+    def __post_init__(self):
+        for name in ("table_half_width", "placement_half_width", "distance", "fovy", "camera_range"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"TableSpec.{name} must be a positive number, got {value!r}")
+        if self.placement_half_width + min(crockery.BODY_RADIUS.values()) > self.table_half_width:
+            raise ValueError(f"TableSpec.placement_half_width {self.placement_half_width} leaves no object on the table "
+                             f"of half-width {self.table_half_width}")
+        if not -90 < self.elevation < 0:
+            raise ValueError(f"TableSpec.elevation must be in (-90, 0) degrees (looking down), got {self.elevation!r}")
+        if not 0 < self.fovy < 180:
+            raise ValueError(f"TableSpec.fovy must be in (0, 180) degrees, got {self.fovy!r}")
+        if not 0 < self.camera_range < 180:
+            raise ValueError(f"TableSpec.camera_range must be in (0, 180) degrees, got {self.camera_range!r}")
+
+
+def body_name(kind: str, replica: int) -> str:
+    return f"{kind}{replica}"
+
+
+def scene_xml(spec: TableSpec, size: int) -> str:
+    """MJCF of the table and the nine crockery bodies, the meshes inline."""
+    t = spec.table_half_width
+    assets, bodies = [], []
+    for kind in KINDS:
+        for part in crockery.parts(kind):
+            v = " ".join(f"{x:.6f}" for x in part.mesh.vertices.reshape(-1))
+            f = " ".join(map(str, part.mesh.faces.reshape(-1)))
+            assets.append(f'<mesh name="{kind}_{part.name}" vertex="{v}" face="{f}"/>')
+        rgba = " ".join(map(str, (*COLOURS[kind], 1)))
+        for r in range(REPLICAS):
+            geoms = "".join(f'<geom type="mesh" mesh="{kind}_{p.name}" pos="{" ".join(map(str, p.pos))}" '
+                            f'euler="{" ".join(map(str, p.euler))}" rgba="{rgba}"/>' for p in crockery.parts(kind))
+            bodies.append(f'<body name="{body_name(kind, r)}" mocap="true" pos="0 0 {PARKED_Z}">{geoms}</body>')
+    return f"""
+<mujoco model="air-tabletop">
+  <compiler angle="degree"/>
+  <default><geom contype="0" conaffinity="0"/></default>
+  <statistic center="0 0 0" extent="1"/>
+  <visual>
+    <quality shadowsize="0" offsamples="{spec.offsamples}"/>
+    <global offwidth="{size}" offheight="{size}" fovy="{spec.fovy}"/>
+    <map znear="0.05" zfar="6"/>
+    <headlight ambient="0.35 0.35 0.35" diffuse="0.3 0.3 0.3" specular="0 0 0"/>
+  </visual>
+  <asset>{''.join(assets)}</asset>
+  <worldbody>
+    <light pos="0.4 -0.6 2.0" dir="-0.2 0.3 -1" diffuse="0.7 0.7 0.7" castshadow="false"/>
+    <geom name="table" type="box" size="{t} {t} 0.04" pos="0 0 -0.04" rgba="0.12 0.12 0.14 1"/>
+    {''.join(bodies)}
+  </worldbody>
+</mujoco>
+"""
+
+
+def check_scene(present, kind, pose, camera, spec: TableSpec):
+    """One scene in canonical form (numpy arrays), or a ValueError naming what is wrong."""
+    present = np.asarray(present)
+    kind = np.asarray(kind)
+    pose = np.asarray(pose, np.float64)
+    n = present.shape[0] if present.ndim == 1 else -1
+    if n < 1 or kind.shape != (n,) or pose.shape != (n, 3):
+        raise ValueError(f"a scene is present (N,), kind (N,) and pose (N, 3); got {present.shape}, {kind.shape}, "
+                         f"{pose.shape}")
+    if present.dtype != bool and not np.isin(present, (0, 1)).all():
+        raise ValueError(f"present must be 0/1 or bool, got {present.tolist()}")
+    present = present.astype(bool)
+    if not np.issubdtype(kind.dtype, np.integer) or np.any((kind[present] < 0) | (kind[present] >= len(KINDS))):
+        raise ValueError(f"kind must be integers in 0..{len(KINDS) - 1} ({', '.join(KINDS)}), got {kind.tolist()}")
+    for k in range(len(KINDS)):
+        if np.sum(present & (kind == k)) > REPLICAS:
+            raise ValueError(f"a scene holds at most {REPLICAS} of each kind, got {np.sum(present & (kind == k))} "
+                             f"{KINDS[k]}s")
+    if not np.isfinite(pose).all():
+        raise ValueError(f"pose must be finite, got {pose.tolist()}")
+    p = spec.placement_half_width
+    off = present & np.any(np.abs(pose[:, :2]) > p + 1e-9, axis=1)
+    if off.any():
+        raise ValueError(f"object centres {pose[off, :2].round(3).tolist()} are off the table: |x| and |y| must be at "
+                         f"most {p} m")
+    camera = float(camera)
+    if not math.isfinite(camera) or abs(camera) > spec.camera_range + 1e-9:
+        raise ValueError(f"camera angle {camera!r} is outside +-{spec.camera_range} degrees")
+    return present, kind.astype(np.int64), pose, camera
+
+
+class TabletopRenderer:
+    """Renders table-top scenes at ``size x size`` pixels on the CPU (MuJoCo offscreen OpenGL).
+
+    Raises:
+        RendererUnavailable: no OpenGL context (the message names the Debian packages).
+    """
+
+    def __init__(self, size: int = 128, spec: TableSpec = TableSpec()):
+        self._renderer = None
+        self.size = check_size(size)
+        if not isinstance(spec, TableSpec):
+            raise TypeError(f"spec must be a TableSpec, got {type(spec).__name__}")
+        self.spec = spec
+        self.model = mujoco.MjModel.from_xml_string(scene_xml(spec, self.size))
+        self.data = mujoco.MjData(self.model)
+        self._mocap = {(k, r): self.model.body(body_name(kind, r)).mocapid[0]
+                       for k, kind in enumerate(KINDS) for r in range(REPLICAS)}
+        self._geoms = {k: [g for g in range(self.model.ngeom)
+                           if self.model.body(self.model.geom_bodyid[g]).name.startswith(kind)]
+                       for k, kind in enumerate(KINDS)}
+        self.camera = mujoco.MjvCamera()
+        self.camera.type = mujoco.mjtCamera.mjCAMERA_FREE
+        self.camera.lookat[:] = (0.0, 0.0, 0.0)
+        self.camera.distance, self.camera.elevation = spec.distance, spec.elevation
+        try:
+            self._renderer = mujoco.Renderer(self.model, self.size, self.size)
+        except Exception as error:
+            raise RendererUnavailable(
+                f"MuJoCo could not create an offscreen OpenGL context with MUJOCO_GL="
+                f"{os.environ.get('MUJOCO_GL', '')!r} ({type(error).__name__}: {error}); rendering on the CPU needs "
+                f"{GL_PACKAGES}") from error
+
+    def set_colours(self, colours: dict[int, tuple[float, float, float]] | None = None) -> None:
+        """Colours of each kind (index -> rgb in [0, 1]); None restores :data:`COLOURS` (perturbation for transfer)."""
+        for k, kind in enumerate(KINDS):
+            rgb = COLOURS[kind] if colours is None or k not in colours else colours[k]
+            if len(rgb) != 3 or not all(0 <= c <= 1 for c in rgb):
+                raise ValueError(f"a colour is three numbers in [0, 1], got {rgb!r}")
+            self.model.geom_rgba[self._geoms[k], :3] = rgb
+
+    def render(self, present, kind, pose, camera: float = 0.0, check: bool = True) -> np.ndarray:
+        """Renders one scene; uint8 (size, size, 3)."""
+        if self._renderer is None:
+            raise RuntimeError("this TabletopRenderer is closed")
+        if check:
+            present, kind, pose, camera = check_scene(present, kind, pose, camera, self.spec)
+        self.data.mocap_pos[:, 2] = PARKED_Z
+        used = [0] * len(KINDS)
+        for i in np.flatnonzero(present):
+            k = int(kind[i])
+            m = self._mocap[(k, used[k])]
+            used[k] += 1
+            x, y, theta = pose[i]
+            self.data.mocap_pos[m] = (x, y, 0.0)
+            self.data.mocap_quat[m] = (math.cos(theta / 2), 0.0, 0.0, math.sin(theta / 2))
+        mujoco.mj_kinematics(self.model, self.data)
+        self.camera.azimuth = self.spec.azimuth + float(camera)
+        self._renderer.update_scene(self.data, camera=self.camera)
+        return self._renderer.render()
+
+    def render_batch(self, present, kind, pose, camera=None, check: bool = True) -> torch.Tensor:
+        """Renders scenes (B, N), (B, N), (B, N, 3) and cameras (B,) (default 0) to float (B, 3, size, size) in [0, 1]."""
+        present, kind, pose = (np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v)
+                               for v in (present, kind, pose))
+        camera = np.zeros(len(present)) if camera is None else np.asarray(
+            camera.detach().cpu() if isinstance(camera, torch.Tensor) else camera, np.float64)
+        if present.ndim != 2 or kind.shape != present.shape or pose.shape != (*present.shape, 3) \
+                or camera.shape != (len(present),):
+            raise ValueError(f"render_batch needs present (B, N), kind (B, N), pose (B, N, 3) and camera (B,); got "
+                             f"{present.shape}, {kind.shape}, {pose.shape}, {camera.shape}")
+        out = np.empty((len(present), self.size, self.size, 3), np.uint8)    # (B, H, W, 3)
+        for b in range(len(present)):
+            out[b] = self.render(present[b], kind[b], pose[b], camera[b], check=check)
+        return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0)  # (B, 3, H, W)
+
+    def camera_position(self) -> np.ndarray:
+        """Where the last render's camera stood (world coordinates), as MuJoCo placed it."""
+        cams = self._renderer.scene.camera
+        return np.mean([np.asarray(c.pos) for c in cams], axis=0)
+
+    def close(self) -> None:
+        if self._renderer is not None:
+            self._renderer.close()
+            self._renderer = None
+
+    def __enter__(self) -> "TabletopRenderer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

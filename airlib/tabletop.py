@@ -1,0 +1,95 @@
+"""The table-top scene model of Sec. III-B, Eq. (8): up to N = 3 pieces of crockery and a camera angle.
+
+    p(x, z_pres^{1:N}, z_where^{1:N}, z_what^{1:N}) = prod_i p(z_pres^i) p(z_what^i) p(z_where^i)      (8)
+
+with z_pres^i ~ Bernoulli(alpha), z_what^i ~ Discrete(beta) over (cup, pan, plate) and z_where^i the
+position on the table plane and the rotation about its normal; the moving-camera scenes add
+z_cam ~ N(0, sigma_cam^2). The count n = sum_i z_pres^i is then Binomial(N, alpha).
+
+The data sets follow the paper's setup: for each slot, presence, type, position and rotation are drawn
+independently, with two differences a physical table imposes, both stated here: positions are
+uniform on the placement square and a slot whose object would stand inside an earlier one is drawn
+again (objects do not interpenetrate); the camera angle of the moving-camera data is uniform on
+``+-camera_range`` (the paper: "restricted to +-40 degrees"). Two data sets: ``repeats=False``, where
+each type appears at most once (the slots take a random permutation of the three types), and
+``repeats=True``, where types are drawn independently and may repeat.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from .render.crockery import BODY_RADIUS
+from .render.tabletop import KINDS, TableSpec
+
+N = 3                      # objects at most (slots)
+GAP = 0.02                 # metres kept between two objects' bodies
+
+
+@dataclass(frozen=True)
+class ScenePrior:
+    """The parameters of Eq. (8) for the data (alpha, beta) and the camera prior's sigma (degrees)."""
+    alpha: float = 0.5
+    beta: tuple[float, float, float] = (1 / 3, 1 / 3, 1 / 3)
+    sigma_cam: float = 40.0 / math.sqrt(3)     # the standard deviation of the uniform camera of the data
+
+    def __post_init__(self):
+        if not 0 < self.alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1), got {self.alpha!r}")
+        beta = np.asarray(self.beta, np.float64)
+        if beta.shape != (len(KINDS),) or np.any(beta < 0) or not math.isclose(beta.sum(), 1.0, abs_tol=1e-9):
+            raise ValueError(f"beta must be {len(KINDS)} probabilities summing to 1, got {self.beta!r}")
+        if not self.sigma_cam > 0:
+            raise ValueError(f"sigma_cam must be positive, got {self.sigma_cam!r}")
+
+
+class Scenes(NamedTuple):
+    """A batch of scenes. present (B, N) bool; kind (B, N) int64 (-1 where absent); pose (B, N, 3) float32
+    (x, y in metres, rotation in [-pi, pi)); camera (B,) float32, degrees from the central position."""
+    present: np.ndarray
+    kind: np.ndarray
+    pose: np.ndarray
+    camera: np.ndarray
+
+    @property
+    def count(self) -> np.ndarray:
+        return self.present.sum(1)
+
+
+def sample_scenes(n: int, rng: np.random.Generator, repeats: bool = True, moving_camera: bool = False,
+                  prior: ScenePrior = ScenePrior(), spec: TableSpec = TableSpec(), max_tries: int = 1000) -> Scenes:
+    """Draws ``n`` scenes (see the module's docstring).
+
+    Args:
+        repeats: whether a type may appear more than once in a scene.
+        moving_camera: draw a camera angle uniform on ``+-spec.camera_range`` (else 0).
+        max_tries: draws of one slot's position before giving up (a RuntimeError names the scene).
+    """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be a non-negative integer, got {n!r}")
+    present = rng.random((n, N)) < prior.alpha
+    if repeats:
+        kind = rng.choice(len(KINDS), size=(n, N), p=np.asarray(prior.beta))
+    else:
+        kind = np.argsort(rng.random((n, len(KINDS))), axis=1)[:, :N]     # a random permutation per scene
+    kind = np.where(present, kind, -1).astype(np.int64)
+    pose = np.zeros((n, N, 3), np.float64)
+    p = spec.placement_half_width
+    radius = np.array([BODY_RADIUS[k] for k in KINDS])
+    for b in range(n):
+        for i in np.flatnonzero(present[b]):
+            for _ in range(max_tries):
+                xy = rng.uniform(-p, p, 2)
+                others = [j for j in range(i) if present[b, j]]
+                if all(np.hypot(*(xy - pose[b, j, :2])) >= radius[kind[b, i]] + radius[kind[b, j]] + GAP
+                       for j in others):
+                    break
+            else:
+                raise RuntimeError(f"scene {b}: no free place for object {i} after {max_tries} draws")
+            pose[b, i] = (*xy, rng.uniform(-math.pi, math.pi))
+    camera = rng.uniform(-spec.camera_range, spec.camera_range, n) if moving_camera else np.zeros(n)
+    return Scenes(present, kind, pose.astype(np.float32), camera.astype(np.float32))
+
