@@ -247,3 +247,39 @@ def test_sampling_is_a_function_of_the_seed():
 def test_bad_priors_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
         tabletop.ScenePrior(**kwargs)
+
+
+def test_finite_difference_gradients_predict_the_change_of_a_smooth_loss(renderer):
+    """The gradient through the renderer (per-coordinate forward differences, chained by autograd) against
+    the change of the loss itself along a random direction of all poses and the camera (central difference)."""
+    import torch
+
+    from airlib.render.likelihood import log_likelihood
+    from airlib.render.tabletop import render
+    s = tabletop.sample_scenes(1, np.random.default_rng(5), moving_camera=True)
+    target = renderer.render_batch(*s)
+    pose0 = torch.tensor(s.pose, dtype=torch.float64)
+    cam0 = torch.tensor(s.camera, dtype=torch.float64)
+    present, kind = s.present, s.kind
+    pose0[present] += torch.tensor([0.03, -0.03, 0.2], dtype=torch.float64)     # a guess near the truth
+    cam0 += 6.0
+
+    def loss(pose, cam):
+        y = render(present, kind, pose, cam, renderer, check=False)
+        return log_likelihood(target.double(), y, 0.1, 6.0, 2).sum()
+
+    pose = pose0.clone().requires_grad_(True)
+    cam = cam0.clone().requires_grad_(True)
+    loss(pose, cam).backward()
+    assert torch.all(pose.grad[~torch.as_tensor(present)] == 0)                  # absent slots get nothing
+    rng = np.random.default_rng(6)
+    agree = 0
+    for _ in range(4):
+        d_pose = torch.tensor(rng.normal(size=pose0.shape) * [0.01, 0.01, 0.05], dtype=torch.float64)
+        d_pose[~torch.as_tensor(present)] = 0
+        d_cam = torch.tensor(rng.normal(size=1) * 1.5, dtype=torch.float64)
+        predicted = (pose.grad * d_pose).sum() + (cam.grad * d_cam).sum()
+        with torch.no_grad():
+            actual = (loss(pose0 + d_pose, cam0 + d_cam) - loss(pose0 - d_pose, cam0 - d_cam)) / 2
+        agree += bool(abs(predicted - actual) <= 0.3 * abs(actual))
+    assert agree >= 3

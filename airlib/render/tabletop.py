@@ -229,3 +229,63 @@ class TabletopRenderer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# ------------------------------------------------------------------ gradients by finite differences
+
+# Forward-difference steps: metres for x and y, radians for the rotation, degrees for the camera.
+DEFAULT_EPS = (1e-2, 1e-2, 3e-2, 1.0)
+
+
+class TabletopRenderFunction(torch.autograd.Function):
+    """images = render(scene), differentiable in the objects' poses and the camera angle by forward differences:
+
+        d y / d z_k ~= (render(z + eps_k e_k) - render(z)) / eps_k
+
+    for every present object's x, y and rotation and for the camera (1 + 3 n + 1 renders per scene).
+    The presence and the types are discrete and get no gradient (the score function handles them).
+    """
+
+    @staticmethod
+    def forward(ctx, pose, camera, present, kind, renderer, eps):
+        images = renderer.render_batch(present, kind, pose.detach(), camera.detach(), check=False)  # (B, 3, H, W)
+        ctx.renderer, ctx.eps = renderer, np.asarray(eps, np.float64)
+        ctx.present = np.asarray(present.detach().cpu() if isinstance(present, torch.Tensor) else present, bool)
+        ctx.kind = np.asarray(kind.detach().cpu() if isinstance(kind, torch.Tensor) else kind)
+        ctx.save_for_backward(pose.detach(), camera.detach(), images)
+        return images.to(pose.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_images):
+        pose, camera, images = ctx.saved_tensors
+        r, eps = ctx.renderer, ctx.eps
+        pose64, cam64 = pose.cpu().double().numpy(), camera.cpu().double().numpy()
+        base = (images * 255.0).round().permute(0, 2, 3, 1).numpy()            # (B, H, W, 3), 0..255 floats
+        g = grad_images.detach().cpu().permute(0, 2, 3, 1).double().numpy() / 255.0
+        grad_pose, grad_cam = np.zeros(pose64.shape), np.zeros(cam64.shape)
+        for b in range(len(pose64)):
+            def slope(p, c, step):
+                moved = r.render(ctx.present[b], ctx.kind[b], p, c, check=False).astype(np.float64)
+                return float(((moved - base[b]) * g[b]).sum() / step)
+            for i in np.flatnonzero(ctx.present[b]):
+                for k in range(3):
+                    p = pose64[b].copy()
+                    p[i, k] += eps[k]
+                    grad_pose[b, i, k] = slope(p, cam64[b], eps[k])
+            if ctx.needs_input_grad[1]:
+                grad_cam[b] = slope(pose64[b], cam64[b] + eps[3], eps[3])
+        return (torch.from_numpy(grad_pose).to(pose), torch.from_numpy(grad_cam).to(camera), None, None, None, None)
+
+
+def render(present, kind, pose: torch.Tensor, camera: torch.Tensor, renderer: TabletopRenderer,
+           eps=DEFAULT_EPS, check: bool = True) -> torch.Tensor:
+    """Renders scenes (B, N), (B, N), pose (B, N, 3), camera (B,) to (B, 3, H, W) in [0, 1], differentiable in
+    ``pose`` and ``camera`` by forward differences (:class:`TabletopRenderFunction`)."""
+    eps = np.broadcast_to(np.asarray(eps, np.float64), (4,))
+    if np.any(eps <= 0):
+        raise ValueError(f"finite-difference steps must be positive, got {eps.tolist()}")
+    if check:
+        for b in range(len(pose)):
+            check_scene(np.asarray(present[b]), np.asarray(kind[b]), pose[b].detach().cpu().numpy(),
+                        float(camera[b]), renderer.spec)
+    return TabletopRenderFunction.apply(pose, camera, present, kind, renderer, eps)

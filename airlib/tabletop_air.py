@@ -1,0 +1,183 @@
+"""AIR for table-top scenes (Sec. III-B): a plain recurrent network run for N = 3 steps, and its ELBO.
+
+Each step reads the image's features and the previous step's z_pres, z_what and z_where, and
+outputs a Bernoulli presence, a Discrete identity over (cup, pan, plate) and a Gaussian pose:
+
+    (omega_pres^i, omega_what^i, omega_where^i, h^i) = R(x, z_pres^{i-1}, z_what^{i-1}, z_where^{i-1}, h^{i-1})
+
+For the moving camera a separate network first infers the camera angle, omega_cam = F(x), and the
+sampled z_cam is an input of every step. The model is the fixed generative model of Eq. (8)
+(:mod:`airlib.tabletop`) rendered by MuJoCo and compared through a blurred Gaussian likelihood;
+gradients reach the poses and the camera by finite differences through the renderer
+(:mod:`airlib.render.tabletop`) and the discrete choices by the score function with NVIL's
+baselines (:mod:`airlib.estimators`), the paper's recipe for its 3D experiments.
+
+Objects are exchangeable in Eq. (8), so the network describes them in the order it chooses, with
+AIR's unary presence code (it stops at the first absent step) and the count prior
+p(n) = Binomial(N, alpha) that Eq. (8) implies.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from . import estimators as est
+from .render.likelihood import downsample, pyramid_log_likelihood
+from .render.tabletop import DEFAULT_EPS, KINDS, TableSpec, TabletopRenderer, render
+from .tabletop import N, ScenePrior
+
+MAX_SCALE = torch.tensor([0.1, 0.1, 0.5])       # q(z_where)'s widest: metres, metres, radians
+MIN_SCALE = 1e-3
+
+
+class Inference(NamedTuple):
+    """A sample (or the most likely value) of q(z | x). present (B, N) float 0/1 (unary); kind (B, N) int64;
+    pose (B, N, 3); camera (B,) degrees; and the per-step terms of the ELBO."""
+    present: torch.Tensor
+    kind: torch.Tensor
+    pose: torch.Tensor
+    camera: torch.Tensor
+    log_q_discrete: torch.Tensor      # (B, N) log q(z_pres^i) + log q(z_what^i), masked
+    step_terms: torch.Tensor          # (B, N) log p - log q of step i's latents, masked
+    camera_term: torch.Tensor         # (B,) log p(z_cam) - log q(z_cam | x) (0 for a fixed camera)
+    baseline_features: torch.Tensor   # (B, N, F) detached: what each step's baseline may see
+
+
+def check_images(images) -> torch.Tensor:
+    """Rendered or observed images as the network takes them, or a ValueError naming what is wrong."""
+    if not torch.is_tensor(images) or images.dim() != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must be a tensor (B, 3, H, W), got {getattr(images, 'shape', type(images).__name__)}")
+    if not images.is_floating_point():
+        raise ValueError(f"images must be floating point in [0, 1], got {images.dtype}")
+    h, w = images.shape[2:]
+    if h != w:
+        raise ValueError(f"images must be square, got {h}x{w}")
+    if h % 32:
+        raise ValueError(f"the image side must be a multiple of 32 (the network reads 32x32), got {h}")
+    if images.numel() and (images.min() < 0 or images.max() > 1):
+        raise ValueError(f"image values must lie in [0, 1], got [{images.min():.3g}, {images.max():.3g}]")
+    return images
+
+
+def _encoder(hidden: int) -> nn.Sequential:
+    """Takes a 32x32 RGB image to a feature vector of size ``hidden``."""
+    return nn.Sequential(nn.Conv2d(3, 32, 4, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(),
+                         nn.Conv2d(64, 64, 3, 1, 1), nn.ReLU(), nn.Flatten(), nn.Linear(64 * 8 * 8, hidden), nn.ReLU())
+
+
+class TabletopAIR(nn.Module):
+    """The inference network R (and F for the moving camera), with its baseline and signal normaliser.
+
+    Args:
+        hidden: feature and recurrent state size.
+        moving_camera: infer z_cam with F(x) and give it to every step.
+        spec: the scene (placement square, camera range).
+        prior: Eq. (8)'s alpha and beta, and sigma_cam.
+    """
+
+    def __init__(self, hidden: int = 256, moving_camera: bool = False, spec: TableSpec = TableSpec(),
+                 prior: ScenePrior = ScenePrior()):
+        super().__init__()
+        self.hidden, self.moving_camera, self.spec, self.prior = hidden, moving_camera, spec, prior
+        self.encoder = _encoder(hidden)
+        # step input: features, z_pres, one-hot z_what, z_where as (x/p, y/p, cos, sin), z_cam / range, h
+        self.cell = nn.Linear(hidden + 1 + len(KINDS) + 4 + 1 + hidden, hidden)
+        self.heads = nn.Linear(hidden, 1 + len(KINDS) + 4 + 3)   # presence, identity, where loc (x, y, cos, sin), scale
+        self.camera_net = nn.Sequential(_encoder(hidden // 2), nn.Linear(hidden // 2, 2)) if moving_camera else None
+        self.baseline = est.BaselineMLP(2 * hidden, hidden=64)
+        self.normaliser = est.SignalNormaliser(N)
+        rho = est.presence_prior_probs(torch.tensor(
+            [math.comb(N, k) * prior.alpha ** k * (1 - prior.alpha) ** (N - k) for k in range(N + 1)]))
+        self.register_buffer("rho", rho)                          # (N,) p(n) = Binomial(N, alpha) per step
+        self.register_buffer("log_beta", torch.log(torch.tensor(prior.beta)))
+
+    def _camera(self, x: torch.Tensor, sample: bool, generator):
+        """z_cam (B,) in degrees and log p(z_cam) - log q(z_cam | x) (B,)."""
+        if self.camera_net is None:
+            return x.new_zeros(len(x)), x.new_zeros(len(x))
+        out = self.camera_net(x)
+        r = self.spec.camera_range
+        loc = r * torch.tanh(out[:, 0])
+        scale = F.softplus(out[:, 1]) + 0.1
+        z = est.normal_rsample(loc, scale, generator) if sample else loc
+        term = est.normal_log_prob(z, 0.0, self.prior.sigma_cam) - est.normal_log_prob(z, loc, scale)
+        return z.clamp(-r, r), term
+
+    def forward(self, images: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None) -> Inference:
+        """Runs q(z | x) on (B, 3, H, W) images in [0, 1] (H = W, a multiple of 32)."""
+        x = downsample(check_images(images), 32)                    # (B, 3, 32, 32)
+        B, p = len(x), self.spec.placement_half_width
+        feat = self.encoder(x)                                      # (B, hidden)
+        camera, camera_term = self._camera(x, sample, generator)
+        h = feat.new_zeros(B, self.hidden)
+        prev_pres, prev_what = feat.new_ones(B), feat.new_zeros(B, len(KINDS))
+        prev_where = feat.new_zeros(B, 4)
+        logits, pres, kind, pose, object_terms, log_q_what, base_in = [], [], [], [], [], [], []
+        area = (2 * p) ** 2
+        for i in range(N):
+            base_in.append(torch.cat([feat, h], 1).detach())
+            inp = torch.cat([feat, prev_pres[:, None], prev_what, prev_where, (camera / self.spec.camera_range)[:, None], h], 1)
+            h = torch.tanh(self.cell(inp))                          # (B, hidden)
+            out = self.heads(h)
+            pres_logit, what_logits = out[:, 0], out[:, 1:1 + len(KINDS)]
+            loc_xy = p * torch.tanh(out[:, 4:6])
+            loc_theta = torch.atan2(out[:, 7], out[:, 6])
+            loc = torch.cat([loc_xy, loc_theta[:, None]], 1)         # (B, 3)
+            scale = torch.minimum(F.softplus(out[:, 8:11]) + MIN_SCALE, MAX_SCALE.to(out))
+            if sample:
+                z_pres = est.sample_presence_step(prev_pres, logits=pres_logit, generator=generator)
+                what = torch.multinomial(F.softmax(what_logits, 1), 1, generator=generator)[:, 0]
+                where = est.normal_rsample(loc, scale, generator)
+            else:
+                z_pres = (pres_logit > 0).to(feat.dtype) * prev_pres
+                what, where = what_logits.argmax(1), loc
+            log_q_what.append(F.log_softmax(what_logits, 1).gather(1, what[:, None])[:, 0])
+            # log p(z_what) + log p(z_where) - log q(z_where): a uniform position on the square and rotation
+            object_terms.append(self.log_beta[what] - math.log(area) - math.log(2 * math.pi)
+                                - est.normal_log_prob(where, loc, scale).sum(1))
+            clamped = torch.cat([where[:, :2].clamp(-p, p), where[:, 2:]], 1)
+            logits.append(pres_logit)
+            pres.append(z_pres)
+            kind.append(what)
+            pose.append(clamped)
+            prev_pres, prev_what = z_pres, F.one_hot(what, len(KINDS)).to(feat.dtype) * z_pres[:, None]
+            prev_where = torch.stack([clamped[:, 0] / p, clamped[:, 1] / p, torch.cos(clamped[:, 2]),
+                                      torch.sin(clamped[:, 2])], 1) * z_pres[:, None]
+        z_pres = torch.stack(pres, 1)                                                  # (B, N) unary
+        objects = est.object_mask(z_pres)
+        log_q_pres = est.presence_log_prob(z_pres, logits=torch.stack(logits, 1))      # masked by step_mask
+        log_p_pres = est.presence_log_prob(z_pres, probs=self.rho.expand_as(z_pres))   # p(n) = Binomial(N, alpha)
+        log_q_what = torch.stack(log_q_what, 1) * objects
+        step_terms = log_p_pres - log_q_pres + (torch.stack(object_terms, 1) - log_q_what) * objects
+        return Inference(z_pres, torch.stack(kind, 1), torch.stack(pose, 1), camera, log_q_pres + log_q_what,
+                         step_terms, camera_term, torch.stack(base_in, 1))
+
+    def loss(self, images: torch.Tensor, renderer: TabletopRenderer, sigma_x: float, levels, eps=DEFAULT_EPS,
+             weights=None, generator: torch.Generator | None = None):
+        """The ELBO surrogate of a batch of unlabelled images (Eqs. 3, 6, 7):
+
+            ELBO = log p(x | z) + log p(z_cam) - log q(z_cam | x)
+                   + sum_i [log p(z_pres^i) - log q(z_pres^i | ...)] + sum_{i <= n} [log p(z_what^i, z_where^i) - log q(...)]
+
+        Returns:
+            ``(est.Surrogate(loss, elbo, signal), inference)``.
+        """
+        q = self(images, sample=True, generator=generator)
+        kind = torch.where(q.present > 0, q.kind, torch.full_like(q.kind, -1))
+        y = render(q.present > 0, kind, q.pose, q.camera, renderer, eps, check=False)     # (B, 3, H, W)
+        log_lik = pyramid_log_likelihood(images, y, sigma_x, levels, weights)           # (B,)
+        mask = est.step_mask(q.present)
+        # the camera is fixed before every step: its term is in the ELBO, not in any step's signal
+        elbo = log_lik + q.step_terms.sum(1) + q.camera_term                            # (B,), step_terms masked
+        signal = est.learning_signal(log_lik, q.step_terms, mask)                       # (B, N)
+        # NVIL as in chapter 5: centre and scale the signal by running statistics (its raw scale is ~1e4
+        # nats), then subtract a baseline fitted to the normalised signal from x and z^{1:i-1} alone
+        centred = self.normaliser(signal, mask)
+        baseline = self.baseline(q.baseline_features)                                   # (B, N)
+        score = est.score_function_surrogate(q.log_q_discrete, centred - baseline.detach(), mask)
+        loss = -elbo.mean() + score + est.baseline_loss(baseline, centred, mask)
+        return est.Surrogate(loss, elbo.detach(), signal), q

@@ -1,0 +1,120 @@
+"""AIR for table-top scenes (airlib.tabletop_air): the ELBO's terms against a closed-form computation on a
+network whose outputs are set by hand, Eq. (8)'s count prior, and gradients reaching every part."""
+import math
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from airlib import estimators as est
+from airlib import tabletop
+from airlib.render.tabletop import KINDS, TableSpec, TabletopRenderer
+from airlib.tabletop_air import MIN_SCALE, TabletopAIR
+
+
+@pytest.fixture(scope="module")
+def renderer():
+    with TabletopRenderer(128) as r:
+        yield r
+
+
+@pytest.mark.parametrize("alpha", [0.3, 0.5, 0.8])
+def test_the_count_prior_is_the_binomial_eq_8_implies(alpha):
+    model = TabletopAIR(16, prior=tabletop.ScenePrior(alpha=alpha))
+    for n in range(tabletop.N + 1):
+        z = est.unary(torch.tensor([n]), tabletop.N)
+        log_p = est.presence_log_prob(z, probs=model.rho.expand_as(z)).sum()
+        binomial = math.comb(tabletop.N, n) * alpha ** n * (1 - alpha) ** (tabletop.N - n)
+        assert log_p.item() == pytest.approx(math.log(binomial), abs=1e-5)
+
+
+def _constant_model(pres_bias: float, what_bias, where_bias, moving_camera=False) -> TabletopAIR:
+    """A network whose heads ignore their input: q is known in closed form."""
+    torch.manual_seed(0)
+    model = TabletopAIR(32, moving_camera=moving_camera)
+    with torch.no_grad():
+        model.heads.weight.zero_()
+        model.heads.bias.copy_(torch.tensor([pres_bias, *what_bias, *where_bias]))
+    return model
+
+
+def test_the_elbo_terms_match_a_closed_form(renderer):
+    what, where = [0.3, -0.2, 0.5], [0.4, -0.3, 0.8, 0.6, -1.0, -2.0, 0.5]
+    model = _constant_model(0.7, what, where)
+    s = tabletop.sample_scenes(64, np.random.default_rng(0))
+    images = renderer.render_batch(*s[:3])
+    q = model(images, generator=torch.Generator().manual_seed(3))
+    spec, p = TableSpec(), TableSpec().placement_half_width
+    q1 = 1 / (1 + math.exp(-0.7))
+    log_soft = torch.log_softmax(torch.tensor(what), 0)
+    loc = torch.tensor([p * math.tanh(0.4), p * math.tanh(-0.3), math.atan2(0.6, 0.8)])
+    scale = torch.nn.functional.softplus(torch.tensor([-1.0, -2.0, 0.5])) + MIN_SCALE
+    scale = torch.minimum(scale, torch.tensor([0.1, 0.1, 0.5]))
+    alpha = model.prior.alpha
+    area = (2 * p) ** 2
+    counts = q.present.sum(1).long()
+    assert set(counts.tolist()) == {0, 1, 2, 3}
+    checked = 0
+    for b in range(64):
+        n = int(counts[b])
+        assert q.present[b].tolist() == [1.0] * n + [0.0] * (tabletop.N - n)       # the unary code
+        want = math.log(math.comb(3, n) * alpha ** n * (1 - alpha) ** (3 - n))       # log p(n)
+        want -= n * math.log(q1) + (math.log(1 - q1) if n < 3 else 0.0)               # - log q(n | x)
+        for i in range(n):
+            k = int(q.kind[b, i])
+            z = q.pose[b, i]
+            raw = z.clone()
+            if abs(z[0]) < p and abs(z[1]) < p:          # (a clamped sample's density is that of its raw value)
+                log_q_where = (-0.5 * ((raw - loc) / scale) ** 2 - torch.log(scale) - 0.5 * math.log(2 * math.pi)).sum()
+                want += math.log(1 / 3) - log_soft[k].item() - math.log(area) - math.log(2 * math.pi) - log_q_where.item()
+            else:
+                want = None
+                break
+        if want is not None:
+            assert q.step_terms[b].sum().item() == pytest.approx(want, abs=1e-3)
+            checked += 1
+        assert q.log_q_discrete[b].sum().item() == pytest.approx(
+            n * math.log(q1) + (math.log(1 - q1) if n < 3 else 0.0)
+            + sum(log_soft[int(q.kind[b, i])].item() for i in range(n)), abs=1e-4)
+    assert checked >= 40
+    assert torch.all(q.pose[..., :2].abs() <= p) and torch.all(q.camera == 0)
+
+
+def test_deterministic_inference_reads_the_modes(renderer):
+    model = _constant_model(2.0, [0.1, 0.9, 0.2], [0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0])
+    images = renderer.render_batch(*tabletop.sample_scenes(3, np.random.default_rng(1))[:3])
+    q = model(images, sample=False)
+    assert torch.all(q.present == 1) and torch.all(q.kind == 1)
+    assert torch.allclose(q.pose, torch.zeros_like(q.pose), atol=1e-6)
+    off = _constant_model(-2.0, [0.1, 0.9, 0.2], [0.0] * 7)(images, sample=False)
+    assert torch.all(off.present == 0) and torch.all(off.step_terms[:, 1:] == 0)
+
+
+def test_every_part_of_the_network_learns(renderer):
+    torch.manual_seed(0)
+    model = TabletopAIR(32, moving_camera=True)
+    with torch.no_grad():
+        model.heads.bias[0] = 3.0                          # objects present, so that poses get gradients
+    s = tabletop.sample_scenes(6, np.random.default_rng(2), moving_camera=True)
+    images = renderer.render_batch(*s)
+    surrogate, q = model.loss(images, renderer, sigma_x=0.1, levels=((4.0, 2), (1.0, 1)),
+                              generator=torch.Generator().manual_seed(0))
+    surrogate.loss.backward()
+    assert q.present.sum() > 0 and torch.all(q.camera.abs() <= 40)
+    for name, param in model.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, f"{name} gets no gradient"
+    assert surrogate.elbo.shape == (6,) and torch.isfinite(surrogate.elbo).all()
+
+
+@pytest.mark.parametrize("images, message", [
+    (torch.zeros(2, 1, 128, 128), "(B, 3, H, W)"),
+    (torch.zeros(3, 128, 128), "(B, 3, H, W)"),
+    (torch.zeros(2, 3, 100, 100), "multiple of 32"),
+    (torch.zeros(2, 3, 128, 64), "square"),
+    (torch.full((2, 3, 128, 128), 2.0), "in [0, 1]"),
+    (torch.zeros(2, 3, 128, 128, dtype=torch.uint8), "floating"),
+])
+def test_bad_images_are_named(images, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TabletopAIR(16)(images)
