@@ -17,7 +17,8 @@ from torch import nn
 
 from ..profiles import PROFILES, check
 
-MODULES = ("airlib.experiments.multi_mnist", "airlib.experiments.baselines", "airlib.experiments.objects3d")
+MODULES = ("airlib.experiments.multi_mnist", "airlib.experiments.baselines", "airlib.experiments.objects3d",
+           "airlib.experiments.tabletop")
 _REGISTRY: dict[str, "Experiment"] = {}
 _MISSING: dict[str, str] = {}      # module -> the optional package it lacks (e.g. mujoco for the 3D experiments)
 

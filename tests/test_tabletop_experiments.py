@@ -1,0 +1,51 @@
+"""The table-top experiments through the run layer (smoke profile) and the chapter's scores on hand-made scenes."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from airlib import tabletop, train
+from airlib.experiments import tabletop as T
+
+
+def _scenes(present, kind, pose, camera):
+    return tabletop.Scenes(np.array(present, bool), np.array(kind), np.array(pose, np.float32), np.array(camera, np.float32))
+
+
+def test_scores_of_hand_made_scenes():
+    truth = _scenes([[1, 1, 0], [1, 0, 0], [0, 0, 0]], [[0, 2, -1], [1, -1, -1], [-1, -1, -1]],
+                    [[[0.1, 0.1, 0], [-0.2, 0.0, 1], [0, 0, 0]], [[0.0, 0.2, 0], [0, 0, 0], [0, 0, 0]], np.zeros((3, 3))],
+                    [0.0, 10.0, -20.0])
+    # scene 0 in another slot order and 0.1 m off on one object; scene 1 the wrong type; scene 2 one object too many
+    guess = _scenes([[1, 1, 0], [1, 0, 0], [1, 0, 0]], [[2, 0, -1], [2, -1, -1], [0, -1, -1]],
+                    [[[-0.2, 0.1, 1], [0.1, 0.1, 0], [0, 0, 0]], [[0.0, 0.2, 0], [0, 0, 0], [0, 0, 0]], np.zeros((3, 3))],
+                    [4.0, 10.0, -20.0])
+    images = torch.zeros(3, 3, 128, 128)
+    s = T.score(truth, guess, images, images + 0.5)
+    assert s["count_accuracy"] == pytest.approx(2 / 3)
+    assert s["identity_accuracy"] == pytest.approx(2 / 3)                  # two of the three matched objects
+    assert s["position_error"] == pytest.approx((0.0 + 0.1 + 0.0) / 3 / 1.0)  # in table widths (1 m)
+    assert s["camera_error_deg"] == pytest.approx(4 / 3)
+    assert s["reconstruction_error"] == pytest.approx(0.25)
+
+
+@pytest.mark.parametrize("name", ["tabletop-air-camera", "tabletop-supervised-norep"])
+def test_a_smoke_run_trains_resumes_bit_for_bit_and_scores(name, tmp_path):
+    whole = train.train(name, "smoke", seed=1, run_dir=tmp_path / "whole", progress=False)
+    assert whole.record["finished"] and whole.record["steps"] == T.CONFIGS["smoke"].steps
+    assert set(whole.record["metrics"]) == {"count_accuracy", "identity_accuracy", "position_error",
+                                            "camera_error_deg", "reconstruction_error"}
+    train.train(name, "smoke", seed=1, run_dir=tmp_path / "split", stop_at=2, progress=False)
+    resumed = train.train(name, "smoke", seed=1, run_dir=tmp_path / "split", progress=False)
+    assert resumed.record["weights_sha256"] == whole.record["weights_sha256"]
+    assert json.loads((tmp_path / "whole" / "model.json").read_text())["experiment"] == name
+
+
+def test_the_data_sets_differ_as_their_names_say():
+    rep, norep, cam = (T.EXPERIMENTS[n].data("paper") for n in ("tabletop-air", "tabletop-air-norep", "tabletop-air-camera"))
+    def repeats(d):
+        return np.mean([len(set(k[p].tolist())) < p.sum() for k, p in zip(d["test_kind"].numpy(), d["test_present"].numpy())])
+    assert repeats(norep) == 0 and repeats(rep) > 0.1
+    assert torch.all(rep["test_camera"] == 0) and cam["test_camera"].abs().max() > 30
+    assert len(rep["test_present"]) == 1000
