@@ -172,8 +172,8 @@ class SceneNet(nn.Module):
     hair flips its estimate by a whole turn. This uses only that angles are periodic, nothing of
     any object's symmetry.
 
-    The paper's R(x, ...) for one step (N = 1), as two branches: one for the type, one for the
-    pose. With one shared encoder, AIR's encoder follows the pathwise gradient of the likelihood
+    The paper's R(x, ...) for one step (N = 1), as three branches: one for the type, one for the
+    position, one for the angle (see ``__init__``). With one shared encoder, AIR's encoder follows the pathwise gradient of the likelihood
     (hundreds of nats per unit of pose) and ignores the score function's (of order one after
     normalisation), and the type head, left with pose features, learned only the type that is best
     on average (the bright cylinder). Even with its own encoder, the type head collapsed onto the
@@ -188,13 +188,22 @@ class SceneNet(nn.Module):
         # Batch-normalised features: the weights can only tell images apart, and a preference
         # for one type over all images must go through the bias, one learning rate per step.
         self.what = nn.Sequential(nn.BatchNorm1d(hidden // 4), nn.Linear(hidden // 4, len(OBJECTS)))
-        self.where = nn.Linear(hidden, 7)  # x, y, (cos, sin) of theta, 3 raw scales
+        # The angle has its own branch too. AIR's gradient for a shared encoder is the likelihood's,
+        # in its natural units: a centimetre of position (a pixel) costs as much as several degrees
+        # of angle, so a shared encoder learned position features only, and the angle head,
+        # reading them, settled on one angle for every image.
+        self.angle_encoder = _encoder(hidden // 2, input_size)
+        self.where = nn.Linear(hidden, 4)  # x, y and their 2 raw scales
+        self.angle = nn.Linear(hidden // 2, 3)  # (cos, sin) of theta and its raw scale
         with torch.no_grad():  # start with scales of 5 cm and 0.3 rad: samples stay on the table
-            self.where.bias[4:] = torch.tensor([0.0, 0.0, math.log(0.3 / (MAX_SCALE[2].item() - 0.3))])
+            self.where.bias[2:] = 0.0
+            self.angle.bias[2] = math.log(0.3 / (MAX_SCALE[2].item() - 0.3))
 
     def forward(self, x: torch.Tensor):
         """(B, 3, S, S) -> logits (B, 3), loc (B, 3), scale (B, 3) of (x, y, theta)."""
-        out = self.where(self.encoder(x))
+        pos = self.where(self.encoder(x))  # (B, 4)
+        ang = self.angle(self.angle_encoder(x))  # (B, 3)
+        out = torch.cat([pos[:, :2], ang[:, :2], pos[:, 2:], ang[:, 2:]], dim=1)  # (B, 7)
         p = SPEC.placement_half_width
         theta = torch.atan2(out[:, 3], out[:, 2])[:, None]  # (B, 1), in (-pi, pi]
         # d theta / d(cos, sin) grows as 1/r near the origin, where a network pulled between
