@@ -378,11 +378,16 @@ plt.show()
 # first `direct_scenes` scenes; the networks' numbers on that subset are given too.
 
 # %%
+def rot(r, obj):
+    """Rotation error in degrees of one type (NaN where no scene of it was typed right)."""
+    v = r["per_type"][obj]["rotation_error_deg"]
+    return float("nan") if v is None else v
+
+
 def row(r):
     return {"scenes": r["scenes"], "identity accuracy": r["identity_accuracy"],
             "position error": r["position_error"],
-            "cube rotation (deg)": r["per_type"]["cube"]["rotation_error_deg"],
-            "cylinder rotation (deg)": r["per_type"]["cylinder"]["rotation_error_deg"],
+            "cube rotation (deg)": rot(r, "cube"), "cylinder rotation (deg)": rot(r, "cylinder"),
             "reconstruction MSE": r["reconstruction_mse"], "s / image": r["seconds_per_image"]}
 
 
@@ -399,8 +404,8 @@ display(results.style.format({"scenes": "{:.0f}", "identity accuracy": "{:.1%}",
 for name, r in (("air", air), ("sup", sup), ("direct", direct)):
     glue(f"{name}_acc", f"{r['identity_accuracy']:.1%}", display=False)
     glue(f"{name}_pos", f"{r['position_error']:.1%}", display=False)
-    glue(f"{name}_cube", f"{r['per_type']['cube']['rotation_error_deg']:.1f}", display=False)
-    glue(f"{name}_cyl", f"{r['per_type']['cylinder']['rotation_error_deg']:.1f}", display=False)
+    glue(f"{name}_cube", f"{rot(r, 'cube'):.1f}", display=False)
+    glue(f"{name}_cyl", f"{rot(r, 'cylinder'):.1f}", display=False)
     glue(f"{name}_mse", f"{r['reconstruction_mse']:.5f}", display=False)
     glue(f"{name}_scenes", f"{r['scenes']:,}", display=False)
 glue("speedup", f"{direct['seconds_per_image'] / air['seconds_per_image']:,.0f}", display=False)
@@ -507,10 +512,10 @@ glue("disagree", f"{stab['disagree']:.0%}", display=False)
 glue("wrong_type", f"{stab['wrong_type']:.1%}", display=False)
 glue("rotation_spread", "-" if stab["rotation_spread_deg"] is None else f"{stab['rotation_spread_deg']:.1f}",
      display=False)
-rot = figures["stability"]["rotation_error_deg"]  # (scenes, restarts)
+restart_rot = figures["stability"]["rotation_error_deg"]  # (scenes, restarts)
 fig, axes = plt.subplots(1, 2, figsize=(12.5, 3.6))
-for j in range(rot.shape[1]):
-    axes[0].plot(np.arange(len(rot)), rot[:, j].numpy(), "o", ms=3, alpha=0.7)
+for j in range(restart_rot.shape[1]):
+    axes[0].plot(np.arange(len(restart_rot)), restart_rot[:, j].numpy(), "o", ms=3, alpha=0.7)
 axes[0].set_xlabel("held-out scene")
 axes[0].set_ylabel("rotation error (deg)")
 axes[0].set_title(f"direct optimisation, {stab['restarts']} random restarts per scene")
@@ -534,7 +539,6 @@ print(json.dumps({k: stab[k] for k in ("restarts", "scenes", "disagree", "wrong_
 
 # %%
 air_sub, sup_sub = air["subset"], sup["subset"]
-rot = lambda r, obj: r["per_type"][obj]["rotation_error_deg"]  # noqa: E731
 claims = [
     ("AIR infers identity: accuracy >= 98%", f"{air['identity_accuracy']:.1%}", air["identity_accuracy"] >= 0.98),
     ("AIR infers position: error <= 5% of the table", f"{air['position_error']:.2%}", air["position_error"] <= 0.05),
