@@ -49,3 +49,12 @@ def test_the_data_sets_differ_as_their_names_say():
     assert repeats(norep) == 0 and repeats(rep) > 0.1
     assert torch.all(rep["test_camera"] == 0) and cam["test_camera"].abs().max() > 30
     assert len(rep["test_present"]) == 1000
+
+
+def test_a_supervised_guess_at_the_table_edge_renders_and_a_fixed_camera_stays_fixed():
+    net = T.SupervisedNet(16)
+    with torch.no_grad():
+        net.head.bias.fill_(5.0)                            # every slot present, poses pushed onto the edge
+    guess = net.infer(torch.rand(2, 3, 128, 128))
+    assert np.all(np.abs(guess.pose[..., :2]) <= T.SPEC.placement_half_width + 1e-6) and np.all(guess.camera == 0)
+    T.renderer(128).render_batch(*guess)                   # float32 at the edge is on the table

@@ -53,7 +53,7 @@ class Config:
     """
     steps: int
     batch: int
-    lr: float = 1e-4
+    lr: float = 1e-3
     clip: float | None = 10.0
     sigma_x: float = 0.1
     levels: tuple = ((16.0, 4), (2.0, 1))
@@ -91,15 +91,17 @@ class SupervisedNet(nn.Module):
     """Takes an image to a scene description slot by slot: presence logits (B, N), type logits (B, N, 3),
     pose (B, N, 4: x / p, y / p, cos, sin) and the camera angle / range (B,)."""
 
-    def __init__(self, hidden: int = 256):
+    def __init__(self, hidden: int = 256, moving_camera: bool = False):
         super().__init__()
+        self.moving_camera = moving_camera
         self.encoder = _encoder(hidden)
         self.head = nn.Linear(hidden, tabletop.N * (1 + len(KINDS) + 4) + 1)
 
     def forward(self, images: torch.Tensor):
         out = self.head(self.encoder(downsample(check_images(images), 32)))
         slots = out[:, :-1].view(len(out), tabletop.N, 1 + len(KINDS) + 4)
-        return slots[..., 0], slots[..., 1:1 + len(KINDS)], slots[..., 1 + len(KINDS):], out[:, -1]
+        camera = out[:, -1] if self.moving_camera else torch.zeros_like(out[:, -1])   # a fixed camera is known
+        return slots[..., 0], slots[..., 1:1 + len(KINDS)], slots[..., 1 + len(KINDS):], camera
 
     @torch.no_grad()
     def infer(self, images: torch.Tensor) -> tabletop.Scenes:
@@ -180,7 +182,7 @@ class Tabletop(Experiment):
     def build(self, model_cfg: NetConfig, cfg: Config) -> nn.Module:
         if self.method == "air":
             return TabletopAIR(model_cfg.hidden, self.moving_camera, SPEC)
-        return SupervisedNet(model_cfg.hidden)
+        return SupervisedNet(model_cfg.hidden, self.moving_camera)
 
     def optimiser(self, model, cfg: Config):
         return torch.optim.Adam(model.parameters(), lr=cfg.lr)

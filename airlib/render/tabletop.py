@@ -129,7 +129,7 @@ def check_scene(present, kind, pose, camera, spec: TableSpec):
     if not np.isfinite(pose).all():
         raise ValueError(f"pose must be finite, got {pose.tolist()}")
     p = spec.placement_half_width
-    off = present & np.any(np.abs(pose[:, :2]) > p + 1e-9, axis=1)
+    off = present & np.any(np.abs(pose[:, :2]) > p + 1e-6, axis=1)        # 1e-6: a float32 pose clamped to p
     if off.any():
         raise ValueError(f"object centres {pose[off, :2].round(3).tolist()} are off the table: |x| and |y| must be at "
                          f"most {p} m")
