@@ -25,6 +25,7 @@ from torch.nn import functional as F
 from .. import tabletop
 from ..render.likelihood import downsample
 from ..render.tabletop import DEFAULT_EPS, KINDS, TableSpec, TabletopRenderer
+from ..scene3d import level_weights  # chapter 5's coarse-to-fine schedule, the same fields
 from ..tabletop_air import TabletopAIR, _encoder, check_images
 from . import Experiment, eval_mode, register
 
@@ -79,12 +80,6 @@ def renderer(size: int) -> TabletopRenderer:
     if size not in _RENDERERS:
         _RENDERERS[size] = TabletopRenderer(size, SPEC)
     return _RENDERERS[size]
-
-
-def level_weights(cfg: Config, step: int) -> tuple:
-    """1 for the widest level; the narrower ones rise from 0 to 1 (coarse to fine)."""
-    fine = min(max((step - cfg.fine_start) / max(cfg.fine_ramp, 1), 0.0), 1.0)
-    return (1.0,) + (fine,) * (len(cfg.levels) - 1)
 
 
 class SupervisedNet(nn.Module):
