@@ -152,7 +152,6 @@ def wrap_angle(theta: torch.Tensor) -> torch.Tensor:
 # vanishes, and the narrow level, once on, cannot pull it (we saw this: no rotation learned).
 # At 0.5 rad the samples stay within reach of the nearest basin.
 MAX_SCALE = torch.tensor([0.1, 0.1, 0.5])
-MIN_RADIUS = 0.25  # see SceneNet.forward
 
 
 def _encoder(hidden: int, input_size: int) -> nn.Sequential:
@@ -167,10 +166,10 @@ def _encoder(hidden: int, input_size: int) -> nn.Sequential:
 class SceneNet(nn.Module):
     """Takes a small image to q(z_what | x) (3 logits) and q(z_where | x) (Gaussian loc, scale).
 
-    The mean angle is read as atan2 of two outputs, a point on the circle: a network output on
-    the line would need a jump somewhere on the circle of angles, where a turn of the object by a
-    hair flips its estimate by a whole turn. This uses only that angles are periodic, nothing of
-    any object's symmetry.
+    The mean angle is an output on the line, read modulo a turn (the renderer is periodic, and
+    the supervised loss wraps its error). Read as atan2 of two outputs instead, a point on the
+    circle, the pair's length, on which q does not depend, drifted under Adam to a thousand in one
+    run, where the angle's gradient (1 / length) died.
 
     The paper's R(x, ...) for one step (N = 1), as three branches: one for the type, one for the
     position, one for the angle (see ``__init__``). With one shared encoder, AIR's encoder follows the pathwise gradient of the likelihood
@@ -194,25 +193,19 @@ class SceneNet(nn.Module):
         # reading them, settled on one angle for every image.
         self.angle_encoder = _encoder(hidden // 2, input_size)
         self.where = nn.Linear(hidden, 4)  # x, y and their 2 raw scales
-        self.angle = nn.Linear(hidden // 2, 3)  # (cos, sin) of theta and its raw scale
+        self.angle = nn.Linear(hidden // 2, 2)  # theta and its raw scale
         with torch.no_grad():  # start with scales of 5 cm and 0.3 rad: samples stay on the table
             self.where.bias[2:] = 0.0
-            self.angle.bias[2] = math.log(0.3 / (MAX_SCALE[2].item() - 0.3))
+            self.angle.bias[1] = math.log(0.3 / (MAX_SCALE[2].item() - 0.3))
 
     def forward(self, x: torch.Tensor):
         """(B, 3, S, S) -> logits (B, 3), loc (B, 3), scale (B, 3) of (x, y, theta)."""
         pos = self.where(self.encoder(x))  # (B, 4)
-        ang = self.angle(self.angle_encoder(x))  # (B, 3)
-        out = torch.cat([pos[:, :2], ang[:, :2], pos[:, 2:], ang[:, 2:]], dim=1)  # (B, 7)
+        ang = self.angle(self.angle_encoder(x))  # (B, 2)
         p = SPEC.placement_half_width
-        theta = torch.atan2(out[:, 3], out[:, 2])[:, None]  # (B, 1), in (-pi, pi]
-        # d theta / d(cos, sin) grows as 1/r near the origin, where a network pulled between
-        # symmetric modes (the supervised cube) drifts; its gradient is capped at 1/MIN_RADIUS
-        # there (the value is unchanged).
-        r = out[:, 2:4].norm(dim=1, keepdim=True).detach()
-        theta = theta.detach() + (theta - theta.detach()) * (r / r.clamp(min=MIN_RADIUS))
-        loc = torch.cat([p * torch.tanh(out[:, :2]), theta], dim=1)  # positions on the table
-        return self.what(self.what_encoder(x)), loc, MAX_SCALE * torch.sigmoid(out[:, 4:]) + 1e-3
+        loc = torch.cat([p * torch.tanh(pos[:, :2]), ang[:, :1]], dim=1)  # positions on the table
+        raw_scale = torch.cat([pos[:, 2:], ang[:, 1:]], dim=1)  # (B, 3)
+        return self.what(self.what_encoder(x)), loc, MAX_SCALE * torch.sigmoid(raw_scale) + 1e-3
 
 
 def scenes(n: int, seed) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -307,9 +307,9 @@ plt.show()
 # $\mathcal{L} = \mathbb{E}_q[\log p(\mathbf{x}\mid\mathbf{z}) + \log p(\mathbf{z}) - \log q(\mathbf{z}\mid\mathbf{x})]$,
 # differentiated with the pathwise estimator (Eq. 6) through the renderer's finite differences for the
 # pose, and with the score function (Eq. 7) for the type, whose learning signal is centred and scaled
-# by NVIL's running statistics and an input-dependent baseline (`airlib.estimators`). The type has its
-# own batch-normalised branch, and is trained only after a warm-up of `what_warmup` steps in which
-# the positions are found; the narrow level of the likelihood is switched on after `fine_start`
+# by NVIL's running statistics and an input-dependent baseline (`airlib.estimators`). Type, position
+# and angle each have their own convolutional branch; the type's is batch-normalised, and is trained
+# only after a warm-up of `what_warmup` steps in which the positions are found; the narrow level of the likelihood is switched on after `fine_start`
 # steps. No label is used.
 #
 # **Supervised.** The same `SceneNet`, trained to maximise $\log q(\mathbf{z}_{\text{true}}\mid\mathbf{x})$
@@ -604,9 +604,15 @@ glue("claims_failed", "; ".join(verdicts.index[~verdicts.holds]) or "none", disp
 #   at least 0.3 bright in every channel, every type attracts every other.
 # * **The type head.** Sharing one encoder with the pose head, the type head learned only the type
 #   that is best on average; it has its own batch-normalised branch and a warm-up (`what_warmup`).
-# * **The angle's scale.** With the widest $q(\theta)$ at $\pi$, the entropy term widened it during
-#   the coarse stage until its samples covered the circle, after which the narrow level could not
-#   pull its mean: no rotation was learned. It is capped at {glue:text}`max_theta_scale` rad.
+# * **One encoder for position and angle.** With the narrow level on, AIR still learned no angle:
+#   its network answered every image with nearly the same angle, confidently. Through a shared
+#   encoder the likelihood's gradient is dominated by position (a pixel of position costs as much
+#   as several degrees of angle), so the encoder carried position features only. The angle has its
+#   own branch now.
+# * **The angle's scale.** With the widest $q(\theta)$ at $\pi$, the entropy term widens it during
+#   the coarse stage until its samples cover the circle; then the expected gradient with respect to
+#   its mean vanishes, and the narrow level could not pull it. It is capped at
+#   {glue:text}`max_theta_scale` rad.
 # * **The supervised loss.** With the plain Gaussian negative log-likelihood, the supervised network
 #   widened its angle's variance early and never learned even the cylinder's angle, which would have
 #   hidden the cube's symmetry effect behind a general failure; it uses $\beta$-NLL

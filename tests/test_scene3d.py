@@ -120,16 +120,14 @@ def test_supervised_angle_error_is_taken_on_the_circle():
     assert torch.isclose(scene3d.wrap_angle(torch.tensor(3 * math.pi / 2)), torch.tensor(-math.pi / 2))
 
 
-def test_angle_is_read_on_the_circle_with_a_capped_gradient():
+def test_angle_head_gives_the_mean_angle_and_its_scale():
     net = scene3d.SceneNet(hidden=32, input_size=32).eval()
     with torch.no_grad():
         net.angle.weight.zero_()
-        net.angle.bias[:2] = torch.tensor([-1e-3, 1e-3])  # (cos, sin) near the origin, at 135 degrees
-    x = torch.rand(1, 3, 32, 32)
-    _, loc, _ = net(x)
-    assert math.isclose(loc[0, 2].item(), 3 * math.pi / 4, rel_tol=1e-5)
-    loc[0, 2].backward()
-    assert net.angle.bias.grad[:2].norm() <= 1 / scene3d.MIN_RADIUS + 1e-4  # not 1 / 1.4e-3
+        net.angle.bias[:] = torch.tensor([4.0, 0.0])  # beyond pi: the renderer reads it modulo a turn
+    _, loc, scale = net(torch.rand(2, 3, 32, 32))
+    assert torch.allclose(loc[:, 2], torch.tensor(4.0))
+    assert torch.allclose(scale[:, 2], scene3d.MAX_SCALE[2] / 2 + 1e-3)
 
 
 def test_direct_stability_counts_disagreeing_restarts():
