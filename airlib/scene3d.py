@@ -187,21 +187,27 @@ class SceneNet(nn.Module):
         # Batch-normalised features: the weights can only tell images apart, and a preference
         # for one type over all images must go through the bias, one learning rate per step.
         self.what = nn.Sequential(nn.BatchNorm1d(hidden // 4), nn.Linear(hidden // 4, len(OBJECTS)))
-        # The angle has its own branch too. AIR's gradient for a shared encoder is the likelihood's,
-        # in its natural units: a centimetre of position (a pixel) costs as much as several degrees
-        # of angle, so a shared encoder learned position features only, and the angle head,
-        # reading them, settled on one angle for every image.
+        # The angle reads the position's features and its own branch's, batch-normalised. AIR's
+        # gradient for a shared encoder is the likelihood's, in its natural units, where a pixel
+        # of position costs as much as several degrees of angle: reading the shared features only,
+        # AIR's angle head settled on one angle for every image. Reading its own branch only, the
+        # supervised network never learned the cylinder's angle (the bar's direction is relative
+        # to the object's position), and without normalisation the angle's features, under AIR's
+        # noisy, unbounded gradient (the likelihood is periodic in the angle), grew until the
+        # mean angle was 10^5 rad.
         self.angle_encoder = _encoder(hidden // 2, input_size)
         self.where = nn.Linear(hidden, 4)  # x, y and their 2 raw scales
-        self.angle = nn.Linear(hidden // 2, 2)  # theta and its raw scale
+        self.angle = nn.Sequential(nn.BatchNorm1d(hidden + hidden // 2),
+                                   nn.Linear(hidden + hidden // 2, 2))  # theta and its raw scale
         with torch.no_grad():  # start with scales of 5 cm and 0.3 rad: samples stay on the table
             self.where.bias[2:] = 0.0
-            self.angle.bias[1] = math.log(0.3 / (MAX_SCALE[2].item() - 0.3))
+            self.angle[-1].bias[1] = math.log(0.3 / (MAX_SCALE[2].item() - 0.3))
 
     def forward(self, x: torch.Tensor):
         """(B, 3, S, S) -> logits (B, 3), loc (B, 3), scale (B, 3) of (x, y, theta)."""
-        pos = self.where(self.encoder(x))  # (B, 4)
-        ang = self.angle(self.angle_encoder(x))  # (B, 2)
+        features = self.encoder(x)  # (B, hidden)
+        pos = self.where(features)  # (B, 4)
+        ang = self.angle(torch.cat([features, self.angle_encoder(x)], dim=1))  # (B, 2)
         p = SPEC.placement_half_width
         loc = torch.cat([p * torch.tanh(pos[:, :2]), ang[:, :1]], dim=1)  # positions on the table
         raw_scale = torch.cat([pos[:, 2:], ang[:, 1:]], dim=1)  # (B, 3)

@@ -302,8 +302,7 @@ plt.show()
 #
 # **AIR, $N=1$.** The inference network (`SceneNet`, a small CNN) outputs
 # $q(z_{\text{what}}\mid\mathbf{x})$, a categorical, and $q(z_{\text{where}}\mid\mathbf{x})$, a
-# Gaussian whose mean angle is read on the circle (the `atan2` of two outputs: a mean on the line
-# would need a jump somewhere on the circle of angles). Its loss is the negative ELBO
+# Gaussian whose mean angle is an output on the line, read modulo a turn. Its loss is the negative ELBO
 # $\mathcal{L} = \mathbb{E}_q[\log p(\mathbf{x}\mid\mathbf{z}) + \log p(\mathbf{z}) - \log q(\mathbf{z}\mid\mathbf{x})]$,
 # differentiated with the pathwise estimator (Eq. 6) through the renderer's finite differences for the
 # pose, and with the score function (Eq. 7) for the type, whose learning signal is centred and scaled
@@ -609,6 +608,10 @@ glue("claims_failed", "; ".join(verdicts.index[~verdicts.holds]) or "none", disp
 #   encoder the likelihood's gradient is dominated by position (a pixel of position costs as much
 #   as several degrees of angle), so the encoder carried position features only. The angle has its
 #   own branch now.
+# * **The angle as a point on the circle.** Reading the mean angle as the `atan2` of two outputs
+#   avoids the jump a line needs somewhere on the circle, but the pair's length, on which nothing
+#   depends, drifted under Adam until the angle's gradient (one over the length) died, and the
+#   network answered every image with the same angle.
 # * **The angle's scale.** With the widest $q(\theta)$ at $\pi$, the entropy term widens it during
 #   the coarse stage until its samples cover the circle; then the expected gradient with respect to
 #   its mean vanishes, and the narrow level could not pull it. It is capped at

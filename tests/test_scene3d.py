@@ -45,7 +45,7 @@ def test_air_loss_sends_gradients_to_both_heads():
     # the pose head learns through the renderer's finite differences, the type head through the
     # score function, the baseline by regression
     assert trainer.net.where.weight.grad[:2].abs().sum() > 0
-    assert trainer.net.angle.weight.grad[:2].abs().sum() > 0
+    assert trainer.net.angle[-1].weight.grad[:1].abs().sum() > 0
     assert trainer.net.what[-1].weight.grad.abs().sum() > 0
     assert trainer.baseline.net[0].weight.grad.abs().sum() > 0
 
@@ -123,8 +123,8 @@ def test_supervised_angle_error_is_taken_on_the_circle():
 def test_angle_head_gives_the_mean_angle_and_its_scale():
     net = scene3d.SceneNet(hidden=32, input_size=32).eval()
     with torch.no_grad():
-        net.angle.weight.zero_()
-        net.angle.bias[:] = torch.tensor([4.0, 0.0])  # beyond pi: the renderer reads it modulo a turn
+        net.angle[-1].weight.zero_()
+        net.angle[-1].bias[:] = torch.tensor([4.0, 0.0])  # beyond pi: the renderer reads it modulo a turn
     _, loc, scale = net(torch.rand(2, 3, 32, 32))
     assert torch.allclose(loc[:, 2], torch.tensor(4.0))
     assert torch.allclose(scale[:, 2], scene3d.MAX_SCALE[2] / 2 + 1e-3)
