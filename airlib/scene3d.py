@@ -149,9 +149,10 @@ def wrap_angle(theta: torch.Tensor) -> torch.Tensor:
 # angle is uniform on the circle, so where the likelihood is flat in the angle (the wide level,
 # early in training) the entropy term widens q(theta) as far as it may. At a width of pi, samples
 # cover the circle, the expected gradient of the likelihood with respect to the mean angle
-# vanishes, and the narrow level, once on, cannot pull it (we saw this: no rotation learned).
-# At 0.5 rad the samples stay within reach of the nearest basin.
+# vanishes, and the narrow level, once on, could not pull it. At 0.5 rad the samples stay within
+# reach of the nearest basin.
 MAX_SCALE = torch.tensor([0.1, 0.1, 0.5])
+MIN_RADIUS = 0.25  # see SceneNet.forward
 
 
 def _encoder(hidden: int, input_size: int) -> nn.Sequential:
@@ -166,13 +167,18 @@ def _encoder(hidden: int, input_size: int) -> nn.Sequential:
 class SceneNet(nn.Module):
     """Takes a small image to q(z_what | x) (3 logits) and q(z_where | x) (Gaussian loc, scale).
 
-    The mean angle is an output on the line, read modulo a turn (the renderer is periodic, and
-    the supervised loss wraps its error). Read as atan2 of two outputs instead, a point on the
-    circle, the pair's length, on which q does not depend, drifted under Adam to a thousand in one
-    run, where the angle's gradient (1 / length) died.
+    The mean angle is read as atan2 of two outputs, a point on the circle: a network output on
+    the line would need a jump somewhere on the circle of angles, where a turn of the object by a
+    hair flips its estimate by a whole turn. This uses only that angles are periodic, nothing of
+    any object's symmetry.
 
-    The paper's R(x, ...) for one step (N = 1), as three branches: one for the type, one for the
-    position, one for the angle (see ``__init__``). With one shared encoder, AIR's encoder follows the pathwise gradient of the likelihood
+    Position and angle share one encoder. Variants with a branch of its own for the angle (alone,
+    or beside the shared features, batch-normalised; with the angle on the line or as atan2) did
+    not let AIR learn the angle either, and the supervised network then lost the cylinder's angle
+    (development runs, not recorded; the chapter's "what we tried").
+
+    The paper's R(x, ...) for one step (N = 1), as two branches: one for the type, one for the
+    pose. With one shared encoder, AIR's encoder follows the pathwise gradient of the likelihood
     (hundreds of nats per unit of pose) and ignores the score function's (of order one after
     normalisation), and the type head, left with pose features, learned only the type that is best
     on average (the bright cylinder). Even with its own encoder, the type head collapsed onto the
@@ -187,31 +193,22 @@ class SceneNet(nn.Module):
         # Batch-normalised features: the weights can only tell images apart, and a preference
         # for one type over all images must go through the bias, one learning rate per step.
         self.what = nn.Sequential(nn.BatchNorm1d(hidden // 4), nn.Linear(hidden // 4, len(OBJECTS)))
-        # The angle reads the position's features and its own branch's, batch-normalised. AIR's
-        # gradient for a shared encoder is the likelihood's, in its natural units, where a pixel
-        # of position costs as much as several degrees of angle: reading the shared features only,
-        # AIR's angle head settled on one angle for every image. Reading its own branch only, the
-        # supervised network never learned the cylinder's angle (the bar's direction is relative
-        # to the object's position), and without normalisation the angle's features, under AIR's
-        # noisy, unbounded gradient (the likelihood is periodic in the angle), grew until the
-        # mean angle was 10^5 rad.
-        self.angle_encoder = _encoder(hidden // 2, input_size)
-        self.where = nn.Linear(hidden, 4)  # x, y and their 2 raw scales
-        self.angle = nn.Sequential(nn.BatchNorm1d(hidden + hidden // 2),
-                                   nn.Linear(hidden + hidden // 2, 2))  # theta and its raw scale
+        self.where = nn.Linear(hidden, 7)  # x, y, (cos, sin) of theta, 3 raw scales
         with torch.no_grad():  # start with scales of 5 cm and 0.3 rad: samples stay on the table
-            self.where.bias[2:] = 0.0
-            self.angle[-1].bias[1] = math.log(0.3 / (MAX_SCALE[2].item() - 0.3))
+            self.where.bias[4:] = torch.tensor([0.0, 0.0, math.log(0.3 / (MAX_SCALE[2].item() - 0.3))])
 
     def forward(self, x: torch.Tensor):
         """(B, 3, S, S) -> logits (B, 3), loc (B, 3), scale (B, 3) of (x, y, theta)."""
-        features = self.encoder(x)  # (B, hidden)
-        pos = self.where(features)  # (B, 4)
-        ang = self.angle(torch.cat([features, self.angle_encoder(x)], dim=1))  # (B, 2)
+        out = self.where(self.encoder(x))
         p = SPEC.placement_half_width
-        loc = torch.cat([p * torch.tanh(pos[:, :2]), ang[:, :1]], dim=1)  # positions on the table
-        raw_scale = torch.cat([pos[:, 2:], ang[:, 1:]], dim=1)  # (B, 3)
-        return self.what(self.what_encoder(x)), loc, MAX_SCALE * torch.sigmoid(raw_scale) + 1e-3
+        theta = torch.atan2(out[:, 3], out[:, 2])[:, None]  # (B, 1), in (-pi, pi]
+        # d theta / d(cos, sin) grows as 1/r near the origin, where a network pulled between
+        # symmetric modes (the supervised cube) drifts; its gradient is capped at 1/MIN_RADIUS
+        # there (the value is unchanged).
+        r = out[:, 2:4].norm(dim=1, keepdim=True).detach()
+        theta = theta.detach() + (theta - theta.detach()) * (r / r.clamp(min=MIN_RADIUS))
+        loc = torch.cat([p * torch.tanh(out[:, :2]), theta], dim=1)  # positions on the table
+        return self.what(self.what_encoder(x)), loc, MAX_SCALE * torch.sigmoid(out[:, 4:]) + 1e-3
 
 
 def scenes(n: int, seed) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

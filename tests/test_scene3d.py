@@ -44,8 +44,7 @@ def test_air_loss_sends_gradients_to_both_heads():
     out.loss.backward()
     # the pose head learns through the renderer's finite differences, the type head through the
     # score function, the baseline by regression
-    assert trainer.net.where.weight.grad[:2].abs().sum() > 0
-    assert trainer.net.angle[-1].weight.grad[:1].abs().sum() > 0
+    assert trainer.net.where.weight.grad[:3].abs().sum() > 0
     assert trainer.net.what[-1].weight.grad.abs().sum() > 0
     assert trainer.baseline.net[0].weight.grad.abs().sum() > 0
 
@@ -120,14 +119,16 @@ def test_supervised_angle_error_is_taken_on_the_circle():
     assert torch.isclose(scene3d.wrap_angle(torch.tensor(3 * math.pi / 2)), torch.tensor(-math.pi / 2))
 
 
-def test_angle_head_gives_the_mean_angle_and_its_scale():
+def test_angle_is_read_on_the_circle_with_a_capped_gradient():
     net = scene3d.SceneNet(hidden=32, input_size=32).eval()
     with torch.no_grad():
-        net.angle[-1].weight.zero_()
-        net.angle[-1].bias[:] = torch.tensor([4.0, 0.0])  # beyond pi: the renderer reads it modulo a turn
-    _, loc, scale = net(torch.rand(2, 3, 32, 32))
-    assert torch.allclose(loc[:, 2], torch.tensor(4.0))
-    assert torch.allclose(scale[:, 2], scene3d.MAX_SCALE[2] / 2 + 1e-3)
+        net.where.weight.zero_()
+        net.where.bias[2:4] = torch.tensor([-1e-3, 1e-3])  # (cos, sin) near the origin, at 135 degrees
+    x = torch.rand(1, 3, 32, 32)
+    _, loc, _ = net(x)
+    assert math.isclose(loc[0, 2].item(), 3 * math.pi / 4, rel_tol=1e-5)
+    loc[0, 2].backward()
+    assert net.where.bias.grad[2:4].norm() <= 1 / scene3d.MIN_RADIUS + 1e-4  # not 1 / 1.4e-3
 
 
 def test_direct_stability_counts_disagreeing_restarts():
