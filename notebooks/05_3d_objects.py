@@ -264,11 +264,11 @@ display(eps_table[eps_table.scheme == "forward"].drop(columns="scheme").set_inde
                        "rel. error theta": "{:.2f}", "sign theta": "{:.2f}"}))
 print("eps used (x, y, theta):", DEFAULT_EPS)
 chosen = eps_table[(eps_table.scheme == "forward") & np.isclose(eps_table["eps x, y (m)"], DEFAULT_EPS[0])]
-for stage, r in zip(("coarse", "fine"), chosen.itertuples()):
-    glue(f"eps_{stage}_xy", f"{r._5:.0%}", display=False)
-    glue(f"eps_{stage}_sign_xy", f"{r._6:.0%}", display=False)
-    glue(f"eps_{stage}_theta", f"{r._7:.0%}", display=False)
-    glue(f"eps_{stage}_sign_theta", f"{r._8:.0%}", display=False)
+for stage, (_, r) in zip(("coarse", "fine"), chosen.iterrows()):
+    glue(f"eps_{stage}_xy", f"{r['rel. error x, y']:.0%}", display=False)
+    glue(f"eps_{stage}_sign_xy", f"{r['sign x, y']:.0%}", display=False)
+    glue(f"eps_{stage}_theta", f"{r['rel. error theta']:.0%}", display=False)
+    glue(f"eps_{stage}_sign_theta", f"{r['sign theta']:.0%}", display=False)
 glue("eps_xy", f"{DEFAULT_EPS[0]:g}", display=False)
 glue("eps_theta", f"{DEFAULT_EPS[2]:g}", display=False)
 
@@ -302,13 +302,13 @@ plt.show()
 #
 # **AIR, $N=1$.** The inference network (`SceneNet`, a small CNN) outputs
 # $q(z_{\text{what}}\mid\mathbf{x})$, a categorical, and $q(z_{\text{where}}\mid\mathbf{x})$, a
-# Gaussian whose mean angle is an output on the line, read modulo a turn. Its loss is the negative ELBO
+# Gaussian whose mean angle is read on the circle, as the `atan2` of two outputs. Its loss is the negative ELBO
 # $\mathcal{L} = \mathbb{E}_q[\log p(\mathbf{x}\mid\mathbf{z}) + \log p(\mathbf{z}) - \log q(\mathbf{z}\mid\mathbf{x})]$,
 # differentiated with the pathwise estimator (Eq. 6) through the renderer's finite differences for the
 # pose, and with the score function (Eq. 7) for the type, whose learning signal is centred and scaled
-# by NVIL's running statistics and an input-dependent baseline (`airlib.estimators`). Type, position
-# and angle each have their own convolutional branch; the type's is batch-normalised, and is trained
-# only after a warm-up of `what_warmup` steps in which the positions are found; the narrow level of the likelihood is switched on after `fine_start`
+# by NVIL's running statistics and an input-dependent baseline (`airlib.estimators`). The type has
+# its own batch-normalised convolutional branch, and is trained only after a warm-up of
+# `what_warmup` steps in which the positions are found; position and angle share one branch; the narrow level of the likelihood is switched on after `fine_start`
 # steps. No label is used.
 #
 # **Supervised.** The same `SceneNet`, trained to maximise $\log q(\mathbf{z}_{\text{true}}\mid\mathbf{x})$
@@ -603,15 +603,15 @@ glue("claims_failed", "; ".join(verdicts.index[~verdicts.holds]) or "none", disp
 #   at least 0.3 bright in every channel, every type attracts every other.
 # * **The type head.** Sharing one encoder with the pose head, the type head learned only the type
 #   that is best on average; it has its own batch-normalised branch and a warm-up (`what_warmup`).
-# * **One encoder for position and angle.** With the narrow level on, AIR still learned no angle:
-#   its network answered every image with nearly the same angle, confidently. Through a shared
-#   encoder the likelihood's gradient is dominated by position (a pixel of position costs as much
-#   as several degrees of angle), so the encoder carried position features only. The angle has its
-#   own branch now.
-# * **The angle as a point on the circle.** Reading the mean angle as the `atan2` of two outputs
-#   avoids the jump a line needs somewhere on the circle, but the pair's length, on which nothing
-#   depends, drifted under Adam until the angle's gradient (one over the length) died, and the
-#   network answered every image with the same angle.
+# * **The angle's branch.** AIR learned no angle with position and angle sharing one branch: it
+#   answered every image with an angle unrelated to the truth. Suspecting that the shared features
+#   follow the position's gradient (a pixel of position costs the likelihood as much as several
+#   degrees), we gave the angle a branch of its own, alone or beside the shared features and
+#   batch-normalised, with the angle on the line or as `atan2`. None taught AIR the angle; the
+#   supervised network lost the cylinder's angle with every one of them (the bar's direction is
+#   relative to the object's position); and without normalisation, under AIR's noisy gradient, which
+#   nothing bounds since the likelihood is periodic in the angle, the branch's outputs grew until
+#   its angles were noise. The committed models share one branch.
 # * **The angle's scale.** With the widest $q(\theta)$ at $\pi$, the entropy term widens it during
 #   the coarse stage until its samples cover the circle; then the expected gradient with respect to
 #   its mean vanishes, and the narrow level could not pull it. It is capped at
