@@ -343,7 +343,7 @@ def test_determinism_and_provenance_fields(monkeypatch):
     prov = runs.provenance(torch.device("cpu"), "python -m airlib train x")
     assert prov == dict(command="python -m airlib train x", commit="c0ffee", dirty=False,
                         device=runs.device_name(torch.device("cpu")), torch=torch.__version__,
-                        determinism=runs.determinism())
+                        determinism=runs.determinism(), host=platform.node())
     assert prov["dirty"] is False and prov["device"].startswith("cpu (")
 
 
