@@ -283,3 +283,19 @@ def test_finite_difference_gradients_predict_the_change_of_a_smooth_loss(rendere
             actual = (loss(pose0 + d_pose, cam0 + d_cam) - loss(pose0 - d_pose, cam0 - d_cam)) / 2
         agree += bool(abs(predicted - actual) <= 0.3 * abs(actual))
     assert agree >= 3
+
+
+def test_colour_perturbation_changes_one_type_and_is_undone(renderer):
+    scene = ([True, True, False], [0, 2, -1], [[-0.15, 0.0, 0.0], [0.15, 0.0, 0.0], [0, 0, 0]])
+    before = renderer.render(*scene)
+    renderer.set_colours({0: (0.1, 0.9, 0.1)})                     # cups green
+    try:
+        green = renderer.render(*scene).astype(int)
+        cup, plate = (np.abs(green - before.astype(int)).sum(-1) > 30)[:, :64], \
+            (np.abs(green - before.astype(int)).sum(-1) > 30)[:, 64:]
+        assert cup.sum() > 50 and plate.sum() == 0                 # the cup (left) changed, the plate did not
+        with pytest.raises(ValueError, match="three numbers in"):
+            renderer.set_colours({1: (2.0, 0.0, 0.0)})
+    finally:
+        renderer.set_colours(None)
+    assert np.array_equal(renderer.render(*scene), before)
