@@ -169,30 +169,19 @@ def _backend_options(parser) -> None:
 
 
 def _sweep(args) -> int:
-    import json
+    from pathlib import Path
 
     from . import sweep
+    from .train import parse_overrides
+    out = Path(args.out) if args.out else None
     try:
-        spec = sweep.load_spec(args.spec)
-        for item in args.set:
-            key, _, value = item.partition("=")
-            try:
-                spec.fixed[key] = json.loads(value)
-            except json.JSONDecodeError:
-                raise sweep.SweepError(f"--set {item}: the value of {key} must be JSON") from None
-        spec = sweep.parse_spec(dict(name=spec.name, experiment=spec.experiment, profile=spec.profile,
-                                     seeds=spec.seeds, set=spec.fixed, grid=spec.grid), where=args.spec)
-        from pathlib import Path
-        out = Path(args.out) if args.out else None
-        if args.report:
-            print(sweep.format_report(spec, sweep.summarise(spec, sweep.expand(spec, out, args.device))))
-            return 0
-        result = sweep.run_sweep(spec, args.backend, args.jobs, args.address, args.device, out)
-    except sweep.SweepError as e:
+        spec = sweep.load_spec(args.spec, parse_overrides(args.set))
+        result = None if args.report else sweep.run_sweep(spec, args.backend, args.jobs, args.address, args.device, out)
+    except ValueError as e:               # SweepError, or a --set value that is not JSON
         print(f"sweep: {e}", file=sys.stderr)
         return 2
     print(sweep.format_report(spec, sweep.summarise(spec, sweep.expand(spec, out, args.device))))
-    return 1 if result["failed"] else 0
+    return 1 if result and result["failed"] else 0
 
 
 if __name__ == "__main__":

@@ -66,6 +66,14 @@ def git_state(root: Path = ROOT) -> tuple[str, bool]:
         return "unknown", True
 
 
+def run_name(experiment: str, profile: str, seed: int, overrides: dict | None = None) -> str:
+    """A run folder's name: ``NAME-PROFILE-seedS``, with ``-<hash>`` of the configuration overrides when there are any."""
+    if not overrides:
+        return f"{experiment}-{profile}-seed{seed}"
+    digest = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{experiment}-{profile}-seed{seed}-{digest}"
+
+
 def host() -> str:
     """The machine's network name (records differ in it, and in wall time, when the same job runs elsewhere)."""
     return platform.node() or "unknown"

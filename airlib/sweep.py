@@ -21,7 +21,6 @@ Running a sweep again skips finished jobs and resumes unfinished ones.
 """
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import os
@@ -68,16 +67,21 @@ class Job:
         return [self.experiment, "--profile", self.profile, "--seed", str(self.seed), *sets,
                 "--device", self.device, "--run-dir", str(self.run_dir), "--no-progress"]
 
-    def finished(self) -> bool:
-        """Whether the run folder holds a finished record of exactly this job."""
+    def record(self) -> dict | None:
+        """The finished record of exactly this job in its run folder, or None."""
         try:
             record = json.loads((self.run_dir / "model.json").read_text())
         except (OSError, ValueError):
-            return False
-        return (record.get("finished") is True and record.get("experiment") == self.experiment
+            return None
+        mine = (record.get("finished") is True and record.get("experiment") == self.experiment
                 and record.get("profile") == self.profile and record.get("seed") == self.seed
                 and runs._jsonable(record.get("overrides") or {}) == runs._jsonable(dict(self.overrides))
                 and (self.run_dir / "model.safetensors").exists())
+        return record if mine else None
+
+    def finished(self) -> bool:
+        """Whether the run folder holds a finished record of exactly this job."""
+        return self.record() is not None
 
 
 @dataclass
@@ -91,8 +95,12 @@ class Spec:
     grid: dict = field(default_factory=dict)
 
 
-def load_spec(path) -> Spec:
-    """Reads and checks a sweep file (``.toml``, or ``.yaml``/``.yml`` with PyYAML installed)."""
+def load_spec(path, extra: dict | None = None) -> Spec:
+    """Reads and checks a sweep file (``.toml``, or ``.yaml``/``.yml`` with PyYAML installed).
+
+    Args:
+        extra: overrides added to the file's ``set`` (the command line's ``--set``).
+    """
     path = Path(path)
     if not path.is_file():
         raise SweepError(f"no sweep file {path}")
@@ -112,6 +120,8 @@ def load_spec(path) -> Spec:
         raise
     except Exception as e:                  # the parsers' own errors carry the line
         raise SweepError(f"{path} does not parse: {e}") from None
+    if extra and isinstance(raw, dict):
+        raw = dict(raw, set=dict(raw.get("set") or {}, **extra))
     return parse_spec(raw, default_name=path.stem, where=str(path))
 
 
@@ -166,16 +176,10 @@ def configurations(spec: Spec) -> list[dict]:
     return [dict(spec.fixed, **dict(zip(keys, values))) for values in itertools.product(*spec.grid.values())]
 
 
-def run_name(experiment: str, profile: str, seed: int, overrides: dict) -> str:
-    """``NAME-PROFILE-seedS``, with ``-<hash>`` of the overrides when there are any (as ``train`` names runs)."""
-    suffix = "" if not overrides else "-" + hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]
-    return f"{experiment}-{profile}-seed{seed}{suffix}"
-
-
 def expand(spec: Spec, out: Path | None = None, device: str = "cpu") -> list[Job]:
     """The sweep's jobs, configuration-major, into ``out`` (default ``runs/sweeps/<name>``)."""
     out = Path(out or SWEEPS / spec.name)
-    return [Job(spec.experiment, spec.profile, seed, out / run_name(spec.experiment, spec.profile, seed, overrides),
+    return [Job(spec.experiment, spec.profile, seed, out / runs.run_name(spec.experiment, spec.profile, seed, overrides),
                 tuple(sorted(overrides.items())), device)
             for overrides in configurations(spec) for seed in spec.seeds]
 
@@ -198,11 +202,6 @@ def execute(job: Job, env: dict | None = None) -> dict[str, bytes]:
         tail = log_path.read_text()[-1500:].strip()
         raise RuntimeError(f"{job.name} exited with {proc.returncode}; the end of {log_path}:\n{tail}")
     return {name: (job.run_dir / name).read_bytes() for name in RUN_FILES}
-
-
-def _ray_execute(job: Job) -> dict[str, bytes]:
-    """``execute`` inside a Ray task (the worker's process environment; Ray sets its threads)."""
-    return execute(job)
 
 
 def collect(job: Job, files: dict[str, bytes]) -> None:
@@ -247,7 +246,7 @@ class RayBackend:
         if self.started:
             kwargs = dict(address=address) if address else dict(num_cpus=jobs, include_dashboard=False)
             ray.init(log_to_driver=False, configure_logging=False, **kwargs)
-        self.remote = ray.remote(_ray_execute)
+        self.remote = ray.remote(execute)
 
     def submit(self, job: Job):
         gpus = 1 if job.device == "cuda" else 0
@@ -361,7 +360,7 @@ def comparable(record: dict) -> dict:
 
 def records(todo: list[Job]) -> dict[str, dict | None]:
     """Each job's finished record (None where it has none yet)."""
-    return {j.name: json.loads((j.run_dir / "model.json").read_text()) if j.finished() else None for j in todo}
+    return {j.name: j.record() for j in todo}
 
 
 def summarise(spec: Spec, todo: list[Job]) -> list[dict]:

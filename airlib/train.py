@@ -11,7 +11,6 @@ holds, so a resumed run gives bit for bit the model of an uninterrupted one. Not
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -79,8 +78,7 @@ def train(name: str, profile: str = "paper", seed: int = 0, run_dir=None, stop_a
     identity = dict(experiment=name, profile=profile, seed=seed, model_config=as_dict(model_cfg),
                     train_config=as_dict(cfg), data_sha256=data_hashes(data))
     if run_dir is None:
-        suffix = "" if not overrides else "-" + hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:8]
-        run_dir = runs.RUNS / f"{name}-{profile}-seed{seed}{suffix}"
+        run_dir = runs.RUNS / runs.run_name(name, profile, seed, overrides)
     run_dir = Path(run_dir)
     command = command or exp.command(profile, seed)
     prov = runs.provenance(dev, command)      # the code that started the run (a resumed run keeps it)
@@ -175,6 +173,23 @@ def _write_spent(run_dir: Path, seconds: float) -> None:
     runs.write_json(run_dir / "time.json", {"seconds": seconds})
 
 
+def parse_overrides(items: list[str]) -> dict:
+    """``["train.clip=10", ...]`` (the ``--set`` options) as ``{"train.clip": 10, ...}``, values read as JSON.
+
+    Raises:
+        ValueError: naming the item whose value is not JSON.
+    """
+    overrides = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            raise ValueError(f"--set {item}: the value of {key} must be JSON (a number, true/false, a list or a "
+                             "quoted string)") from None
+    return overrides
+
+
 def recorded_command(argv: list[str]) -> str:
     """The command a record states: ``argv`` without where the run is kept and how it reports
     (``--run-dir``, ``--no-progress``, ``--stop-at``), so the same job states the same command wherever it ran."""
@@ -209,13 +224,7 @@ def main(argv=None) -> int:
         check_seed(args.seed)
         if args.stop_at is not None and args.stop_at < 0:
             p.error(f"--stop-at must be non-negative, got {args.stop_at}")
-        overrides = {}
-        for item in args.set:
-            key, _, value = item.partition("=")
-            try:
-                overrides[key] = json.loads(value)
-            except json.JSONDecodeError:
-                p.error(f"--set {item}: the value of {key} must be JSON (a number, true/false, a list or a quoted string)")
+        overrides = parse_overrides(args.set)
         cmd = recorded_command(argv if argv is not None else sys.argv[2:])
         run = train(args.experiment, args.profile, args.seed, args.run_dir, args.stop_at, not args.no_progress,
                     args.device, overrides or None, args.threads, command=cmd)
