@@ -28,6 +28,7 @@ from torch.nn import functional as F
 from . import estimators as est
 from .render.likelihood import downsample, pyramid_log_likelihood
 from .render.tabletop import DEFAULT_EPS, KINDS, TableSpec, TabletopRenderer, render
+from .scene3d import check_images
 from .tabletop import N, ScenePrior
 
 MAX_SCALE = torch.tensor([0.1, 0.1, 0.5])       # q(z_where)'s widest: metres, metres, radians
@@ -45,22 +46,6 @@ class Inference(NamedTuple):
     step_terms: torch.Tensor          # (B, N) log p - log q of step i's latents, masked
     camera_term: torch.Tensor         # (B,) log p(z_cam) - log q(z_cam | x) (0 for a fixed camera)
     baseline_features: torch.Tensor   # (B, N, F) detached: what each step's baseline may see
-
-
-def check_images(images) -> torch.Tensor:
-    """Rendered or observed images as the network takes them, or a ValueError naming what is wrong."""
-    if not torch.is_tensor(images) or images.dim() != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must be a tensor (B, 3, H, W), got {getattr(images, 'shape', type(images).__name__)}")
-    if not images.is_floating_point():
-        raise ValueError(f"images must be floating point in [0, 1], got {images.dtype}")
-    h, w = images.shape[2:]
-    if h != w:
-        raise ValueError(f"images must be square, got {h}x{w}")
-    if h % 32:
-        raise ValueError(f"the image side must be a multiple of 32 (the network reads 32x32), got {h}")
-    if images.numel() and (images.min() < 0 or images.max() > 1):
-        raise ValueError(f"image values must lie in [0, 1], got [{images.min():.3g}, {images.max():.3g}]")
-    return images
 
 
 def _encoder(hidden: int) -> nn.Sequential:
@@ -108,8 +93,8 @@ class TabletopAIR(nn.Module):
         return z.clamp(-r, r), term
 
     def forward(self, images: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None) -> Inference:
-        """Runs q(z | x) on (B, 3, H, W) images in [0, 1] (H = W, a multiple of 32)."""
-        x = downsample(check_images(images), 32)                    # (B, 3, 32, 32)
+        """Runs q(z | x) on (B, 3, H, W) images, floats in [0, 1] or uint8 (H = W, a multiple of 32)."""
+        x = downsample(check_images(images, 32), 32)                # (B, 3, 32, 32); chapter 5's check
         B, p = len(x), self.spec.placement_half_width
         feat = self.encoder(x)                                      # (B, hidden)
         camera, camera_term = self._camera(x, sample, generator)

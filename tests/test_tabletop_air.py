@@ -107,14 +107,24 @@ def test_every_part_of_the_network_learns(renderer):
     assert surrogate.elbo.shape == (6,) and torch.isfinite(surrogate.elbo).all()
 
 
-@pytest.mark.parametrize("images, message", [
-    (torch.zeros(2, 1, 128, 128), "(B, 3, H, W)"),
-    (torch.zeros(3, 128, 128), "(B, 3, H, W)"),
-    (torch.zeros(2, 3, 100, 100), "multiple of 32"),
-    (torch.zeros(2, 3, 128, 64), "square"),
-    (torch.full((2, 3, 128, 128), 2.0), "in [0, 1]"),
-    (torch.zeros(2, 3, 128, 128, dtype=torch.uint8), "floating"),
+@pytest.mark.parametrize("images, error, message", [
+    (torch.zeros(2, 1, 128, 128), ValueError, "(B, 3, H, H) with H a multiple of 32"),
+    (torch.zeros(3, 128, 128), ValueError, "(B, 3, H, H) with H a multiple of 32"),
+    (torch.zeros(2, 3, 100, 100), ValueError, "(B, 3, H, H) with H a multiple of 32"),
+    (torch.zeros(2, 3, 128, 64), ValueError, "(B, 3, H, H)"),
+    (torch.full((2, 3, 128, 128), 2.0), ValueError, "intensities in [0, 1]"),
+    (torch.full((2, 3, 128, 128), float("nan")), ValueError, "must be finite"),
+    (torch.zeros(2, 3, 128, 128, dtype=torch.int64), TypeError, "floats in [0, 1] or uint8"),
 ])
-def test_bad_images_are_named(images, message):
-    with pytest.raises(ValueError, match=re.escape(message)):
+def test_bad_images_are_named(images, error, message):
+    """The network takes images through chapter 5's check (airlib.scene3d.check_images)."""
+    with pytest.raises(error, match=re.escape(message)):
         TabletopAIR(16)(images)
+
+
+def test_uint8_images_read_as_their_float_intensities(renderer):
+    model = TabletopAIR(16).eval()
+    images = renderer.render_batch(*tabletop.sample_scenes(2, np.random.default_rng(4))[:3])
+    as_bytes = (images * 255).round().to(torch.uint8)
+    a, b = model(as_bytes, sample=False), model(as_bytes.float() / 255, sample=False)
+    assert torch.equal(a.present, b.present) and torch.allclose(a.pose, b.pose)

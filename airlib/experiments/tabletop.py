@@ -25,8 +25,8 @@ from torch.nn import functional as F
 from .. import tabletop
 from ..render.likelihood import downsample
 from ..render.tabletop import DEFAULT_EPS, KINDS, TableSpec, TabletopRenderer
-from ..scene3d import level_weights  # chapter 5's coarse-to-fine schedule, the same fields
-from ..tabletop_air import TabletopAIR, _encoder, check_images
+from ..scene3d import check_images, level_weights  # chapter 5's image check and coarse-to-fine schedule
+from ..tabletop_air import TabletopAIR, _encoder
 from . import Experiment, eval_mode, register
 
 TEST_SEED = 20_000
@@ -93,7 +93,7 @@ class SupervisedNet(nn.Module):
         self.head = nn.Linear(hidden, tabletop.N * (1 + len(KINDS) + 4) + 1)
 
     def forward(self, images: torch.Tensor):
-        out = self.head(self.encoder(downsample(check_images(images), 32)))
+        out = self.head(self.encoder(downsample(check_images(images, 32), 32)))
         slots = out[:, :-1].view(len(out), tabletop.N, 1 + len(KINDS) + 4)
         camera = out[:, -1] if self.moving_camera else torch.zeros_like(out[:, -1])   # a fixed camera is known
         return slots[..., 0], slots[..., 1:1 + len(KINDS)], slots[..., 1 + len(KINDS):], camera
