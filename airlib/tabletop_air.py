@@ -29,7 +29,7 @@ from . import estimators as est
 from .render.likelihood import downsample, pyramid_log_likelihood
 from .render.tabletop import DEFAULT_EPS, KINDS, TableSpec, TabletopRenderer, render
 from .scene3d import check_images
-from .tabletop import N, ScenePrior
+from .tabletop import N, ScenePrior, overlap_log_prior
 
 MAX_SCALE = torch.tensor([0.1, 0.1, 0.5])       # q(z_where)'s widest: metres, metres, radians
 MIN_SCALE = 1e-3
@@ -121,10 +121,15 @@ class TabletopAIR(nn.Module):
                 z_pres = (pres_logit > 0).to(feat.dtype) * prev_pres
                 what, where = what_logits.argmax(1), loc
             log_q_what.append(F.log_softmax(what_logits, 1).gather(1, what[:, None])[:, 0])
-            # log p(z_what) + log p(z_where) - log q(z_where): a uniform position on the square and rotation
-            object_terms.append(self.log_beta[what] - math.log(area) - math.log(2 * math.pi)
-                                - est.normal_log_prob(where, loc, scale).sum(1))
+            # log p(z_what) + log p(z_where | earlier objects) - log q(z_where): a uniform position on the square
+            # and rotation, away from the objects already placed (overlap_log_prior)
             clamped = torch.cat([where[:, :2].clamp(-p, p), where[:, 2:]], 1)
+            earlier = (torch.stack(pose, 1)[..., :2] if pose else clamped.new_zeros(B, 0, 2),
+                       torch.stack(kind, 1) if kind else what.new_zeros(B, 0),
+                       torch.stack(pres, 1) if pres else clamped.new_zeros(B, 0))
+            object_terms.append(self.log_beta[what] - math.log(area) - math.log(2 * math.pi)
+                                + overlap_log_prior(clamped[:, :2], what, *earlier, self.prior.overlap_nats)
+                                - est.normal_log_prob(where, loc, scale).sum(1))
             logits.append(pres_logit)
             pres.append(z_pres)
             kind.append(what)

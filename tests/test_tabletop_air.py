@@ -9,6 +9,7 @@ import torch
 
 from airlib import estimators as est
 from airlib import tabletop
+from airlib.render.crockery import BODY_RADIUS
 from airlib.render.tabletop import KINDS, TableSpec, TabletopRenderer
 from airlib.tabletop_air import MIN_SCALE, TabletopAIR
 
@@ -68,6 +69,10 @@ def test_the_elbo_terms_match_a_closed_form(renderer):
             if abs(z[0]) < p and abs(z[1]) < p:          # (a clamped sample's density is that of its raw value)
                 log_q_where = (-0.5 * ((raw - loc) / scale) ** 2 - torch.log(scale) - 0.5 * math.log(2 * math.pi)).sum()
                 want += math.log(1 / 3) - log_soft[k].item() - math.log(area) - math.log(2 * math.pi) - log_q_where.item()
+                for j in range(i):                       # interpenetration of earlier objects, nats per metre
+                    d = math.hypot(z[0] - q.pose[b, j, 0], z[1] - q.pose[b, j, 1])
+                    reach = BODY_RADIUS[KINDS[k]] + BODY_RADIUS[KINDS[int(q.kind[b, j])]]
+                    want -= model.prior.overlap_nats * max(0.0, reach - d)
             else:
                 want = None
                 break

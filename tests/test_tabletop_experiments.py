@@ -58,3 +58,19 @@ def test_a_supervised_guess_at_the_table_edge_renders_and_a_fixed_camera_stays_f
     guess = net.infer(torch.rand(2, 3, 128, 128))
     assert np.all(np.abs(guess.pose[..., :2]) <= T.SPEC.placement_half_width + 1e-6) and np.all(guess.camera == 0)
     T.renderer(128).render_batch(*guess)                   # float32 at the edge is on the table
+
+
+def test_supervised_labels_are_ordered_by_type_with_absent_slots_last():
+    from airlib.experiments.tabletop import label_order
+    s = tabletop.sample_scenes(200, np.random.default_rng(4), repeats=True)
+    o = label_order(s)
+    for b in range(200):
+        n = int(s.present[b].sum())
+        assert o.present[b].tolist() == [True] * n + [False] * (3 - n)
+        kinds = o.kind[b, :n].tolist()
+        assert kinds == sorted(s.kind[b][s.present[b]].tolist())
+        # the same objects, poses travelling with their types
+        assert sorted(map(tuple, o.pose[b, :n].round(5).tolist())) == sorted(map(tuple, s.pose[b][s.present[b]].round(5).tolist()))
+        for i in range(n):
+            j = int(np.flatnonzero((s.pose[b, :, :2] == o.pose[b, i, :2]).all(1))[0])
+            assert s.kind[b, j] == o.kind[b, i]

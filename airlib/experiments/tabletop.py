@@ -3,7 +3,7 @@
 Experiments: ``tabletop-air`` (fixed camera, types may repeat), ``tabletop-air-norep`` (each type at
 most once), ``tabletop-air-camera`` (the moving camera), ``tabletop-supervised`` and
 ``tabletop-supervised-norep`` (the paper's naive baseline: the same encoder trained on the true scene
-descriptions, slot by slot in the data's fixed, arbitrary order). Each training step renders a fresh
+descriptions, slot by slot in a fixed order, by type; objects of one type in arbitrary order). Each training step renders a fresh
 batch of scenes drawn from Eq. (8) with a generator seeded by (seed, step), so a resumed run sees the
 same stream. The held-out scenes (``data``) are descriptions; they are rendered when scored.
 
@@ -70,7 +70,6 @@ class Config:
 CONFIGS = {"smoke": Config(steps=4, batch=3, test_scenes=6, log_every=2, fine_start=1, fine_ramp=2,
                            checkpoint_seconds=0.0),
            "paper": Config(steps=3000, batch=32)}
-# The paper profile is this chapter's first guess; no network has been trained with it yet.
 
 _RENDERERS: dict[int, TabletopRenderer] = {}
 
@@ -110,8 +109,20 @@ class SupervisedNet(nn.Module):
                                (cam * SPEC.camera_range).clamp(-SPEC.camera_range, SPEC.camera_range).numpy())
 
 
+def label_order(scenes: tabletop.Scenes) -> tabletop.Scenes:
+    """The supervised labels' fixed order: present objects first, sorted by type (cup, pan, plate), objects
+    of one type in the data's arbitrary order. Without repetitions this order is unique (slot k is the
+    k-th present type); with them, two cups' slots are arbitrary: the paper's "naive" labels."""
+    key = np.where(scenes.present, scenes.kind, len(KINDS))                     # (B, N), absent last
+    order = np.argsort(key, axis=1, kind="stable")                              # (B, N)
+    take = lambda a: np.take_along_axis(a, order[..., None] if a.ndim == 3 else order, 1)  # noqa: E731
+    return tabletop.Scenes(take(scenes.present), take(scenes.kind), take(scenes.pose), scenes.camera)
+
+
 def supervised_loss(net: SupervisedNet, images: torch.Tensor, scenes: tabletop.Scenes) -> torch.Tensor:
-    """Cross-entropies for presence and type, squared errors for the pose and camera, slot by slot."""
+    """Cross-entropies for presence and type, squared errors for the pose and camera, slot by slot in the
+    labels' fixed order (:func:`label_order`)."""
+    scenes = label_order(scenes)
     pres, kind, pose, cam = net(images)
     present = torch.as_tensor(scenes.present, dtype=torch.float32)
     p = SPEC.placement_half_width
