@@ -60,10 +60,9 @@ def test_a_supervised_guess_at_the_table_edge_renders_and_a_fixed_camera_stays_f
     T.renderer(128).render_batch(*guess)                   # float32 at the edge is on the table
 
 
-def test_supervised_labels_are_ordered_by_type_with_absent_slots_last():
-    from airlib.experiments.tabletop import label_order
+def test_labels_by_type_put_absent_slots_last_and_types_in_order():
     s = tabletop.sample_scenes(200, np.random.default_rng(4), repeats=True)
-    o = label_order(s)
+    o = T.by_type(s)
     for b in range(200):
         n = int(s.present[b].sum())
         assert o.present[b].tolist() == [True] * n + [False] * (3 - n)
@@ -74,3 +73,14 @@ def test_supervised_labels_are_ordered_by_type_with_absent_slots_last():
         for i in range(n):
             j = int(np.flatnonzero((s.pose[b, :, :2] == o.pose[b, i, :2]).all(1))[0])
             assert s.kind[b, j] == o.kind[b, i]
+
+
+def test_the_supervised_loss_reads_the_order_it_is_given():
+    s = tabletop.sample_scenes(16, np.random.default_rng(2), repeats=True)
+    images = torch.zeros(16, 3, 32, 32)
+    net = T.SupervisedNet(16)
+    data, typed = T.supervised_loss(net, images, s, "data"), T.supervised_loss(net, images, s, "type")
+    assert typed.item() == pytest.approx(T.supervised_loss(net, images, T.by_type(s), "data").item())
+    assert data.item() != pytest.approx(typed.item())
+    with pytest.raises(ValueError, match="unknown label order 'size'"):
+        T.supervised_loss(net, images, s, "size")

@@ -3,7 +3,8 @@
 Experiments: ``tabletop-air`` (fixed camera, types may repeat), ``tabletop-air-norep`` (each type at
 most once), ``tabletop-air-camera`` (the moving camera), ``tabletop-supervised`` and
 ``tabletop-supervised-norep`` (the paper's naive baseline: the same encoder trained on the true scene
-descriptions, slot by slot in a fixed order, by type; objects of one type in arbitrary order). Each training step renders a fresh
+descriptions, slot by slot in the data's arbitrary order), and ``tabletop-supervised-bytype`` and
+``tabletop-supervised-bytype-norep`` (the same with the labels sorted by type, absent slots last). Each training step renders a fresh
 batch of scenes drawn from Eq. (8) with a generator seeded by (seed, step), so a resumed run sees the
 same stream. The held-out scenes (``data``) are descriptions; they are rendered when scored.
 
@@ -109,20 +110,28 @@ class SupervisedNet(nn.Module):
                                (cam * SPEC.camera_range).clamp(-SPEC.camera_range, SPEC.camera_range).numpy())
 
 
-def label_order(scenes: tabletop.Scenes) -> tabletop.Scenes:
-    """The supervised labels' fixed order: present objects first, sorted by type (cup, pan, plate), objects
-    of one type in the data's arbitrary order. Without repetitions this order is unique (slot k is the
-    k-th present type); with them, two cups' slots are arbitrary: the paper's "naive" labels."""
+def by_type(scenes: tabletop.Scenes) -> tabletop.Scenes:
+    """The labels in order of type: present objects first, sorted by type (cup, pan, plate), objects of
+    one type in the data's arbitrary order. Without repetitions this order is unique (slot k is the k-th
+    present type); with them, the slots of two cups are still arbitrary."""
     key = np.where(scenes.present, scenes.kind, len(KINDS))                     # (B, N), absent last
     order = np.argsort(key, axis=1, kind="stable")                              # (B, N)
     take = lambda a: np.take_along_axis(a, order[..., None] if a.ndim == 3 else order, 1)  # noqa: E731
     return tabletop.Scenes(take(scenes.present), take(scenes.kind), take(scenes.pose), scenes.camera)
 
 
-def supervised_loss(net: SupervisedNet, images: torch.Tensor, scenes: tabletop.Scenes) -> torch.Tensor:
-    """Cross-entropies for presence and type, squared errors for the pose and camera, slot by slot in the
-    labels' fixed order (:func:`label_order`)."""
-    scenes = label_order(scenes)
+LABEL_ORDERS = ("data", "type")
+
+
+def supervised_loss(net: SupervisedNet, images: torch.Tensor, scenes: tabletop.Scenes, order: str = "data") -> torch.Tensor:
+    """Cross-entropies for presence and type, squared errors for the pose and camera, slot by slot.
+
+    ``order``: "data", the slots as the data drew them (an arbitrary order: the paper's naive labels),
+    or "type" (:func:`by_type`)."""
+    if order not in LABEL_ORDERS:
+        raise ValueError(f"unknown label order {order!r}; expected one of {LABEL_ORDERS}")
+    if order == "type":
+        scenes = by_type(scenes)
     pres, kind, pose, cam = net(images)
     present = torch.as_tensor(scenes.present, dtype=torch.float32)
     p = SPEC.placement_half_width
@@ -168,11 +177,13 @@ class Tabletop(Experiment):
     """One table-top network: ``method`` "air" or "supervised", on one data set."""
     success = ("count_accuracy", 0.95)
 
-    def __init__(self, name: str, method: str, repeats: bool, moving_camera: bool):
+    def __init__(self, name: str, method: str, repeats: bool, moving_camera: bool, labels: str = "data"):
         self.name, self.method, self.repeats, self.moving_camera = name, method, repeats, moving_camera
+        self.labels = labels
         camera = "moving camera" if moving_camera else "fixed camera"
         self.summary = (f"table-top scenes, {'AIR (N = 3)' if method == 'air' else 'supervised network'}, {camera}, "
-                        f"types {'may repeat' if repeats else 'at most once'}, Sec. III-B")
+                        f"types {'may repeat' if repeats else 'at most once'}"
+                        + (f", labels in {labels} order" if method == "supervised" else "") + ", Sec. III-B")
         self.configs = {p: (NetConfig(), c) for p, c in CONFIGS.items()}
         if moving_camera:
             self.success = ("count_accuracy", 0.9)
@@ -200,7 +211,7 @@ class Tabletop(Experiment):
     def loss(self, model, batch, cfg: Config, step: int, generator) -> tuple[torch.Tensor, dict]:
         scenes, images = batch
         if self.method == "supervised":
-            return supervised_loss(model, images, scenes), {}
+            return supervised_loss(model, images, scenes, self.labels), {}
         out, q = model.loss(images, renderer(cfg.render_size), cfg.sigma_x, cfg.levels, cfg.eps,
                             level_weights(cfg, step), generator)
         return out.loss, dict(elbo=out.elbo.mean().item(), count=q.present.sum(1).mean().item())
@@ -220,11 +231,14 @@ class Tabletop(Experiment):
 
 def _register() -> dict[str, Tabletop]:
     out = {}
-    for name, method, repeats, moving in (("tabletop-air", "air", True, False), ("tabletop-air-norep", "air", False, False),
-                                          ("tabletop-air-camera", "air", True, True),
-                                          ("tabletop-supervised", "supervised", True, False),
-                                          ("tabletop-supervised-norep", "supervised", False, False)):
-        out[name] = register(Tabletop(name, method, repeats, moving))
+    for name, method, repeats, moving, labels in (
+            ("tabletop-air", "air", True, False, ""), ("tabletop-air-norep", "air", False, False, ""),
+            ("tabletop-air-camera", "air", True, True, ""),
+            ("tabletop-supervised", "supervised", True, False, "data"),
+            ("tabletop-supervised-norep", "supervised", False, False, "data"),
+            ("tabletop-supervised-bytype", "supervised", True, False, "type"),
+            ("tabletop-supervised-bytype-norep", "supervised", False, False, "type")):
+        out[name] = register(Tabletop(name, method, repeats, moving, labels))
     return out
 
 
