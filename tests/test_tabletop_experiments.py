@@ -1,5 +1,6 @@
 """The table-top experiments through the run layer (smoke profile) and the chapter's scores on hand-made scenes."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,6 +8,8 @@ import torch
 
 from airlib import tabletop, train
 from airlib.experiments import tabletop as T
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _scenes(present, kind, pose, camera):
@@ -84,3 +87,10 @@ def test_the_supervised_loss_reads_the_order_it_is_given():
     assert data.item() != pytest.approx(typed.item())
     with pytest.raises(ValueError, match="unknown label order 'size'"):
         T.supervised_loss(net, images, s, "size")
+
+
+def test_chapter_smoke_run(tmp_path):
+    pytest.importorskip("papermill")
+    from airlib.book import execute
+    out = execute(ROOT / "notebooks" / "06_tabletop.py", tmp_path, "smoke")
+    assert out.exists()

@@ -70,7 +70,12 @@ class Config:
 
 CONFIGS = {"smoke": Config(steps=4, batch=3, test_scenes=6, log_every=2, fine_start=1, fine_ramp=2,
                            checkpoint_seconds=0.0),
-           "paper": Config(steps=3000, batch=32)}
+           "paper": Config(steps=6000, batch=32, levels=((16.0, 4),))}
+# The paper profile's likelihood is the wide level alone: with chapter 5's narrow level added from step 1,000
+# the count accuracy of the first network fell from 0.48 to 0.23 (a slightly misplaced object costs more
+# under the narrow blur than leaving it out), and the paper says angles are not recoverable here anyway.
+# The supervised networks read no likelihood; 3,000 steps bring them to their plateau (their records).
+SUPERVISED_CONFIGS = {"smoke": CONFIGS["smoke"], "paper": Config(steps=3000, batch=32)}
 
 _RENDERERS: dict[int, TabletopRenderer] = {}
 
@@ -184,7 +189,7 @@ class Tabletop(Experiment):
         self.summary = (f"table-top scenes, {'AIR (N = 3)' if method == 'air' else 'supervised network'}, {camera}, "
                         f"types {'may repeat' if repeats else 'at most once'}"
                         + (f", labels in {labels} order" if method == "supervised" else "") + ", Sec. III-B")
-        self.configs = {p: (NetConfig(), c) for p, c in CONFIGS.items()}
+        self.configs = {p: (NetConfig(), c) for p, c in (CONFIGS if method == "air" else SUPERVISED_CONFIGS).items()}
         if moving_camera:
             self.success = ("count_accuracy", 0.9)
 
