@@ -343,6 +343,9 @@ for j, (label, picks, cam) in enumerate((("AIR", examples, False), ("AIR, moving
         axes[j, 2 * n].axis("off")
         top_view(axes[j, 2 * n + 1], tr, guesses[label], b, camera=cam)
     axes[j, 0].set_title(label, fontsize=9, loc="left")
+for ax in axes.flat:
+    if not ax.has_data() and not ax.patches:
+        ax.axis("off")
 plt.tight_layout()
 plt.show()
 
@@ -405,12 +408,12 @@ display(step_kind)
 # %%
 label = "AIR, moving camera"
 tr, g = truths[label], guesses[label]
-picks = list(range(8))
+picks = list(range(min(8, n_test)))
 fig = plt.figure(figsize=(12.5, 5.0))
 grid = fig.add_gridspec(2, 10)
 data_images = renderer.render_batch(*tabletop.Scenes(*(v[picks] for v in tr)))
 inferred_images = renderer.render_batch(*tabletop.Scenes(*(v[picks] for v in g)))
-for n in range(8):
+for n in range(len(picks)):
     a = fig.add_subplot(grid[0, n])
     a.imshow(data_images[n].permute(1, 2, 0))
     a.set_title(f"{tr.present[n].sum()} obj, {tr.camera[n]:+.0f} deg", fontsize=8)
