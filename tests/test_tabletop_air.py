@@ -133,3 +133,23 @@ def test_uint8_images_read_as_their_float_intensities(renderer):
     as_bytes = (images * 255).round().to(torch.uint8)
     a, b = model(as_bytes, sample=False), model(as_bytes.float() / 255, sample=False)
     assert torch.equal(a.present, b.present) and torch.allclose(a.pose, b.pose)
+
+
+def test_a_presence_floor_keeps_every_step_tried_and_is_scored_as_sampled(renderer):
+    # a network that never wants an object: with floor f, q(z_pres^i = 1) = f exactly
+    model = _constant_model(-30.0, [0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0, -1.0, -1.0, 0.0])
+    s = tabletop.sample_scenes(400, np.random.default_rng(1))
+    images = renderer.render_batch(*s)
+    with torch.no_grad():
+        q = model(images, generator=torch.Generator().manual_seed(0), floor=0.25)
+        q0 = model(images, generator=torch.Generator().manual_seed(0))
+    n = q.present.sum(1)
+    assert abs((n >= 1).float().mean().item() - 0.25) < 0.06 and abs((n >= 2).float().mean().item() - 0.0625) < 0.03
+    assert torch.all(q0.present == 0)
+    log_q_pres = q.log_q_discrete - (q.present * math.log(1 / 3))     # uniform what: log 1/3 per object
+    want = n * math.log(0.25) + torch.where(n < 3, math.log(0.75), 0.0)
+    assert torch.allclose(log_q_pres.sum(1), want, atol=1e-4)
+    with torch.no_grad():
+        assert torch.equal(model(images, sample=False, floor=0.25).present, model(images, sample=False).present)
+    with pytest.raises(ValueError, match="floor must be in"):
+        model(images, floor=0.5)
