@@ -61,7 +61,7 @@ import torch
 from IPython.display import display
 from myst_nb import glue
 
-from airlib import scene3d
+from airlib import direct, scene3d
 from airlib.render import OBJECTS, SYMMETRY, sample_scenes, shared_renderer
 from airlib.render.gradient import DEFAULT_EPS, image_jacobian
 from airlib.render.likelihood import downsample, pyramid_log_likelihood
@@ -324,7 +324,7 @@ plt.show()
 print(inspect.getsource(scene3d.SceneNet))
 print(inspect.getsource(scene3d.AIRTrainer.loss))
 print(inspect.getsource(scene3d.supervised_loss))
-print(inspect.getsource(scene3d.direct_optimise))
+print(inspect.getsource(direct.direct_optimise))
 
 # %% [markdown]
 # ## Training (or loading the committed models)

@@ -77,6 +77,8 @@ glue("overlap_nats", f"{prior.overlap_nats:,.0f}", display=False)
 glue("steps", f"{cfg.steps:,}", display=False)
 glue("batch", f"{cfg.batch}", display=False)
 glue("wide_px", f"{cfg.levels[0][0]:g}", display=False)
+glue("floor", f"{cfg.presence_floor:g}", display=False)
+glue("floor_steps", f"{cfg.floor_steps:,}", display=False)
 glue("wide_stride", f"{cfg.levels[0][1]}", display=False)
 cfg
 
@@ -169,6 +171,16 @@ glue("dup_pen_min", f"{pen.min():.0f}", display=False)
 # %% [markdown]
 # Describing an object twice costs at most {glue:text}`dup_gap` nats of likelihood; the overlap
 # term charges at least {glue:text}`dup_pen_min`.
+#
+# One part of training needed care too. AIR's later steps learn where a second or third object is only
+# when q lets them describe one: a step that q has switched off gets no gradient for its position, so
+# it never finds the second object, and stays off. In our first runs q's second step had switched itself
+# off on two-object scenes within 1,000 steps, and every scene of two or three objects was read as one.
+# Training therefore starts with a floor under q's presence probability: each step is tried with
+# probability at least {glue:text}`floor` (and declined with probability at least as much), the floor falling
+# linearly to zero at step {glue:text}`floor_steps`. This changes q's family early in training, not the
+# model or the objective: the ELBO is an ELBO for any q, and the network's most likely count is the same
+# with or without the floor.
 
 # %% tags=["hide-output"]
 print(inspect.getsource(tabletop.overlap_log_prior))

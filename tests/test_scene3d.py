@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from airlib import scene3d
+from airlib import direct, scene3d
 from airlib.render import OBJECTS
 from airlib.render.likelihood import log_likelihood
 from airlib import train as T
@@ -134,7 +134,7 @@ def test_angle_is_read_on_the_circle_with_a_capped_gradient():
 def test_direct_stability_counts_disagreeing_restarts():
     cfg = replace(TINY, direct_steps=4, direct_restarts=3)
     identity, pose, images = scene3d.scenes(2, [3, 4])
-    out = scene3d.direct_stability(identity, pose, images, cfg, np.random.default_rng(0))
+    out = direct.direct_stability(identity, pose, images, cfg, np.random.default_rng(0))
     assert out["identity"].shape == out["position_error"].shape == out["rotation_error_deg"].shape == (2, 3)
     assert 0 <= out["disagree"] <= 1 and 0 <= out["wrong_type"] <= 1
     assert out["wrong_type"] == (out["identity"] != identity[:, None]).float().mean().item()
@@ -143,7 +143,7 @@ def test_direct_stability_counts_disagreeing_restarts():
 def test_direct_optimisation_climbs_the_likelihood():
     cfg = replace(TINY, direct_steps=25)
     identity, pose, images = scene3d.scenes(1, [3, 3])
-    guess, guess_pose, trace = scene3d.direct_optimise(images[0], cfg, np.random.default_rng(0))
+    guess, guess_pose, trace = direct.direct_optimise(images[0], cfg, np.random.default_rng(0))
     assert guess in range(3) and guess_pose.shape == (3,)
     assert trace[-5:].max() > trace[0]
 

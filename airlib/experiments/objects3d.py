@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import runs, scene3d
+from .. import direct, runs, scene3d
 from ..scene3d import AIRTrainer, Config, SceneNet
 from . import Experiment, as_dict, register
 
@@ -100,7 +100,7 @@ def evaluate_all(profile: str, nets: dict, out: Path, command: str) -> dict:
     from ..train import data_hashes
     cfg = scene3d.config(profile)
     t = time.perf_counter()
-    results = scene3d.evaluate(nets, cfg)
+    results = direct.evaluate(nets, cfg)
     stability = results.pop("stability")
     per_restart = {k: stability.pop(k) for k in ("identity", "position_error", "rotation_error_deg")}
     inferred = {name: r.pop("inferred") for name, r in results.items()}
