@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pytest
+import torch
 
 from airlib import tabletop
 from airlib.render import crockery
@@ -299,3 +300,29 @@ def test_colour_perturbation_changes_one_type_and_is_undone(renderer):
     finally:
         renderer.set_colours(None)
     assert np.array_equal(renderer.render(*scene), before)
+
+
+def test_size_and_colour_perturbations_scale_silhouettes_and_are_undone():
+    with TabletopRenderer(64, scales=(1.0, 0.8, 1.25)) as r:
+        base = TabletopRenderer(64)
+        try:
+            scene = ([True, False, False], [2, -1, -1], [[0.0, 0.0, 0.3], [0, 0, 0], [0, 0, 0]])
+            plain = r.render(*scene)
+            assert np.array_equal(plain, base.render(*scene))            # scale 0 is the unperturbed mesh
+            table = base.render([False] * 3, [-1] * 3, np.zeros((3, 3)))
+            area = {j: (np.abs(r.render(*scene, scale=np.array([j, 0, 0])).astype(int) - table).sum(-1) > 40).sum()
+                    for j in range(3)}
+            # a silhouette's area grows as the square of the size (perspective changes it a little)
+            assert 0.8 ** 2 * 0.85 < area[1] / area[0] < 0.8 ** 2 * 1.15
+            assert 1.25 ** 2 * 0.85 < area[2] / area[0] < 1.25 ** 2 * 1.15
+            s = tabletop.sample_scenes(4, np.random.default_rng(0))
+            colours = np.tile(np.array([[0.1, 0.8, 0.1], [0.8, 0.8, 0.1], [0.3, 0.3, 0.9]]), (4, 1, 1))
+            x = r.render_batch(*s, colours=colours)
+            assert not torch.equal(x, base.render_batch(*s)) or not s.present.any()
+            assert torch.equal(r.render_batch(*s), base.render_batch(*s))  # colours restored afterwards
+            with pytest.raises(ValueError, match="one index into"):
+                r.render(*scene, scale=np.array([3, 0, 0]))
+            with pytest.raises(ValueError, match="scales must be sizes"):
+                TabletopRenderer(64, scales=(1.0, 5.0))
+        finally:
+            base.close()

@@ -33,7 +33,7 @@ def test_scores_of_hand_made_scenes():
     assert s["reconstruction_error"] == pytest.approx(0.25)
 
 
-@pytest.mark.parametrize("name", ["tabletop-air-camera", "tabletop-supervised-norep"])
+@pytest.mark.parametrize("name", ["tabletop-air-camera", "tabletop-supervised-norep", "tabletop-air-perturbed"])
 def test_a_smoke_run_trains_resumes_bit_for_bit_and_scores(name, tmp_path):
     whole = train.train(name, "smoke", seed=1, run_dir=tmp_path / "whole", progress=False)
     assert whole.record["finished"] and whole.record["steps"] == T.CONFIGS["smoke"].steps
@@ -94,3 +94,13 @@ def test_chapter_smoke_run(tmp_path):
     from airlib.book import execute
     out = execute(ROOT / "notebooks" / "06_tabletop.py", tmp_path, "smoke")
     assert out.exists()
+
+
+def test_perturbed_training_sees_the_same_scenes_in_other_colours_and_sizes():
+    cfg = T.CONFIGS["smoke"]
+    plain, perturbed = T.EXPERIMENTS["tabletop-air"], T.EXPERIMENTS["tabletop-air-perturbed"]
+    (s1, x1), (s2, x2) = plain.batch({}, cfg, 0, 3), perturbed.batch({}, cfg, 0, 3)
+    assert all(np.array_equal(a, b) for a, b in zip(s1, s2))
+    assert s1.present.any() and not torch.equal(x1, x2)
+    assert torch.equal(perturbed.batch({}, cfg, 0, 3)[1], x2)            # a function of (seed, step)
+    assert torch.equal(plain.data("smoke")["test_pose"], perturbed.data("smoke")["test_pose"])

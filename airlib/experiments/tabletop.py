@@ -1,7 +1,9 @@
 """Table-top scenes through the MuJoCo renderer (Sec. III-B, Figs. 9-10): AIR and the supervised baseline.
 
 Experiments: ``tabletop-air`` (fixed camera, types may repeat), ``tabletop-air-norep`` (each type at
-most once), ``tabletop-air-camera`` (the moving camera), ``tabletop-supervised`` and
+most once), ``tabletop-air-camera`` (the moving camera), ``tabletop-air-perturbed`` (as ``tabletop-air``,
+its training images rendered with random colour and size perturbations, the paper's preparation for
+transfer to photographs; scored on the same unperturbed held-out scenes), ``tabletop-supervised`` and
 ``tabletop-supervised-norep`` (the paper's naive baseline: the same encoder trained on the true scene
 descriptions, slot by slot in the data's arbitrary order), and ``tabletop-supervised-bytype`` and
 ``tabletop-supervised-bytype-norep`` (the same with the labels sorted by type, absent slots last). Each training step renders a fresh
@@ -25,7 +27,7 @@ from torch.nn import functional as F
 
 from .. import tabletop
 from ..render.likelihood import downsample
-from ..render.tabletop import DEFAULT_EPS, KINDS, TableSpec, TabletopRenderer
+from ..render.tabletop import COLOURS, DEFAULT_EPS, KINDS, TableSpec, TabletopRenderer
 from ..scene3d import check_images, level_weights  # chapter 5's image check and coarse-to-fine schedule
 from ..tabletop_air import TabletopAIR, _encoder
 from . import Experiment, eval_mode, register
@@ -84,14 +86,27 @@ CONFIGS = {"smoke": Config(steps=4, batch=3, test_scenes=6, log_every=2, fine_st
 # The supervised networks read no likelihood; 3,000 steps bring them to their plateau (their records).
 SUPERVISED_CONFIGS = {"smoke": CONFIGS["smoke"], "paper": Config(steps=3000, batch=32)}
 
-_RENDERERS: dict[int, TabletopRenderer] = {}
+_RENDERERS: dict[tuple, TabletopRenderer] = {}
+PERTURBED_SCALES = (1.0, 0.85, 1.15)     # object sizes of the perturbed data (relative to the model's meshes)
+COLOUR_JITTER = 0.15                     # each channel of a type's colour moves by up to this much
 
 
-def renderer(size: int) -> TabletopRenderer:
-    """The process's table-top renderer of a size (one OpenGL context, reused)."""
-    if size not in _RENDERERS:
-        _RENDERERS[size] = TabletopRenderer(size, SPEC)
-    return _RENDERERS[size]
+def renderer(size: int, scales: tuple = (1.0,)) -> TabletopRenderer:
+    """The process's table-top renderer of a size (one OpenGL context, reused); ``scales`` for perturbed data."""
+    if (size, scales) not in _RENDERERS:
+        _RENDERERS[size, scales] = TabletopRenderer(size, SPEC, scales)
+    return _RENDERERS[size, scales]
+
+
+def perturbed_images(scenes: tabletop.Scenes, rng: np.random.Generator, size: int) -> torch.Tensor:
+    """The scenes rendered with random colour and size perturbations (for transfer, Sec. III-B): each object
+    at a size drawn from :data:`PERTURBED_SCALES`, each type's colour moved by up to :data:`COLOUR_JITTER`
+    per channel, drawn afresh for every scene. The model's renderer is not perturbed."""
+    n = len(scenes.present)
+    scale = rng.integers(0, len(PERTURBED_SCALES), (n, tabletop.N))                        # (B, N)
+    base = np.array([COLOURS[k] for k in KINDS])                                            # (3, 3)
+    colours = np.clip(base + rng.uniform(-COLOUR_JITTER, COLOUR_JITTER, (n, len(KINDS), 3)), 0.0, 1.0)
+    return renderer(size, PERTURBED_SCALES).render_batch(*scenes, scale=scale, colours=colours)
 
 
 class SupervisedNet(nn.Module):
@@ -189,13 +204,15 @@ class Tabletop(Experiment):
     """One table-top network: ``method`` "air" or "supervised", on one data set."""
     success = ("count_accuracy", 0.95)
 
-    def __init__(self, name: str, method: str, repeats: bool, moving_camera: bool, labels: str = "data"):
+    def __init__(self, name: str, method: str, repeats: bool, moving_camera: bool, labels: str = "data",
+                 perturbed: bool = False):
         self.name, self.method, self.repeats, self.moving_camera = name, method, repeats, moving_camera
-        self.labels = labels
+        self.labels, self.perturbed = labels, perturbed
         camera = "moving camera" if moving_camera else "fixed camera"
         self.summary = (f"table-top scenes, {'AIR (N = 3)' if method == 'air' else 'supervised network'}, {camera}, "
                         f"types {'may repeat' if repeats else 'at most once'}"
-                        + (f", labels in {labels} order" if method == "supervised" else "") + ", Sec. III-B")
+                        + (f", labels in {labels} order" if method == "supervised" else "")
+                        + (", trained on colour and size perturbations" if perturbed else "") + ", Sec. III-B")
         self.configs = {p: (NetConfig(), c) for p, c in (CONFIGS if method == "air" else SUPERVISED_CONFIGS).items()}
         if moving_camera:
             self.success = ("count_accuracy", 0.9)
@@ -217,7 +234,10 @@ class Tabletop(Experiment):
         return torch.optim.Adam(model.parameters(), lr=cfg.lr)
 
     def batch(self, data: dict, cfg: Config, seed: int, step: int):
-        scenes = self._scenes(cfg.batch, np.random.default_rng([seed, step]))
+        rng = np.random.default_rng([seed, step])
+        scenes = self._scenes(cfg.batch, rng)
+        if self.perturbed:
+            return scenes, perturbed_images(scenes, rng, cfg.render_size)
         return scenes, renderer(cfg.render_size).render_batch(*scenes)
 
     def loss(self, model, batch, cfg: Config, step: int, generator) -> tuple[torch.Tensor, dict]:
@@ -252,6 +272,7 @@ def _register() -> dict[str, Tabletop]:
             ("tabletop-supervised-bytype", "supervised", True, False, "type"),
             ("tabletop-supervised-bytype-norep", "supervised", False, False, "type")):
         out[name] = register(Tabletop(name, method, repeats, moving, labels))
+    out["tabletop-air-perturbed"] = register(Tabletop("tabletop-air-perturbed", "air", True, False, perturbed=True))
     return out
 
 

@@ -69,24 +69,27 @@ class TableSpec:
             raise ValueError(f"TableSpec.camera_range must be in (0, 180) degrees, got {self.camera_range!r}")
 
 
-def body_name(kind: str, replica: int) -> str:
-    return f"{kind}{replica}"
+def body_name(kind: str, replica: int, scale_index: int = 0) -> str:
+    return f"{kind}{replica}" + (f"_s{scale_index}" if scale_index else "")
 
 
-def scene_xml(spec: TableSpec, size: int) -> str:
-    """MJCF of the table and the nine crockery bodies, the meshes inline."""
+def scene_xml(spec: TableSpec, size: int, scales: tuple[float, ...] = (1.0,)) -> str:
+    """MJCF of the table and the crockery bodies (three replicas of each type at each of ``scales``), the
+    meshes inline."""
     t = spec.table_half_width
     assets, bodies = [], []
     for kind in KINDS:
-        for part in crockery.parts(kind):
-            v = " ".join(f"{x:.6f}" for x in part.mesh.vertices.reshape(-1))
-            f = " ".join(map(str, part.mesh.faces.reshape(-1)))
-            assets.append(f'<mesh name="{kind}_{part.name}" vertex="{v}" face="{f}"/>')
-        rgba = " ".join(map(str, (*COLOURS[kind], 1)))
-        for r in range(REPLICAS):
-            geoms = "".join(f'<geom type="mesh" mesh="{kind}_{p.name}" pos="{" ".join(map(str, p.pos))}" '
-                            f'euler="{" ".join(map(str, p.euler))}" rgba="{rgba}"/>' for p in crockery.parts(kind))
-            bodies.append(f'<body name="{body_name(kind, r)}" mocap="true" pos="0 0 {PARKED_Z}">{geoms}</body>')
+        for j, scale in enumerate(scales):
+            tag = f"_s{j}" if j else ""
+            for part in crockery.parts(kind):
+                v = " ".join(f"{x * scale:.6f}" for x in part.mesh.vertices.reshape(-1))
+                f = " ".join(map(str, part.mesh.faces.reshape(-1)))
+                assets.append(f'<mesh name="{kind}_{part.name}{tag}" vertex="{v}" face="{f}"/>')
+            rgba = " ".join(map(str, (*COLOURS[kind], 1)))
+            for r in range(REPLICAS):
+                geoms = "".join(f'<geom type="mesh" mesh="{kind}_{p.name}{tag}" pos="{" ".join(str(c * scale) for c in p.pos)}" '
+                                f'euler="{" ".join(map(str, p.euler))}" rgba="{rgba}"/>' for p in crockery.parts(kind))
+                bodies.append(f'<body name="{body_name(kind, r, j)}" mocap="true" pos="0 0 {PARKED_Z}">{geoms}</body>')
     return f"""
 <mujoco model="air-tabletop">
   <compiler angle="degree"/>
@@ -146,16 +149,19 @@ class TabletopRenderer:
         RendererUnavailable: no OpenGL context (the message names the Debian packages).
     """
 
-    def __init__(self, size: int = 128, spec: TableSpec = TableSpec()):
+    def __init__(self, size: int = 128, spec: TableSpec = TableSpec(), scales: tuple[float, ...] = (1.0,)):
         self._renderer = None
         self.size = check_size(size)
         if not isinstance(spec, TableSpec):
             raise TypeError(f"spec must be a TableSpec, got {type(spec).__name__}")
-        self.spec = spec
-        self.model = mujoco.MjModel.from_xml_string(scene_xml(spec, self.size))
+        scales = tuple(scales)
+        if not scales or not all(isinstance(c, (int, float)) and 0.5 <= c <= 2 for c in scales):
+            raise ValueError(f"scales must be sizes in [0.5, 2] relative to the meshes, got {scales!r}")
+        self.spec, self.scales = spec, scales
+        self.model = mujoco.MjModel.from_xml_string(scene_xml(spec, self.size, scales))
         self.data = mujoco.MjData(self.model)
-        self._mocap = {(k, r): self.model.body(body_name(kind, r)).mocapid[0]
-                       for k, kind in enumerate(KINDS) for r in range(REPLICAS)}
+        self._mocap = {(k, j, r): self.model.body(body_name(kind, r, j)).mocapid[0]
+                       for k, kind in enumerate(KINDS) for j in range(len(scales)) for r in range(REPLICAS)}
         self._geoms = {k: [g for g in range(self.model.ngeom)
                            if self.model.body(self.model.geom_bodyid[g]).name.startswith(kind)]
                        for k, kind in enumerate(KINDS)}
@@ -179,18 +185,23 @@ class TabletopRenderer:
                 raise ValueError(f"a colour is three numbers in [0, 1], got {rgb!r}")
             self.model.geom_rgba[self._geoms[k], :3] = rgb
 
-    def render(self, present, kind, pose, camera: float = 0.0, check: bool = True) -> np.ndarray:
-        """Renders one scene; uint8 (size, size, 3)."""
+    def render(self, present, kind, pose, camera: float = 0.0, check: bool = True, scale=None) -> np.ndarray:
+        """Renders one scene; uint8 (size, size, 3). ``scale`` (N,): each object's index into ``scales``
+        (default: the first, for every object)."""
         if self._renderer is None:
             raise RuntimeError("this TabletopRenderer is closed")
         if check:
             present, kind, pose, camera = check_scene(present, kind, pose, camera, self.spec)
+        if scale is None:
+            scale = np.zeros(len(present), np.int64)
+        elif check and (np.shape(scale) != (len(present),) or not all(0 <= int(j) < len(self.scales) for j in scale)):
+            raise ValueError(f"scale must be one index into the renderer's {len(self.scales)} scales per slot, got {scale!r}")
         self.data.mocap_pos[:, 2] = PARKED_Z
-        used = [0] * len(KINDS)
+        used = {}
         for i in np.flatnonzero(present):
-            k = int(kind[i])
-            m = self._mocap[(k, used[k])]
-            used[k] += 1
+            k, j = int(kind[i]), int(scale[i])
+            m = self._mocap[(k, j, used.get((k, j), 0))]
+            used[(k, j)] = used.get((k, j), 0) + 1
             x, y, theta = pose[i]
             self.data.mocap_pos[m] = (x, y, 0.0)
             self.data.mocap_quat[m] = (math.cos(theta / 2), 0.0, 0.0, math.sin(theta / 2))
@@ -199,8 +210,11 @@ class TabletopRenderer:
         self._renderer.update_scene(self.data, camera=self.camera)
         return self._renderer.render()
 
-    def render_batch(self, present, kind, pose, camera=None, check: bool = True) -> torch.Tensor:
-        """Renders scenes (B, N), (B, N), (B, N, 3) and cameras (B,) (default 0) to float (B, 3, size, size) in [0, 1]."""
+    def render_batch(self, present, kind, pose, camera=None, check: bool = True, scale=None, colours=None) -> torch.Tensor:
+        """Renders scenes (B, N), (B, N), (B, N, 3) and cameras (B,) (default 0) to float (B, 3, size, size) in [0, 1].
+
+        Perturbations (for transfer): ``scale`` (B, N) indices into ``scales``; ``colours`` (B, 3 kinds, 3) rgb
+        per scene and kind (the renderer's colours are restored afterwards)."""
         present, kind, pose = (np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v)
                                for v in (present, kind, pose))
         camera = np.zeros(len(present)) if camera is None else np.asarray(
@@ -210,8 +224,17 @@ class TabletopRenderer:
             raise ValueError(f"render_batch needs present (B, N), kind (B, N), pose (B, N, 3) and camera (B,); got "
                              f"{present.shape}, {kind.shape}, {pose.shape}, {camera.shape}")
         out = np.empty((len(present), self.size, self.size, 3), np.uint8)    # (B, H, W, 3)
-        for b in range(len(present)):
-            out[b] = self.render(present[b], kind[b], pose[b], camera[b], check=check)
+        if colours is not None and np.shape(colours) != (len(present), len(KINDS), 3):
+            raise ValueError(f"colours must be (B, {len(KINDS)}, 3), got {np.shape(colours)}")
+        try:
+            for b in range(len(present)):
+                if colours is not None:
+                    self.set_colours(dict(enumerate(map(tuple, np.asarray(colours[b], np.float64)))))
+                out[b] = self.render(present[b], kind[b], pose[b], camera[b], check=check,
+                                     scale=None if scale is None else np.asarray(scale[b]))
+        finally:
+            if colours is not None:
+                self.set_colours(None)
         return torch.from_numpy(out).permute(0, 3, 1, 2).float().div_(255.0)  # (B, 3, H, W)
 
     def camera_position(self) -> np.ndarray:
