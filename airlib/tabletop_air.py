@@ -93,11 +93,12 @@ class TabletopAIR(nn.Module):
         return z.clamp(-r, r), term
 
     def forward(self, images: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None,
-                floor: float = 0.0) -> Inference:
+                floor: float = 0.0, learn_what: bool = True) -> Inference:
         """Runs q(z | x) on (B, 3, H, W) images, floats in [0, 1] or uint8 (H = W, a multiple of 32).
 
         ``floor``: q's presence probability is ``floor + (1 - 2 floor) sigmoid(logit)``, so every step is
-        tried at least that often (exploration early in training; the mode is unchanged)."""
+        tried at least that often (exploration early in training; the mode is unchanged). ``learn_what`` False:
+        q(z_what) is used but not trained (a warm-up while positions are learned, as in chapter 5)."""
         if not 0.0 <= floor < 0.5:
             raise ValueError(f"floor must be in [0, 0.5), got {floor!r}")
         x = downsample(check_images(images, 32), 32)                # (B, 3, 32, 32); chapter 5's check
@@ -115,6 +116,8 @@ class TabletopAIR(nn.Module):
             h = torch.tanh(self.cell(inp))                          # (B, hidden)
             out = self.heads(h)
             pres_logit, what_logits = out[:, 0], out[:, 1:1 + len(KINDS)]
+            if not learn_what:
+                what_logits = what_logits.detach()
             if floor > 0:                                           # the logit of floor + (1 - 2 floor) sigmoid(logit)
                 pres_logit = torch.logaddexp(pres_logit + math.log(1 - floor), torch.tensor(math.log(floor))) \
                     - torch.logaddexp(torch.tensor(math.log(1 - floor)), pres_logit + math.log(floor))
@@ -156,7 +159,7 @@ class TabletopAIR(nn.Module):
                          step_terms, camera_term, torch.stack(base_in, 1))
 
     def loss(self, images: torch.Tensor, renderer: TabletopRenderer, sigma_x: float, levels, eps=DEFAULT_EPS,
-             weights=None, generator: torch.Generator | None = None, floor: float = 0.0):
+             weights=None, generator: torch.Generator | None = None, floor: float = 0.0, learn_what: bool = True):
         """The ELBO surrogate of a batch of unlabelled images (Eqs. 3, 6, 7):
 
             ELBO = log p(x | z) + log p(z_cam) - log q(z_cam | x)
@@ -165,7 +168,7 @@ class TabletopAIR(nn.Module):
         Returns:
             ``(est.Surrogate(loss, elbo, signal), inference)``.
         """
-        q = self(images, sample=True, generator=generator, floor=floor)
+        q = self(images, sample=True, generator=generator, floor=floor, learn_what=learn_what)
         kind = torch.where(q.present > 0, q.kind, torch.full_like(q.kind, -1))
         y = render(q.present > 0, kind, q.pose, q.camera, renderer, eps, check=False)     # (B, 3, H, W)
         log_lik = pyramid_log_likelihood(images, y, sigma_x, levels, weights)           # (B,)

@@ -111,6 +111,16 @@ def test_every_part_of_the_network_learns(renderer):
         assert param.grad is not None and param.grad.abs().sum() > 0, f"{name} gets no gradient"
     assert surrogate.elbo.shape == (6,) and torch.isfinite(surrogate.elbo).all()
 
+    # the warm-up: q(z_what) is sampled as before but its head learns nothing from the score function
+    # (the head's type rows get only the ELBO's path through nothing: zero), and every other part still learns
+    model.zero_grad()
+    warm, q_warm = model.loss(images, renderer, sigma_x=0.1, levels=((4.0, 2), (1.0, 1)),
+                              generator=torch.Generator().manual_seed(0), learn_what=False)
+    warm.loss.backward()
+    assert torch.equal(q_warm.kind, q.kind) and torch.allclose(warm.elbo, surrogate.elbo)
+    assert torch.all(model.heads.weight.grad[1:4] == 0) and torch.all(model.heads.bias.grad[1:4] == 0)
+    assert model.heads.weight.grad[0].abs().sum() > 0 and model.heads.weight.grad[4:].abs().sum() > 0
+
 
 @pytest.mark.parametrize("images, error, message", [
     (torch.zeros(2, 1, 128, 128), ValueError, "(B, 3, H, H) with H a multiple of 32"),
