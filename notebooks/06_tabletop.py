@@ -79,6 +79,7 @@ glue("batch", f"{cfg.batch}", display=False)
 glue("wide_px", f"{cfg.levels[0][0]:g}", display=False)
 glue("floor", f"{cfg.presence_floor:g}", display=False)
 glue("floor_steps", f"{cfg.floor_steps:,}", display=False)
+glue("what_warmup", f"{cfg.what_warmup:,}", display=False)
 glue("wide_stride", f"{cfg.levels[0][1]}", display=False)
 cfg
 
@@ -207,6 +208,11 @@ glue("dup_pen_min", f"{pen.min():.0f}", display=False)
 # linearly to zero at step {glue:text}`floor_steps`. This changes q's family early in training, not the
 # model or the objective: the ELBO is an ELBO for any q, and the network's most likely count is the same
 # with or without the floor.
+#
+# And as in chapter 5, $q(z_{\text{what}})$ is sampled but not trained for the first {glue:text}`what_warmup`
+# steps. Before the positions are found, a misplaced small object costs less than a misplaced large one, and
+# the score function learned to call plates and pans cups, then added a second object to cover the rest of
+# the plate.
 
 # %% tags=["hide-output"]
 print(inspect.getsource(tabletop.overlap_log_prior))
