@@ -48,6 +48,7 @@ seed = 0
 # %%
 import inspect
 import json
+import warnings
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -274,7 +275,11 @@ NAMES = {"AIR": "tabletop-air", "AIR, each type once": "tabletop-air-norep", "AI
          "supervised": "tabletop-supervised", "supervised, each type once": "tabletop-supervised-norep",
          "supervised by type": "tabletop-supervised-bytype",
          "supervised by type, each type once": "tabletop-supervised-bytype-norep"}
-nets = {label: airlib.load_or_train(name, profile, seed) for label, name in NAMES.items()}
+with warnings.catch_warnings(record=True) as caught:     # a run below its target warns; say so plainly instead
+    warnings.simplefilter("always")
+    nets = {label: airlib.load_or_train(name, profile, seed) for label, name in NAMES.items()}
+for w in caught:
+    print("below target:", str(w.message).split(";")[0])
 for label, net in nets.items():
     r = net.record
     print(f"{label}: {r['steps']} steps in {r['wall_time_s'] / 60:.1f} min on {r['device']}, commit {r['commit'][:8]}")
@@ -314,10 +319,11 @@ for label, name in NAMES.items():
     results[label]["minutes of training"] = nets[label].record["wall_time_s"] / 60
     guesses[label], truths[label] = guess, truth
 n_test = len(truth.present)
-table = pd.DataFrame(results).T
-display(table.style.format({"count_accuracy": "{:.1%}", "identity_accuracy": "{:.1%}", "position_error": "{:.3f}",
-                            "camera_error_deg": "{:.1f}", "reconstruction_error": "{:.5f}",
-                            "minutes of training": "{:.1f}"}))
+table = pd.DataFrame(results).T.rename(columns={
+    "count_accuracy": "count", "identity_accuracy": "identity", "position_error": "position",
+    "camera_error_deg": "camera (deg)", "reconstruction_error": "recon. MSE", "minutes of training": "minutes"})
+display(table.style.format({"count": "{:.1%}", "identity": "{:.1%}", "position": "{:.3f}", "camera (deg)": "{:.1f}",
+                            "recon. MSE": "{:.5f}", "minutes": "{:.0f}"}))
 glue("n_test", f"{n_test:,}", display=False)
 for label, key in (("AIR", "air"), ("AIR, each type once", "air_norep"), ("AIR, moving camera", "air_cam"),
                    ("supervised", "sup"), ("supervised, each type once", "sup_norep"),
