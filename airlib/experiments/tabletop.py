@@ -59,7 +59,7 @@ class Config:
             two-object scenes at step 1,000, counts of 2 and 3 read as 1).
         what_warmup: steps during which q(z_what) is sampled but not trained (chapter 5's warm-up): without
             it the score function commits early to the small types, which cost least when misplaced (at
-            step 1,750 of a run without it, 10 of 42 lone plates were named plates, 6 of 24 pans).
+            step 1,750 of a run without it, 14 of 42 lone plates were named plates, 6 of 24 pans).
         render_size: rendered images' side; the network reads them at 32x32.
         test_scenes: held-out scenes scored at the end; ``log_every`` steps between scores on 100 of them.
     """
