@@ -70,7 +70,7 @@ def test_the_elbo_terms_match_a_closed_form(renderer):
                 log_q_where = (-0.5 * ((raw - loc) / scale) ** 2 - torch.log(scale) - 0.5 * math.log(2 * math.pi)).sum()
                 want += math.log(1 / 3) - log_soft[k].item() - math.log(area) - math.log(2 * math.pi) - log_q_where.item()
                 for j in range(i):                       # interpenetration of earlier objects, nats per metre
-                    d = math.hypot(z[0] - q.pose[b, j, 0], z[1] - q.pose[b, j, 1])
+                    d = math.hypot(*(z[:2] - q.pose[b, j, :2]).detach().tolist())
                     reach = BODY_RADIUS[KINDS[k]] + BODY_RADIUS[KINDS[int(q.kind[b, j])]]
                     want -= model.prior.overlap_nats * max(0.0, reach - d)
             else:
