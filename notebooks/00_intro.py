@@ -99,9 +99,7 @@ plt.show()
 # | 3. Strong generalization | Sec. II-A | AIR and DAIR on more (extrapolation) or other (interpolation) digit counts than in training; DRAW |
 # | 4. Representational power | Sec. II-B | AIR's scene codes against a CNN, a CAE and DRAW on two downstream tasks (Fig. 7) |
 # | 5. 3D objects | Sec. III-A | AIR inverting a MuJoCo renderer: one object's identity and pose, against a supervised network and direct optimisation |
-#
-# Chapter 6 (table-top scenes) is not written yet; the numbering follows the paper's sections so that it
-# stays stable as it arrives.
+# | 6. Table-top scenes | Sec. III-B | AIR counting, naming and locating up to three pieces of crockery, with a fixed and a moving camera, against supervised networks (short of the paper so far) |
 #
 # **Running a chapter yourself.** After `make book` (or `make setup`), open a chapter in Jupyter
 # (`.venv/bin/jupyter lab notebooks/`; jupytext opens the `.py` file as a notebook, and the
