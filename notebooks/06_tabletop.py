@@ -255,10 +255,12 @@ glue("renders_per_step", f"{per_step:,}", display=False)
 glue("fps_raw", f"{fps['raw_mujoco']:,.0f}", display=False)
 glue("fps_render", f"{fps['render']:,.0f}", display=False)
 glue("fps_share", f"{fps['render'] / fps['raw_mujoco']:.0%}", display=False)
+glue("render_s", f"{per_step / fps['render']:.2f}", display=False)
 
 # %% [markdown]
 # One step renders {glue:text}`renders_per_step` frames; at {glue:text}`fps_render` frames per second
-# ({glue:text}`fps_share` of raw MuJoCo's {glue:text}`fps_raw`) that is most of a step's time.
+# ({glue:text}`fps_share` of raw MuJoCo's {glue:text}`fps_raw`) that is {glue:text}`render_s` s of rendering in every
+# step, before the networks run.
 #
 # ## Training (or loading the committed models)
 #
