@@ -62,6 +62,10 @@ class Scenes(NamedTuple):
     def count(self) -> np.ndarray:
         return self.present.sum(1)
 
+    def take(self, index) -> "Scenes":
+        """The scenes at ``index`` (an index array, a boolean mask or a slice over the batch)."""
+        return Scenes(*(v[index] for v in self))
+
 
 def sample_scenes(n: int, rng: np.random.Generator, repeats: bool = True, moving_camera: bool = False,
                   prior: ScenePrior = ScenePrior(), spec: TableSpec = TableSpec(), max_tries: int = 1000) -> Scenes:

@@ -144,7 +144,7 @@ plt.show()
 
 # %%
 single = tabletop.sample_scenes(300, np.random.default_rng([seed, 9]), spec=SPEC)
-single = tabletop.Scenes(*(v[single.present.sum(1) == 1] for v in single))
+single = single.take(single.present.sum(1) == 1)
 x_single = renderer.render_batch(*single)
 empty = renderer.render_batch(np.zeros_like(single.present), np.full_like(single.kind, -1), single.pose)
 worth = {}
@@ -176,7 +176,7 @@ glue("cup_worth", f"{worth.loc['cup', f'sigma_x = {cfg.sigma_x:g}']:.0f}", displ
 # %%
 held = tabletop.sample_scenes(200, np.random.default_rng([seed, 7]), spec=SPEC)
 one = np.flatnonzero(held.present.sum(1) == 1)[:50]
-s1 = tabletop.Scenes(*(v[one] for v in held))
+s1 = held.take(one)
 x1 = renderer.render_batch(*s1)
 dup = tabletop.Scenes(s1.present.copy(), s1.kind.copy(), s1.pose.copy(), s1.camera)
 slot = s1.present.argmax(1)
@@ -185,12 +185,10 @@ rows_ = np.arange(len(one))
 dup.present[rows_, free] = True
 dup.kind[rows_, free] = s1.kind[rows_, slot]
 dup.pose[rows_, free] = s1.pose[rows_, slot]
-gap = (pyramid_log_likelihood(x1, renderer.render_batch(*s1), cfg.sigma_x, cfg.levels)
+gap = (pyramid_log_likelihood(x1, x1, cfg.sigma_x, cfg.levels)
        - pyramid_log_likelihood(x1, renderer.render_batch(*dup), cfg.sigma_x, cfg.levels))
-order = [np.flatnonzero(dup.present[b]) for b in range(len(one))]
-pen = np.array([-tabletop.overlap_log_prior(torch.tensor(dup.pose[b, o[1:2], :2]), torch.tensor(dup.kind[b, o[1:2]]),
-                                            torch.tensor(dup.pose[b, o[:1], :2])[None], torch.tensor(dup.kind[b, o[:1]])[None],
-                                            torch.ones(1, 1), prior.overlap_nats).item() for b, o in enumerate(order)])
+xy, k = torch.from_numpy(s1.pose[rows_, slot, :2]), torch.from_numpy(s1.kind[rows_, slot])   # (B, 2), (B,)
+pen = -tabletop.overlap_log_prior(xy, k, xy[:, None], k[:, None], torch.ones(len(k), 1), prior.overlap_nats).numpy()
 print(f"likelihood lost by describing an object twice: max {gap.abs().max():.3f} nats over {len(one)} scenes; "
       f"the overlap term charges {pen.min():.0f}-{pen.max():.0f} nats")
 glue("dup_gap", f"{gap.abs().max():.3f}", display=False)
@@ -314,7 +312,7 @@ results, guesses, truths = {}, {}, {}
 for label, name in NAMES.items():
     exp = experiments.get(name)
     data = exp.data(profile)
-    truth = tabletop.Scenes(*(data[f"test_{k}"].numpy() for k in tabletop.Scenes._fields))
+    truth = T.held_out(data)
     images = renderer.render_batch(*truth)
     guess = exp.infer(nets[label], images)
     results[label] = T.score(truth, guess, images, renderer.render_batch(*guess))
@@ -412,7 +410,7 @@ cam_examples = [b for b in range(n_test) if truths["AIR, moving camera"].present
 fig, axes = plt.subplots(2, 8, figsize=(12.5, 3.6))
 for j, (label, picks, cam) in enumerate((("AIR", examples, False), ("AIR, moving camera", cam_examples, True))):
     tr = truths[label]
-    images = renderer.render_batch(*tabletop.Scenes(*(v[picks] for v in tr)))
+    images = renderer.render_batch(*tr.take(picks))
     for n, b in enumerate(picks):
         axes[j, 2 * n].imshow(images[n].permute(1, 2, 0))
         axes[j, 2 * n].axis("off")
@@ -486,8 +484,8 @@ tr, g = truths[label], guesses[label]
 picks = list(range(min(8, n_test)))
 fig = plt.figure(figsize=(12.5, 5.0))
 grid = fig.add_gridspec(2, 10)
-data_images = renderer.render_batch(*tabletop.Scenes(*(v[picks] for v in tr)))
-inferred_images = renderer.render_batch(*tabletop.Scenes(*(v[picks] for v in g)))
+data_images = renderer.render_batch(*tr.take(picks))
+inferred_images = renderer.render_batch(*g.take(picks))
 for n in range(len(picks)):
     a = fig.add_subplot(grid[0, n])
     a.imshow(data_images[n].permute(1, 2, 0))
@@ -517,7 +515,7 @@ plt.show()
 # perturbations look like.
 
 # %%
-shown = tabletop.Scenes(*(v[:6] for v in truths["AIR"]))
+shown = truths["AIR"].take(slice(6))
 fig, axes = plt.subplots(2, 6, figsize=(12.5, 4.4))
 for row, images in enumerate((renderer.render_batch(*shown),
                               T.perturbed_images(shown, np.random.default_rng([seed, 11]), cfg.render_size))):

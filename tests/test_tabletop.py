@@ -326,3 +326,12 @@ def test_size_and_colour_perturbations_scale_silhouettes_and_are_undone():
                 TabletopRenderer(64, scales=(1.0, 5.0))
         finally:
             base.close()
+
+
+def test_scenes_take_a_subset_of_every_field():
+    s = tabletop.sample_scenes(5, np.random.default_rng(3), moving_camera=True)
+    t = s.take(np.array([4, 1]))
+    for field in tabletop.Scenes._fields:
+        assert np.array_equal(getattr(t, field), getattr(s, field)[[4, 1]])
+    assert len(s.take(s.count == 0).present) == int((s.count == 0).sum())
+    assert isinstance(s.take(slice(2)), tabletop.Scenes)

@@ -208,6 +208,11 @@ def score(truth: tabletop.Scenes, guess: tabletop.Scenes, images: torch.Tensor, 
                 reconstruction_error=float(((downsample(images, 32) - downsample(rendered, 32)) ** 2).mean()))
 
 
+def held_out(data: dict) -> tabletop.Scenes:
+    """The held-out scenes of an experiment's ``data`` (its ``test_*`` tensors) as numpy scenes."""
+    return tabletop.Scenes(*(data[f"test_{k}"].numpy() for k in tabletop.Scenes._fields))
+
+
 class Tabletop(Experiment):
     """One table-top network: ``method`` "air" or "supervised", on one data set."""
     success = ("count_accuracy", 0.95)
@@ -263,8 +268,8 @@ class Tabletop(Experiment):
         return air_infer(model, images) if self.method == "air" else model.infer(images)
 
     def evaluate(self, model, data: dict, cfg: Config, step: int, final: bool = False) -> dict:
-        n = len(data["test_present"]) if final else min(100, len(data["test_present"]))
-        truth = tabletop.Scenes(*(data[f"test_{k}"][:n].numpy() for k in tabletop.Scenes._fields))
+        truth = held_out(data)
+        truth = truth if final else truth.take(slice(100))
         r = renderer(cfg.render_size)
         images = r.render_batch(*truth)
         with eval_mode(model):

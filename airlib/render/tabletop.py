@@ -199,9 +199,9 @@ class TabletopRenderer:
         self.data.mocap_pos[:, 2] = PARKED_Z
         used = {}
         for i in np.flatnonzero(present):
-            k, j = int(kind[i]), int(scale[i])
-            m = self._mocap[(k, j, used.get((k, j), 0))]
-            used[(k, j)] = used.get((k, j), 0) + 1
+            body = (int(kind[i]), int(scale[i]))                    # the next free replica of this type and size
+            used[body] = used.get(body, 0) + 1
+            m = self._mocap[(*body, used[body] - 1)]
             x, y, theta = pose[i]
             self.data.mocap_pos[m] = (x, y, 0.0)
             self.data.mocap_quat[m] = (math.cos(theta / 2), 0.0, 0.0, math.sin(theta / 2))
