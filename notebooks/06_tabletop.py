@@ -535,7 +535,7 @@ glue("colour_jitter", f"{T.COLOUR_JITTER:g}", display=False)
 #   what the data imply, that objects do not stand inside each other.
 # * AIR, trained on unlabelled images through the renderer, counts {glue:text}`air_count` of held-out scenes
 #   with repeated types right ({glue:text}`air_norep_count` with each type once, {glue:text}`air_cam_count`
-#   with the moving camera, whose angle it infers to {glue:text}`air_cam_deg` degrees on average).
+#   with the moving camera, whose angle it misses by {glue:text}`air_cam_deg` degrees on average).
 # * The naive supervised network, its labels in the data's arbitrary order, counts {glue:text}`sup_count`
 #   right; sorting its labels by type, which is possible only because the types are known, gives
 #   {glue:text}`sup_type_count`.
