@@ -156,11 +156,13 @@ def save_checkpoint(path: Path, state: dict) -> None:
     _atomic(path, lambda tmp: torch.save(state, tmp))
 
 
-def load_checkpoint(path: Path, identity: dict, device="cpu") -> dict | None:
+def load_checkpoint(path: Path, identity: dict, device="cpu", extendable: bool = False) -> dict | None:
     """The checkpoint of the run ``identity`` names, or None if there is none yet.
 
     A damaged checkpoint falls back to the previous one (with a warning); a checkpoint of another
-    experiment, profile, seed or configuration is refused, never overwritten.
+    experiment, profile, seed or configuration is refused, never overwritten. With ``extendable``
+    (the experiment's schedule does not read ``steps``), a checkpoint whose configuration differs only
+    in a smaller ``train_config.steps`` is accepted: the run continues to the new number of steps.
 
     Args:
         path: ``runs/.../checkpoint.pt``.
@@ -183,6 +185,9 @@ def load_checkpoint(path: Path, identity: dict, device="cpu") -> dict | None:
             raise RunError(f"{candidate} is not an airlib checkpoint; move it away or use another run folder")
         theirs = state["identity"]
         for key, value in _jsonable(identity).items():
+            if extendable and key == "train_config" and isinstance(theirs.get(key), dict) \
+                    and _fewer_steps_only(_jsonable(theirs[key]), value):
+                continue
             if _jsonable(theirs.get(key)) != value:
                 raise RunError(f"{candidate} belongs to another run ({key} = {theirs.get(key)!r}, this run has "
                                f"{value!r}); delete {candidate.parent} or choose another --run-dir")
@@ -190,6 +195,13 @@ def load_checkpoint(path: Path, identity: dict, device="cpu") -> dict | None:
     if path.exists():
         raise RunError(f"{path} and its previous copy are unreadable; delete {path.parent} to start afresh")
     return None
+
+
+def _fewer_steps_only(theirs: dict, ours: dict) -> bool:
+    """Whether configuration ``theirs`` is ``ours`` with fewer (or as many) ``steps`` and nothing else changed."""
+    if not isinstance(theirs.get("steps"), int) or not isinstance(ours.get("steps"), int):
+        return False
+    return theirs["steps"] <= ours["steps"] and {**theirs, "steps": 0} == {**ours, "steps": 0}
 
 
 def read_metrics(path: Path, up_to: int | None = None) -> list[dict]:

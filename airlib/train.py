@@ -5,7 +5,9 @@
 ``checkpoint_seconds``; at the end ``model.safetensors`` and ``record.json`` (:mod:`airlib.runs`).
 Started again, a run resumes from its checkpoint. All randomness (initialisation, data order,
 posterior samples) comes from generators seeded by the run's seed whose states the checkpoint
-holds, so a resumed run gives bit for bit the model of an uninterrupted one. Nothing here writes to
+holds, so a resumed run gives bit for bit the model of an uninterrupted one. An ``extendable``
+experiment (its schedule does not read ``steps``) continues a finished run when ``steps`` is raised,
+with the same guarantee against a run started with the larger number. Nothing here writes to
 ``artifacts/``: ``python -m airlib promote RUN_DIR`` does, explicitly.
 """
 from __future__ import annotations
@@ -88,10 +90,10 @@ def train(name: str, profile: str = "paper", seed: int = 0, run_dir=None, stop_a
     optim = exp.optimiser(model, cfg)
     base_lrs = [g["lr"] for g in optim.param_groups]
     gen = torch.Generator(device=dev).manual_seed(seed + 1)
-    step, train_time, history, figures = 0, 0.0, [], {}
+    step, train_time, history, figures, extensions = 0, 0.0, [], {}, []
     ckpt_path, log_path = run_dir / "checkpoint.pt", run_dir / "metrics.jsonl"
     spent_before = 0.0                      # seconds of earlier processes on this run, redone steps included
-    state = runs.load_checkpoint(ckpt_path, identity, dev)
+    state = runs.load_checkpoint(ckpt_path, identity, dev, extendable=exp.extendable)
     if state is not None:
         model.load_state_dict(state["model"])
         optim.load_state_dict(state["optim"])
@@ -99,6 +101,10 @@ def train(name: str, profile: str = "paper", seed: int = 0, run_dir=None, stop_a
         step, train_time, history, figures = state["step"], state["train_time"], state["history"], state["figures"]
         torch.set_rng_state(state["torch_rng"])
         spent_before = _spent(run_dir)
+        extensions = state.get("extensions", [])
+        if state["identity"]["train_config"].get("steps") != cfg.steps:     # an extendable run given more steps
+            extensions = [*extensions, dict(from_steps=state["identity"]["train_config"]["steps"], to_steps=cfg.steps,
+                                            **{k: prov[k] for k in ("command", "commit", "dirty")})]
         prov = state.get("provenance", prov)
     run_dir.mkdir(parents=True, exist_ok=True)
     runs.write_metrics(log_path, history)
@@ -125,7 +131,7 @@ def train(name: str, profile: str = "paper", seed: int = 0, run_dir=None, stop_a
             runs.save_checkpoint(ckpt_path, dict(identity=identity, model=model.state_dict(), optim=optim.state_dict(),
                                                  generator=gen.get_state(), torch_rng=torch.get_rng_state(), step=step,
                                                  train_time=train_time, history=history, figures=figures,
-                                                 provenance=prov))
+                                                 provenance=prov, extensions=extensions))
             last_save = time.time()
         if step == end:
             break
@@ -156,6 +162,8 @@ def train(name: str, profile: str = "paper", seed: int = 0, run_dir=None, stop_a
                   wall_time_s=spent, train_time_s=train_time, finished=finished, steps=step, history=history,
                   metrics=exp.evaluate(model, data, cfg, step, final=True) if finished else {},
                   overrides=overrides or {}, weights_sha256="")
+    if extensions:       # the code that continued the run (the record's commit is the one that started it)
+        record["extended"] = extensions
     if finished:
         tensors = {f"model.{k}": (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
         record = runs.save_artifact(run_dir / "model", tensors | figures, record)

@@ -45,6 +45,25 @@ def test_a_smoke_run_trains_resumes_bit_for_bit_and_scores(name, tmp_path):
     assert json.loads((tmp_path / "whole" / "model.json").read_text())["experiment"] == name
 
 
+def test_a_finished_run_extended_to_more_steps_equals_a_run_started_with_them(tmp_path):
+    name, steps = "tabletop-air", T.CONFIGS["smoke"].steps
+    whole = train.train(name, "smoke", seed=2, run_dir=tmp_path / "whole", progress=False)
+    short = train.train(name, "smoke", seed=2, run_dir=tmp_path / "ext", progress=False,
+                        overrides={"train.steps": steps - 2})
+    assert short.record["finished"] and short.record["steps"] == steps - 2
+    extended = train.train(name, "smoke", seed=2, run_dir=tmp_path / "ext", progress=False)
+    assert extended.record["finished"] and extended.record["steps"] == steps
+    assert extended.record["weights_sha256"] == whole.record["weights_sha256"]
+    assert [h["step"] for h in extended.record["history"]] == [h["step"] for h in whole.record["history"]]
+    assert [(e["from_steps"], e["to_steps"]) for e in extended.record["extended"]] == [(steps - 2, steps)]
+    assert "extended" not in whole.record
+    with pytest.raises(train.runs.RunError, match="train_config"):      # fewer steps: refused, not truncated
+        train.train(name, "smoke", seed=2, run_dir=tmp_path / "ext", progress=False, overrides={"train.steps": 1})
+    with pytest.raises(train.runs.RunError, match="train_config"):      # more steps and another change: refused
+        train.train(name, "smoke", seed=2, run_dir=tmp_path / "ext", progress=False,
+                    overrides={"train.steps": steps + 2, "train.lr": 1e-4})
+
+
 def test_the_data_sets_differ_as_their_names_say():
     rep, norep, cam = (T.EXPERIMENTS[n].data("paper") for n in ("tabletop-air", "tabletop-air-norep", "tabletop-air-camera"))
     def repeats(d):

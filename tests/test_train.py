@@ -66,6 +66,8 @@ def test_a_checkpoint_of_another_run_is_refused_not_overwritten(tmp_path):
         T.train(NAME, "smoke", 1, run_dir=tmp_path, stop_at=5, progress=False)
     with pytest.raises(RunError, match="train_config"):
         T.train(NAME, "smoke", 0, run_dir=tmp_path, stop_at=5, progress=False, overrides={"train.lr": 1e-4})
+    with pytest.raises(RunError, match="train_config"):     # its learning rate schedule reads steps: not extendable
+        T.train(NAME, "smoke", 0, run_dir=tmp_path, stop_at=5, progress=False, overrides={"train.steps": 10_000})
     assert (tmp_path / "checkpoint.pt").read_bytes() == before
 
 

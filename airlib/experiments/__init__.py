@@ -39,6 +39,10 @@ class Experiment:
     configs: dict[str, tuple[Any, Any]] = {}
     success: tuple[str, float] | None = None
     summary: str = ""
+    # True when nothing in training reads the configured number of steps (a constant learning rate, every
+    # schedule by absolute step): a finished run then continues to a larger ``steps`` from its checkpoint
+    # and gives bit for bit the model of a run started with that many steps (airlib.train).
+    extendable: bool = False
 
     # ------------------------------------------------------------- declared by each experiment
     def data(self, profile: str) -> dict[str, torch.Tensor]:

@@ -216,6 +216,7 @@ def held_out(data: dict) -> tabletop.Scenes:
 class Tabletop(Experiment):
     """One table-top network: ``method`` "air" or "supervised", on one data set."""
     success = ("count_accuracy", 0.95)
+    extendable = True      # constant learning rate; floor, warm-up and levels by absolute step
 
     def __init__(self, name: str, method: str, repeats: bool, moving_camera: bool, labels: str = "data",
                  perturbed: bool = False):
