@@ -126,3 +126,29 @@ def overlap_log_prior(xy, kind, prev_xy, prev_kind, prev_present, nats_per_metre
     reach = radius[kind][:, None] + radius[prev_kind.clamp(min=0)]               # (B, I)
     distance = (xy[:, None] - prev_xy).pow(2).sum(-1).clamp(min=1e-12).sqrt()    # (B, I)
     return -nats_per_metre * ((reach - distance).clamp(min=0) * prev_present).sum(1)
+
+
+def log_prior(scenes: Scenes, prior: ScenePrior = ScenePrior(), spec: TableSpec = TableSpec()) -> np.ndarray:
+    """log p(z) of scene descriptions under the model AIR is trained with (its ELBO's prior terms):
+
+        log p(z) = log Binomial(n; N, alpha) + sum_{i <= n} [log beta_{what^i} - log |square| - log 2 pi
+                                                             + overlap_log_prior(z^i | z^{<i})]
+
+    with the present objects taken in slot order (the model describes an ordered list of n objects).
+    The camera is not included.
+
+    Returns:
+        (B,) float64.
+    """
+    p = spec.placement_half_width
+    n = scenes.present.sum(1)                                                          # (B,)
+    log_count = np.log([math.comb(N, k) * prior.alpha ** k * (1 - prior.alpha) ** (N - k) for k in range(N + 1)])
+    out = log_count[n] + n * (-math.log((2 * p) ** 2) - math.log(2 * math.pi))
+    kind = torch.as_tensor(np.where(scenes.present, scenes.kind, 0))                    # (B, N)
+    xy = torch.as_tensor(scenes.pose[..., :2], dtype=torch.float64)                     # (B, N, 2)
+    present = torch.as_tensor(scenes.present, dtype=torch.float64)                      # (B, N)
+    for i in range(N):
+        overlap = overlap_log_prior(xy[:, i], kind[:, i], xy[:, :i], kind[:, :i], present[:, :i], prior.overlap_nats)
+        term = np.log(np.asarray(prior.beta))[kind[:, i].numpy()] + overlap.numpy()
+        out = out + np.where(scenes.present[:, i], term, 0.0)
+    return out

@@ -335,3 +335,19 @@ def test_scenes_take_a_subset_of_every_field():
         assert np.array_equal(getattr(t, field), getattr(s, field)[[4, 1]])
     assert len(s.take(s.count == 0).present) == int((s.count == 0).sum())
     assert isinstance(s.take(slice(2)), tabletop.Scenes)
+
+
+def test_log_prior_of_hand_made_scenes():
+    spec, prior = TableSpec(), tabletop.ScenePrior()
+    p = spec.placement_half_width
+    obj = math.log(1 / 3) - math.log((2 * p) ** 2) - math.log(2 * math.pi)      # one object's type and pose
+    present = np.array([[False, False, False], [False, True, False], [True, False, True], [True, True, False]])
+    kind = np.where(present, np.array([[0, 0, 0], [0, 0, 0], [1, 0, 2], [2, 2, 0]]), -1)
+    pose = np.zeros((4, 3, 3), np.float32)
+    pose[2, 0, :2], pose[2, 2, :2] = (-p, -p), (p, p)                            # far apart: no overlap
+    scenes = tabletop.Scenes(present, kind, pose, np.zeros(4, np.float32))      # scene 3: two plates at one place
+    got = tabletop.log_prior(scenes, prior, spec)
+    reach = 2 * crockery.BODY_RADIUS["plate"] - 1e-6           # overlap_log_prior floors distances at 1e-6 m
+    want = [3 * math.log(0.5), math.log(3 / 8) + obj, math.log(3 / 8) + 2 * obj,
+            math.log(3 / 8) + 2 * obj - prior.overlap_nats * reach]
+    np.testing.assert_allclose(got, want, rtol=1e-6)
