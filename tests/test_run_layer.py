@@ -541,8 +541,8 @@ def _dry_run(monkeypatch, small, seed=4, **kwargs):
         seen.update(prov_device=device, command=command)
         return {}
 
-    def load(path, identity, device="cpu"):
-        seen.update(path=Path(path), identity=identity, device=device)
+    def load(path, identity, device="cpu", extendable=False):
+        seen.update(path=Path(path), identity=identity, device=device, extendable=extendable)
         raise _Stop
     monkeypatch.setattr(runs, "provenance", prov)
     monkeypatch.setattr(runs, "load_checkpoint", load)
@@ -558,6 +558,7 @@ def test_default_run_folder_command_and_device(monkeypatch, tmp_path, smoke_data
     assert plain["path"] == tmp_path / f"{NAME}-smoke-seed4" / "checkpoint.pt"
     assert plain["command"] == f"python -m airlib train {NAME} --profile smoke --seed 4"
     assert plain["device"] == torch.device("cpu") == plain["prov_device"]
+    assert plain["extendable"] is False                  # air-multi-mnist's learning rate schedule reads steps
     a = _dry_run(monkeypatch, small, overrides={"train.lr": 1e-4, "train.clip": 5.0})
     b = _dry_run(monkeypatch, small, overrides={"train.clip": 5.0, "train.lr": 1e-4})
     c = _dry_run(monkeypatch, small, overrides={"train.clip": 5.0, "train.lr": 2e-4})
