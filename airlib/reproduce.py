@@ -22,7 +22,8 @@ BOOK = (("air-multi-mnist", tuple(range(10))), ("dair-multi-mnist", tuple(range(
         ("dair-counts-013", (0, 1, 2)), ("draw-multi-mnist", (0,)), ("cae-multi-mnist", (0,)),
         ("3d-air", (0,)), ("3d-supervised", (0,)), ("tabletop-air", (0,)), ("tabletop-air-norep", (0,)),
         ("tabletop-air-camera", (0,)), ("tabletop-supervised", (0,)), ("tabletop-supervised-norep", (0,)),
-        ("tabletop-supervised-bytype", (0,)), ("tabletop-supervised-bytype-norep", (0,)))
+        ("tabletop-supervised-bytype", (0,)), ("tabletop-supervised-bytype-norep", (0,)),
+        ("tabletop-air-perturbed", (0,)))
 REPRESENTATIONS = {"air-multi-mnist", "cae-multi-mnist", "draw-multi-mnist"}   # the inputs of Fig. 7's study
 OUT = runs.RUNS / "reproduce"
 

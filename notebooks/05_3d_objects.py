@@ -669,7 +669,7 @@ glue("angle_truth_wins", f"{(gain[missed] > 0).mean():.0%}" if missed.any() else
 glue("angle_gain", f"{np.median(gain[missed]):,.0f}" if missed.any() else "-", display=False)
 truth_wins = (gain[missed] > 0).mean() if missed.any() else float("nan")
 glue("angle_verdict", "The objective holds the angle; what falls short is the inference network's training (its "
-     "gradients, or their number), which is where this chapter's open issue now stands." if truth_wins >= 0.9 else
+     "gradients, or their number)." if truth_wins >= 0.9 else
      "The likelihood itself often prefers AIR's angle, so a better-trained network alone would not reach the "
      "targets.", display=False)
 print(f"{missed.sum()} of {n_check} scenes with AIR's angle > 10 deg off; the true angle wins in "
