@@ -128,6 +128,16 @@ def overlap_log_prior(xy, kind, prev_xy, prev_kind, prev_present, nats_per_metre
     return -nats_per_metre * ((reach - distance).clamp(min=0) * prev_present).sum(1)
 
 
+def count_probs(prior: ScenePrior = ScenePrior()) -> list[float]:
+    """p(n) for n = 0..N, the Binomial(N, alpha) count that Eq. (8) implies."""
+    return [math.comb(N, k) * prior.alpha ** k * (1 - prior.alpha) ** (N - k) for k in range(N + 1)]
+
+
+def log_pose_density(spec: TableSpec = TableSpec()) -> float:
+    """log p(z_where): a position uniform on the placement square and a rotation uniform on a turn."""
+    return -math.log((2 * spec.placement_half_width) ** 2) - math.log(2 * math.pi)
+
+
 def log_prior(scenes: Scenes, prior: ScenePrior = ScenePrior(), spec: TableSpec = TableSpec()) -> np.ndarray:
     """log p(z) of scene descriptions under the model AIR is trained with (its ELBO's prior terms):
 
@@ -140,10 +150,8 @@ def log_prior(scenes: Scenes, prior: ScenePrior = ScenePrior(), spec: TableSpec 
     Returns:
         (B,) float64.
     """
-    p = spec.placement_half_width
     n = scenes.present.sum(1)                                                          # (B,)
-    log_count = np.log([math.comb(N, k) * prior.alpha ** k * (1 - prior.alpha) ** (N - k) for k in range(N + 1)])
-    out = log_count[n] + n * (-math.log((2 * p) ** 2) - math.log(2 * math.pi))
+    out = np.log(count_probs(prior))[n] + n * log_pose_density(spec)
     kind = torch.as_tensor(np.where(scenes.present, scenes.kind, 0))                    # (B, N)
     xy = torch.as_tensor(scenes.pose[..., :2], dtype=torch.float64)                     # (B, N, 2)
     present = torch.as_tensor(scenes.present, dtype=torch.float64)                      # (B, N)

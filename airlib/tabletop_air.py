@@ -29,7 +29,7 @@ from . import estimators as est
 from .render.likelihood import downsample, pyramid_log_likelihood
 from .render.tabletop import DEFAULT_EPS, KINDS, TableSpec, TabletopRenderer, render
 from .scene3d import check_images
-from .tabletop import N, ScenePrior, overlap_log_prior
+from .tabletop import N, ScenePrior, count_probs, log_pose_density, overlap_log_prior
 
 MAX_SCALE = torch.tensor([0.1, 0.1, 0.5])       # q(z_where)'s widest: metres, metres, radians
 MIN_SCALE = 1e-3
@@ -75,8 +75,7 @@ class TabletopAIR(nn.Module):
         self.camera_net = nn.Sequential(_encoder(hidden // 2), nn.Linear(hidden // 2, 2)) if moving_camera else None
         self.baseline = est.BaselineMLP(2 * hidden, hidden=64)
         self.normaliser = est.SignalNormaliser(N)
-        rho = est.presence_prior_probs(torch.tensor(
-            [math.comb(N, k) * prior.alpha ** k * (1 - prior.alpha) ** (N - k) for k in range(N + 1)]))
+        rho = est.presence_prior_probs(torch.tensor(count_probs(prior)))
         self.register_buffer("rho", rho)                          # (N,) p(n) = Binomial(N, alpha) per step
         self.register_buffer("log_beta", torch.log(torch.tensor(prior.beta)))
 
@@ -109,7 +108,7 @@ class TabletopAIR(nn.Module):
         prev_pres, prev_what = feat.new_ones(B), feat.new_zeros(B, len(KINDS))
         prev_where = feat.new_zeros(B, 4)
         logits, pres, kind, pose, object_terms, log_q_what, base_in = [], [], [], [], [], [], []
-        area = (2 * p) ** 2
+        log_pose = log_pose_density(self.spec)                      # log p(z_where), uniform
         for i in range(N):
             base_in.append(torch.cat([feat, h], 1).detach())
             inp = torch.cat([feat, prev_pres[:, None], prev_what, prev_where, (camera / self.spec.camera_range)[:, None], h], 1)
@@ -139,7 +138,7 @@ class TabletopAIR(nn.Module):
             earlier = (torch.stack(pose, 1)[..., :2] if pose else clamped.new_zeros(B, 0, 2),
                        torch.stack(kind, 1) if kind else what.new_zeros(B, 0),
                        torch.stack(pres, 1) if pres else clamped.new_zeros(B, 0))
-            object_terms.append(self.log_beta[what] - math.log(area) - math.log(2 * math.pi)
+            object_terms.append(self.log_beta[what] + log_pose
                                 + overlap_log_prior(clamped[:, :2], what, *earlier, self.prior.overlap_nats)
                                 - est.normal_log_prob(where, loc, scale).sum(1))
             logits.append(pres_logit)

@@ -315,6 +315,8 @@ for label, name in NAMES.items():
     data = exp.data(profile)
     truth = T.held_out(data)
     images = renderer.render_batch(*truth)
+    if label == "AIR":
+        air_images = images                  # (n_test, 3, H, W) kept for the sections below
     guess = exp.infer(nets[label], images)
     results[label] = T.score(truth, guess, images, renderer.render_batch(*guess))
     results[label]["minutes of training"] = nets[label].record["wall_time_s"] / 60
@@ -391,15 +393,15 @@ glue("verdict", verdict, display=False)
 # %%
 n_joint = min(300, n_test)
 joint_truth, joint_guess = truths["AIR"].take(slice(n_joint)), guesses["AIR"].take(slice(n_joint))
-joint_images = renderer.render_batch(*joint_truth)
+joint_images = air_images[:n_joint]                     # the truth rendered
 
 
-def log_joint(scenes):
-    y = renderer.render_batch(*scenes)
-    return pyramid_log_likelihood(joint_images, y, cfg.sigma_x, cfg.levels).numpy() + tabletop.log_prior(scenes)
+def log_joint(scenes, rendered):
+    return pyramid_log_likelihood(joint_images, rendered, cfg.sigma_x, cfg.levels).numpy() + tabletop.log_prior(scenes)
 
 
-gap = log_joint(joint_truth) - log_joint(joint_guess)        # (n_joint,) nats in favour of the truth
+gap = (log_joint(joint_truth, joint_images)                  # (n_joint,) nats in favour of the truth
+       - log_joint(joint_guess, renderer.render_batch(*joint_guess)))
 wrong = joint_truth.count != joint_guess.count
 prefers_truth = (gap[wrong] > 0).mean() if wrong.any() else float("nan")
 median_gap = np.median(gap[wrong]) if wrong.any() else float("nan")
@@ -591,11 +593,10 @@ with warnings.catch_warnings(record=True):
     perturbed_net = airlib.load_or_train("tabletop-air-perturbed", profile, seed)
 r = perturbed_net.record
 print(f"tabletop-air-perturbed: {r['steps']} steps in {r['wall_time_s'] / 60:.1f} min on {r['device']}")
-plain_images = renderer.render_batch(*truths["AIR"])
 shaken_images = T.perturbed_images(truths["AIR"], np.random.default_rng([seed, 12]), cfg.render_size)
 robust = {}
 for label, net in (("AIR, plain training", nets["AIR"]), ("AIR, perturbed training", perturbed_net)):
-    for data_label, images in (("plain scenes", plain_images), ("perturbed scenes", shaken_images)):
+    for data_label, images in (("plain scenes", air_images), ("perturbed scenes", shaken_images)):
         guess = T.air_infer(net, images)
         sc = T.score(truths["AIR"], guess, images, renderer.render_batch(*guess))
         robust[label, data_label] = {"count": sc["count_accuracy"], "identity": sc["identity_accuracy"],

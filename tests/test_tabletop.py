@@ -351,3 +351,10 @@ def test_log_prior_of_hand_made_scenes():
     want = [3 * math.log(0.5), math.log(3 / 8) + obj, math.log(3 / 8) + 2 * obj,
             math.log(3 / 8) + 2 * obj - prior.overlap_nats * reach]
     np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+def test_count_probs_are_binomial_and_the_pose_density_uniform():
+    probs = tabletop.count_probs(tabletop.ScenePrior(alpha=0.3))
+    np.testing.assert_allclose(probs, [0.7 ** 3, 3 * 0.3 * 0.7 ** 2, 3 * 0.3 ** 2 * 0.7, 0.3 ** 3])
+    p = TableSpec().placement_half_width
+    assert math.exp(tabletop.log_pose_density(TableSpec())) == pytest.approx(1 / ((2 * p) ** 2 * 2 * math.pi))
