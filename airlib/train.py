@@ -165,9 +165,21 @@ def train(name: str, profile: str = "paper", seed: int = 0, run_dir=None, stop_a
     if extensions:       # the code that continued the run (the record's commit is the one that started it)
         record["extended"] = extensions
     if finished:
-        tensors = {f"model.{k}": (v.half() if v.is_floating_point() else v) for k, v in model.state_dict().items()}
+        tensors = {f"model.{k}": storable(v) for k, v in model.state_dict().items()}
         record = runs.save_artifact(run_dir / "model", tensors | figures, record)
     return Run(model, record, figures)
+
+
+def storable(tensor: torch.Tensor) -> torch.Tensor:
+    """A state tensor as the artifact keeps it: fp16 where every value fits (|v| < 65504), else as it is.
+
+    Running statistics of the learning signal (thousands of nats, squared) overflow fp16 to inf, and a
+    run continued from the artifact would then divide by inf.
+    """
+    if not tensor.is_floating_point():
+        return tensor
+    half = tensor.half()
+    return half if torch.isfinite(half).all() or not torch.isfinite(tensor).all() else tensor
 
 
 def _spent(run_dir: Path) -> float:

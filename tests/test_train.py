@@ -260,3 +260,13 @@ def test_every_committed_artifact_holds_its_recorded_accuracy():
             assert abs(acc - recorded) < 0.02, (name, seed, acc, recorded)
             checked += 1
     assert checked >= 2
+
+
+def test_artifacts_keep_fp16_only_where_the_values_fit():
+    """Weights go to fp16; a running statistic of thousands of nats squared would overflow it to inf,
+    and a run continued from the artifact would divide by it, so it stays fp32."""
+    small, large = torch.tensor([0.1, -3.0]), torch.tensor([7.1e4, 1.0])
+    assert T.storable(small).dtype == torch.float16
+    kept = T.storable(large)
+    assert kept.dtype == torch.float32 and torch.equal(kept, large)
+    assert T.storable(torch.tensor([3, 70000])).dtype == torch.int64       # integers untouched
