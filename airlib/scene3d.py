@@ -51,6 +51,9 @@ class Config:
         fine_start: training step at which the narrow levels start to count (coarse to fine):
             before it the likelihood is the wide level alone, as positions are being learned.
         fine_ramp: steps over which the narrow levels' weight grows linearly from 0 to 1.
+        fine_lr: from ``fine_start`` on, AIR's learning rate is at most this fraction of ``lr``
+            (the cosine decay below it carries on). At the full rate the angle's gradients, noisier
+            than the position's, left AIR's angle where it was for a thousand steps.
         render_size: side of rendered images (the paper's 128).
         input_size: side of the network's input (the paper's 32).
         eps: finite-difference steps for (x, y, theta).
@@ -85,6 +88,7 @@ class Config:
     levels: tuple = ((16.0, 4), (2.0, 1))
     fine_start: int = 600
     fine_ramp: int = 400
+    fine_lr: float = 1.0
     render_size: int = 128
     input_size: int = 32
     eps: tuple = DEFAULT_EPS
@@ -107,7 +111,7 @@ CONFIGS = {
     "smoke": Config(steps=25, batch=8, input_size=64, test_scenes=12, direct_scenes=3, direct_steps=6,
                     direct_restarts=2, stability_scenes=2, what_warmup=5, fine_start=10, fine_ramp=5,
                     log_every=5, checkpoint_seconds=0.0),
-    "paper": Config(steps=3000, batch=32, input_size=64, test_scenes=1000, direct_scenes=200,
+    "paper": Config(steps=3000, batch=32, input_size=64, test_scenes=1000, direct_scenes=200, fine_lr=0.3,
                     what_warmup=300),
 }
 
@@ -152,7 +156,9 @@ def wrap_angle(theta: torch.Tensor) -> torch.Tensor:
 # vanishes, and the narrow level, once on, could not pull it. At 0.5 rad the samples stay within
 # reach of the nearest basin.
 MAX_SCALE = torch.tensor([0.1, 0.1, 0.5])
-MIN_RADIUS = 0.25  # see SceneNet.forward
+MIN_RADIUS = 0.25  # see SceneNet.pose
+# Order of each type's rotational symmetry: m turns of 2 pi / m leave the object's image unchanged.
+ORDER = torch.tensor([round(2 * math.pi / SYMMETRY[o]) if SYMMETRY[o] else 1 for o in OBJECTS])
 
 
 def _encoder(hidden: int, input_size: int) -> nn.Sequential:
@@ -169,8 +175,17 @@ class SceneNet(nn.Module):
 
     The mean angle is read as atan2 of two outputs, a point on the circle: a network output on
     the line would need a jump somewhere on the circle of angles, where a turn of the object by a
-    hair flips its estimate by a whole turn. This uses only that angles are periodic, nothing of
-    any object's symmetry.
+    hair flips its estimate by a whole turn. Without ``symmetric`` this uses only that angles are
+    periodic, nothing of any object's symmetry (the paper's supervised baseline).
+
+    The cube's image repeats every quarter turn, so its posterior over theta has four modes, and
+    no continuous map from its images to one point on the circle of theta exists (going once round
+    the images, theta must advance a quarter turn and come back: a jump somewhere). With
+    ``symmetric`` (AIR's network), the angle outputs are read as a point on the circle of m theta,
+    m the type's order of symmetry from the generative model (:data:`ORDER`), which the images do
+    determine continuously. q(theta) is then the mixture of the Gaussian's m copies a turn / m
+    apart, with density q(theta) = N(theta; mu, s) / m near its mean; the likelihood is the same
+    for every copy, so the sample's copy is rendered (the copies do not overlap: s <= 0.5 / m).
 
     Position and angle share one encoder. Variants with a branch of its own for the angle (alone,
     or beside the shared features, batch-normalised; with the angle on the line or as atan2) did
@@ -186,8 +201,9 @@ class SceneNet(nn.Module):
     (ReLU) features every weight can carry that preference; batch normalisation removes it.
     """
 
-    def __init__(self, hidden: int = 256, input_size: int = 32):
+    def __init__(self, hidden: int = 256, input_size: int = 32, symmetric: bool = False):
         super().__init__()
+        self.symmetric = symmetric
         self.what_encoder = _encoder(hidden // 4, input_size)
         self.encoder = _encoder(hidden, input_size)
         # Batch-normalised features: the weights can only tell images apart, and a preference
@@ -197,18 +213,38 @@ class SceneNet(nn.Module):
         with torch.no_grad():  # start with scales of 5 cm and 0.3 rad: samples stay on the table
             self.where.bias[4:] = torch.tensor([0.0, 0.0, math.log(0.3 / (MAX_SCALE[2].item() - 0.3))])
 
-    def forward(self, x: torch.Tensor):
-        """(B, 3, S, S) -> logits (B, 3), loc (B, 3), scale (B, 3) of (x, y, theta)."""
+    def type_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, S, S) -> logits (B, 3) of q(z_what | x)."""
+        return self.what(self.what_encoder(x))
+
+    def pose(self, x: torch.Tensor, identity: torch.Tensor):
+        """(B, 3, S, S), types (B,) -> loc (B, 3), scale (B, 3) of q(z_where | x, z_what) on (x, y, theta).
+
+        With ``symmetric``, the two angle outputs are a point on the circle of m theta, m the type's
+        order of symmetry (:data:`ORDER`: 4 for the cube), so the mean angle is atan2 / m and its
+        scale the circle's scale / m.
+        """
         out = self.where(self.encoder(x))
         p = SPEC.placement_half_width
-        theta = torch.atan2(out[:, 3], out[:, 2])[:, None]  # (B, 1), in (-pi, pi]
-        # d theta / d(cos, sin) grows as 1/r near the origin, where a network pulled between
+        phi = torch.atan2(out[:, 3], out[:, 2])[:, None]  # (B, 1), in (-pi, pi]
+        # d phi / d(cos, sin) grows as 1/r near the origin, where a network pulled between
         # symmetric modes (the supervised cube) drifts; its gradient is capped at 1/MIN_RADIUS
         # there (the value is unchanged).
         r = out[:, 2:4].norm(dim=1, keepdim=True).detach()
-        theta = theta.detach() + (theta - theta.detach()) * (r / r.clamp(min=MIN_RADIUS))
-        loc = torch.cat([p * torch.tanh(out[:, :2]), theta], dim=1)  # positions on the table
-        return self.what(self.what_encoder(x)), loc, MAX_SCALE * torch.sigmoid(out[:, 4:]) + 1e-3
+        phi = phi.detach() + (phi - phi.detach()) * (r / r.clamp(min=MIN_RADIUS))
+        scale = MAX_SCALE * torch.sigmoid(out[:, 4:]) + 1e-3
+        if self.symmetric:
+            m = ORDER.to(x.device)[identity].to(out.dtype)[:, None]  # (B, 1)
+            phi, scale = phi / m, torch.cat([scale[:, :2], scale[:, 2:] / m], dim=1)
+        loc = torch.cat([p * torch.tanh(out[:, :2]), phi], dim=1)  # positions on the table
+        return loc, scale
+
+    def forward(self, x: torch.Tensor, identity: torch.Tensor | None = None):
+        """(B, 3, S, S) -> logits (B, 3), loc (B, 3), scale (B, 3) of (x, y, theta); the pose is
+        that of ``identity`` (B,), by default the most probable type."""
+        logits = self.type_logits(x)
+        loc, scale = self.pose(x, logits.argmax(1) if identity is None else identity)
+        return logits, loc, scale
 
 
 def scenes(n: int, seed) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -242,10 +278,10 @@ def clamp_to_table(pose: torch.Tensor) -> torch.Tensor:
 class AIRTrainer(nn.Module):
     """The inference network with its NVIL baseline and signal normaliser (the ELBO's parts)."""
 
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, symmetric: bool = False):
         super().__init__()
         self.cfg = cfg
-        self.net = SceneNet(cfg.hidden, cfg.input_size)
+        self.net = SceneNet(cfg.hidden, cfg.input_size, symmetric)
         self.baseline = est.BaselineMLP(3 * cfg.input_size**2, hidden=64)
         self.normaliser = est.SignalNormaliser(1)
 
@@ -266,13 +302,16 @@ class AIRTrainer(nn.Module):
         K = cfg.samples
         images = images.repeat_interleave(K, dim=0)  # (B K, 3, 128, 128): K samples per image
         x = downsample(images, cfg.input_size)  # (B K, 3, 32, 32)
-        logits, loc, scale = self.net(x)
+        logits = self.net.type_logits(x)
         if not learn_what:
             logits = logits.detach()
         what = torch.distributions.Categorical(logits=logits).sample()  # (B K,)
         log_q_what = F.log_softmax(logits, 1).gather(1, what[:, None])  # (B K, 1)
+        loc, scale = self.net.pose(x, what)
         where = est.normal_rsample(loc, scale)  # (B K, 3), reparameterised
         log_q_where = est.normal_log_prob(where, loc, scale).sum(1)  # (B K,)
+        if self.net.symmetric:  # q(theta) is the mixture of the m copies, a turn / m apart
+            log_q_where = log_q_where - ORDER[what].to(loc.dtype).log()
         pose = clamp_to_table(where)
         y = render(what, pose, shared_renderer(cfg.render_size, SPEC), eps=cfg.eps, check=False)
         log_lik = log_likelihood(cfg, images, y, weights)  # (B K,)
@@ -327,7 +366,7 @@ def supervised_loss(net: SceneNet, images: torch.Tensor, identity: torch.Tensor,
     Returns:
         The batch mean, a scalar.
     """
-    logits, loc, scale = net(downsample(images, input_size))
+    logits, loc, scale = net(downsample(images, input_size), identity)
     target = torch.cat([pose[:, :2], loc[:, 2:] + wrap_angle(pose[:, 2:] - loc[:, 2:])], dim=1)
     nll_where = -est.normal_log_prob(target, loc, scale)  # (B, 3)
     if beta:

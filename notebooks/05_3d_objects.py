@@ -301,20 +301,27 @@ plt.show()
 # ## Three ways to infer the scene
 #
 # **AIR, $N=1$.** The inference network (`SceneNet`, a small CNN) outputs
-# $q(z_{\text{what}}\mid\mathbf{x})$, a categorical, and $q(z_{\text{where}}\mid\mathbf{x})$, a
-# Gaussian whose mean angle is read on the circle, as the `atan2` of two outputs. Its loss is the negative ELBO
+# $q(z_{\text{what}}\mid\mathbf{x})$, a categorical, and $q(z_{\text{where}}\mid\mathbf{x}, z_{\text{what}})$, a
+# Gaussian whose mean angle is read on the circle, as the `atan2` of two outputs. The cube's image
+# repeats every quarter turn, so no continuous map from its images to one angle exists (going once
+# round the images, the angle would have to advance a quarter turn and jump back); AIR's network
+# therefore reads its two outputs as a point on the circle of $m\theta$, with $m$ the type's order
+# of symmetry, which the generative model knows (4 for the cube, 1 for the cylinder and the sphere).
+# Its $q(\theta)$ is the mixture of the Gaussian's $m$ copies a turn$/m$ apart, whose density near the
+# mean is $\mathcal{N}(\theta;\mu,s)/m$; every copy renders the same image. Its loss is the negative ELBO
 # $\mathcal{L} = \mathbb{E}_q[\log p(\mathbf{x}\mid\mathbf{z}) + \log p(\mathbf{z}) - \log q(\mathbf{z}\mid\mathbf{x})]$,
 # differentiated with the pathwise estimator (Eq. 6) through the renderer's finite differences for the
 # pose, and with the score function (Eq. 7) for the type, whose learning signal is centred and scaled
 # by NVIL's running statistics and an input-dependent baseline (`airlib.estimators`). The type has
 # its own batch-normalised convolutional branch, and is trained only after a warm-up of
 # `what_warmup` steps in which the positions are found; position and angle share one branch; the narrow level of the likelihood is switched on after `fine_start`
-# steps. No label is used.
+# steps, and from then on the learning rate is at most `fine_lr` times its starting value. No label is used.
 #
 # **Supervised.** The same `SceneNet`, trained to maximise $\log q(\mathbf{z}_{\text{true}}\mid\mathbf{x})$
 # of the ground truth, with the paper's raw angle as the label (the angle's error is taken on the
 # circle, so that $179^\circ$ and $-179^\circ$ are close). For the cube, four labels a quarter turn
-# apart go with the same image.
+# apart go with the same image. As in the paper, this baseline knows nothing of the objects'
+# symmetry: it reads its outputs as the angle itself, for every type.
 #
 # **Direct optimisation.** For each test image and each type, Adam on $\log p(\mathbf{x}\mid\mathbf{z})$
 # from a random pose, coarse to fine like training (half the steps on the wide level, half on the
@@ -500,16 +507,25 @@ for ax in axes[:2]:
 plt.tight_layout()
 plt.show()
 display(pd.DataFrame(summary).T.style.format("{:.1%}"))
-glue("random_in_mode", f"{10 / 90:.0%}", display=False)  # a random angle: a 10-degree window in 90
+random_in_mode = 10 / 90                                   # a random angle: a 10-degree window in 90
+glue("random_in_mode", f"{random_in_mode:.0%}", display=False)
+reads = {n: summary[n]["within 5 deg of a true mode"] >= 0.5 for n in ("AIR", "supervised")}
+glue("cube_readers", {(True, False): "AIR reads the cube's angle and the supervised network does not",
+                      (False, False): "Neither network reads the cube's angle",
+                      (True, True): "Both networks read the cube's angle",
+                      (False, True): "The supervised network reads the cube's angle and AIR does not"}[
+                          reads["AIR"], reads["supervised"]], display=False)
 
 # %% [markdown]
-# Neither network reads the cube's angle. Both answer nearly every cube with one angle (circular
-# mean and standard deviation of the predictions: AIR {glue:text}`air_cube_pred_mean` and
-# {glue:text}`air_cube_pred_spread` degrees, the supervised network
-# {glue:text}`supervised_cube_pred_mean` and {glue:text}`supervised_cube_pred_spread`), so their
-# errors modulo the quarter turn are spread evenly: {glue:text}`air_cube_in_mode` and
-# {glue:text}`supervised_cube_in_mode` of the cubes fall within 5 degrees of a true mode, as
-# {glue:text}`random_in_mode` would at random. The supervised network does *not* predict the mean
+# {glue:text}`cube_readers`: {glue:text}`air_cube_in_mode` of AIR's cubes and
+# {glue:text}`supervised_cube_in_mode` of the supervised network's fall within 5 degrees of a true
+# mode, against {glue:text}`random_in_mode` for a random angle (circular mean and standard deviation
+# of the predicted angles: AIR {glue:text}`air_cube_pred_mean` and {glue:text}`air_cube_pred_spread`
+# degrees, the supervised network {glue:text}`supervised_cube_pred_mean` and
+# {glue:text}`supervised_cube_pred_spread`; a network that answers every cube with one angle has a
+# small spread). AIR's angles lie within an eighth of a turn of 0 by construction (it reads the
+# cube's angle on the circle of $4\theta$): where it reads the angle, the left panel shows a
+# sawtooth along the grey lines. The supervised network does *not* predict the mean
 # of the four labels on the line ({glue:text}`supervised_cube_in_mean` of its cubes are within 5
 # degrees of it): its error is taken on the circle, where four labels a quarter turn apart have no
 # mean, and it settles on one angle for all cubes while it reads the cylinder's.

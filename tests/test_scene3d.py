@@ -49,28 +49,69 @@ def test_air_loss_sends_gradients_to_both_heads():
     assert trainer.baseline.net[0].weight.grad.abs().sum() > 0
 
 
-def test_elbo_matches_its_definition():
+def _log_q_angle(theta, loc, scale, order):
+    """log q(theta) on the circle, written out: the mixture of the Gaussian's m copies a turn / m apart,
+    each wrapped (every copy j = k + m w, k = 0..m-1, w a number of whole turns), summed exactly."""
+    j = torch.arange(-8 * 4, 8 * 4 + 1, dtype=torch.float64)[:, None]          # (J, 1)
+    centres = loc.double()[None] + 2 * math.pi * j / order[None].double()    # (J, B)
+    dens = torch.distributions.Normal(centres, scale.double()[None]).log_prob(theta.double()[None])
+    return (torch.logsumexp(dens, 0) - order.double().log()).float()
+
+
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_elbo_matches_its_definition(symmetric):
     """The ELBO the surrogate reports is log p(x|z) + log p(z) - log q(z|x) of the sampled z,
-    recomputed here from the same random draws."""
-    trainer = scene3d.AIRTrainer(TINY)
-    _, _, images = scene3d.scenes(3, [0, 1])
+    recomputed here from the same random draws; with the symmetric angle, q(theta) is the mixture of
+    the m copies, summed out in full."""
+    trainer = scene3d.AIRTrainer(TINY, symmetric)
+    _, _, images = scene3d.scenes(6, [0, 1])
     weights = (1.0, 0.3)  # the fine level part-way through its ramp
     torch.manual_seed(5)
     elbo = trainer.loss(images, weights=weights).elbo
     torch.manual_seed(5)
-    logits, loc, scale = trainer.net(scene3d.downsample(images, TINY.input_size))
+    x = scene3d.downsample(images, TINY.input_size)
+    logits = trainer.net.type_logits(x)
     what = torch.distributions.Categorical(logits=logits).sample()
+    loc, scale = trainer.net.pose(x, what)
     where = loc + scale * torch.randn(loc.shape)
     y = scene3d.shared_renderer().render_batch(what, scene3d.clamp_to_table(where).detach(), check=False)
     p = scene3d.SPEC.placement_half_width
     (wide, wide_stride), (narrow, narrow_stride) = TINY.levels
     log_lik = (log_likelihood(images, y, TINY.sigma_x, wide, wide_stride)
                + 0.3 * log_likelihood(images, y, TINY.sigma_x, narrow, narrow_stride))
+    order = torch.tensor([4 if OBJECTS[w] == "cube" and symmetric else 1 for w in what.tolist()])
+    log_q_where = (torch.distributions.Normal(loc[:, :2], scale[:, :2]).log_prob(where[:, :2]).sum(1)
+                   + _log_q_angle(where[:, 2], loc[:, 2], scale[:, 2], order))
     expected = (log_lik - math.log(3)
                 - 2 * math.log(2 * p) - math.log(2 * math.pi)
                 - torch.log_softmax(logits, 1).gather(1, what[:, None])[:, 0]
-                - torch.distributions.Normal(loc, scale).log_prob(where).sum(1))
+                - log_q_where)
     assert torch.allclose(elbo, expected.detach(), rtol=1e-5)
+    if symmetric:
+        assert (what == OBJECTS.index("cube")).any()     # the mixture was exercised
+
+
+def test_the_symmetric_angle_is_read_on_the_circle_of_m_theta():
+    """AIR's network reads the cube's outputs as 4 theta: its mean angle lies within an eighth of a
+    turn and its scale is a quarter; the cylinder's and sphere's are unchanged, and the supervised
+    (non-symmetric) network reads the same outputs as theta for every type."""
+    torch.manual_seed(0)
+    sym = scene3d.SceneNet(hidden=32, symmetric=True)
+    with torch.no_grad():            # angles all round the circle
+        sym.where.weight[2:4] *= 100
+        sym.where.bias[2:4] = 0
+    plain = scene3d.SceneNet(hidden=32)
+    plain.load_state_dict(sym.state_dict())
+    x = torch.rand(64, 3, 32, 32)
+    cube = torch.full((64,), OBJECTS.index("cube"))
+    for other in ("cylinder", "sphere"):
+        ident = torch.full((64,), OBJECTS.index(other))
+        loc_c, scale_c = sym.pose(x, cube)
+        loc_o, scale_o = sym.pose(x, ident)
+        assert torch.allclose(loc_c[:, 2] * 4, loc_o[:, 2]) and torch.allclose(scale_c[:, 2] * 4, scale_o[:, 2])
+        assert torch.equal(loc_c[:, :2], loc_o[:, :2]) and torch.equal(loc_o, plain.pose(x, ident)[0])
+    assert loc_c[:, 2].abs().max() <= math.pi / 4 + 1e-6 and loc_o[:, 2].abs().max() > math.pi / 4
+    assert torch.equal(plain.pose(x, cube)[0], plain.pose(x, ident)[0])
 
 
 def test_fine_levels_are_switched_on_gradually():
@@ -230,3 +271,15 @@ def test_infer_network_reads_uint8_as_255ths_and_takes_an_empty_batch():
     for empty in (torch.zeros(0, 3, 128, 128), torch.zeros(0, 3, 32, 32, dtype=torch.uint8)):
         ident, pose = scene3d.infer_network(net, empty)
         assert ident.shape == (0,) and ident.dtype == torch.long and pose.shape == (0, 3)
+
+
+def test_air_learning_rate_is_capped_once_the_narrow_levels_are_on():
+    """Cosine decay to a tenth; AIR's is at most fine_lr from fine_start on, the supervised network's never."""
+    from airlib.experiments.objects3d import AIR_3D, SUPERVISED_3D
+    cfg = replace(scene3d.config("paper"), steps=1000, fine_start=200, fine_lr=0.3)
+    cosine = lambda s: 0.1 + 0.45 * (1 + math.cos(math.pi * s / 1000))  # noqa: E731
+    for step in (0, 199, 200, 500, 700, 999, 1000):
+        want = min(cosine(step), 0.3) if step >= 200 else cosine(step)
+        assert AIR_3D.lr_scale(cfg, step) == pytest.approx(want, rel=1e-12), step
+        assert SUPERVISED_3D.lr_scale(cfg, step) == pytest.approx(cosine(step), rel=1e-12), step
+    assert AIR_3D.lr_scale(cfg, 199) > 0.9 and AIR_3D.lr_scale(cfg, 200) == 0.3

@@ -26,10 +26,11 @@ class NetConfig:
     """The network's architecture (the rest of :class:`airlib.scene3d.Config` is training and evaluation)."""
     hidden: int = 256
     input_size: int = 32
+    symmetric: bool = False   # q(theta) on the circle of m theta (see SceneNet.pose)
 
 
-def _configs() -> dict:
-    return {p: (NetConfig(c.hidden, c.input_size), c) for p, c in scene3d.CONFIGS.items()}
+def _configs(symmetric: bool) -> dict:
+    return {p: (NetConfig(c.hidden, c.input_size, symmetric), c) for p, c in scene3d.CONFIGS.items()}
 
 
 class Objects3D(Experiment):
@@ -40,7 +41,7 @@ class Objects3D(Experiment):
         self.method = method
         self.name = f"3d-{method}"
         self.summary = f"3D single object, {'AIR (N = 1)' if method == 'air' else 'supervised network'}, Sec. III-A"
-        self.configs = _configs()
+        self.configs = _configs(symmetric=method == "air")
 
     def data(self, profile: str) -> dict[str, torch.Tensor]:
         cfg = self.configs[profile][1]
@@ -48,11 +49,14 @@ class Objects3D(Experiment):
         return {"test_identity": torch.from_numpy(identity), "test_pose": torch.from_numpy(pose)}
 
     def build(self, model_cfg: NetConfig, cfg: Config):
-        return AIRTrainer(cfg) if self.method == "air" else SceneNet(model_cfg.hidden, model_cfg.input_size)
+        return (AIRTrainer(cfg, model_cfg.symmetric) if self.method == "air"
+                else SceneNet(model_cfg.hidden, model_cfg.input_size, model_cfg.symmetric))
 
     def lr_scale(self, cfg: Config, step: int) -> float:
-        """Cosine decay to a tenth of the learning rate over the run."""
-        return 0.1 + 0.45 * (1 + math.cos(math.pi * min(step, cfg.steps) / cfg.steps))
+        """Cosine decay to a tenth of the learning rate over the run; for AIR, at most ``cfg.fine_lr``
+        once the narrow levels of the likelihood are on."""
+        cosine = 0.1 + 0.45 * (1 + math.cos(math.pi * min(step, cfg.steps) / cfg.steps))
+        return min(cosine, cfg.fine_lr) if self.method == "air" and step >= cfg.fine_start else cosine
 
     def batch(self, data: dict, cfg: Config, seed: int, step: int):
         torch.manual_seed(seed * 1_000_003 + step)      # the step's samples of z come from the global stream
