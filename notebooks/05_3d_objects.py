@@ -574,6 +574,37 @@ print(json.dumps({k: stab[k] for k in ("restarts", "scenes", "disagree", "wrong_
 # whose restarts all find the type). AIR's network gives one answer per image.
 
 # %% [markdown]
+# ## AIR's recipe over seeds
+#
+# The comparison above is seed 0. The same configuration (no per-seed tuning) trained with other
+# seeds, each scored by its own record on the {glue:text}`test_scenes` held-out scenes:
+
+# %%
+from airlib.pretrained import seed_records
+
+air_seeds = seed_records("3d-air", profile, nets["air"].record)
+seed_rows = pd.DataFrame({s: {"identity accuracy": r["metrics"]["identity_accuracy"],
+                              "position error": r["metrics"]["position_error"],
+                              "cube rotation (deg)": r["metrics"]["per_type"]["cube"]["rotation_error_deg"],
+                              "cylinder rotation (deg)": r["metrics"]["per_type"]["cylinder"]["rotation_error_deg"],
+                              "reconstruction MSE": r["metrics"]["reconstruction_mse"],
+                              "minutes of training": r["wall_time_s"] / 60} for s, r in sorted(air_seeds.items())}).T
+seed_rows.index.name = "seed"
+display(seed_rows.style.format({k: f for k, f in formats.items() if k in seed_rows.columns}))
+on_target = ((seed_rows["cube rotation (deg)"] <= 5) & (seed_rows["cylinder rotation (deg)"] <= 10)).sum()
+glue("seed_count", f"{len(seed_rows)}", display=False)
+glue("seeds_on_target", f"{on_target} of {len(seed_rows)}", display=False)
+glue("seed_cube_range", f"{seed_rows['cube rotation (deg)'].min():.1f} to {seed_rows['cube rotation (deg)'].max():.1f}",
+     display=False)
+glue("seed_cyl_range", f"{seed_rows['cylinder rotation (deg)'].min():.1f} to "
+     f"{seed_rows['cylinder rotation (deg)'].max():.1f}", display=False)
+
+# %% [markdown]
+# Over {glue:text}`seed_count` seeds, {glue:text}`seeds_on_target` reach both angle targets (cube
+# {glue:text}`seed_cube_range` degrees, cylinder {glue:text}`seed_cyl_range`). That is fewer seeds
+# than this project asks of a recipe (ten): each run takes most of the half hour it may, on two cores.
+
+# %% [markdown]
 # ## Which of the paper's claims hold
 #
 # Each line is computed from the tables above: the paper's claim (or this project's target for
@@ -632,8 +663,15 @@ at_full = min(h, key=lambda r: abs(r["step"] - (cfg.fine_start + cfg.fine_ramp))
 glue("air_rot_full", f"{at_full['rotation_error_deg']:.1f}", display=False)
 glue("air_rot_full_step", f"{at_full['step']:,}", display=False)
 glue("air_rot_end", f"{h[-1]['rotation_error_deg']:.1f}", display=False)
-glue("air_rot_trend", "still falling when training ended" if h[-1]["rotation_error_deg"] < at_full["rotation_error_deg"] - 5
-     else "not falling", display=False)
+before_end = min(h, key=lambda r: abs(r["step"] - (h[-1]["step"] - 500)))
+glue("air_rot_trend", f"{before_end['rotation_error_deg']:.1f} at step {before_end['step']:,}: "
+     + ("still falling when training ended" if h[-1]["rotation_error_deg"] < before_end["rotation_error_deg"] - 2
+        else "level by the end"), display=False)
+glue("air_angle_budget", "Within the 30-minute budget per network, AIR's pathwise gradients through the "
+     "renderer's finite differences, one sample per image, " + (
+         "learned the angle of both objects to the targets." if air_state == ("learned", "learned") else
+         "had not turned the likelihood's information about the angle into an inference network that "
+         "reads it as well as the targets ask."), display=False)
 glue("direct_angle_sentence", "direct optimisation on the same likelihood does "
      + " and ".join(f"{'better' if rot(direct, o) < rot(air, o) else 'worse'} on the {o}" for o in ("cube", "cylinder")),
      display=False)
@@ -658,10 +696,8 @@ print("AIR:", air_state, " supervised:", sup_state, " direct optimisation:", dir
 #
 # During training (the curves above, 100 held-out scenes, cube and cylinder together), AIR's angle
 # error was {glue:text}`air_rot_full` degrees at step {glue:text}`air_rot_full_step`, when the narrow
-# level reached full weight, and {glue:text}`air_rot_end` at the end: {glue:text}`air_rot_trend`.
-# Within the 30-minute budget per network, AIR's pathwise gradients through the renderer's finite
-# differences, one sample per image, had not turned the likelihood's information about the angle
-# into an inference network that reads it as well as the targets ask.
+# level reached full weight, and {glue:text}`air_rot_end` at the end ({glue:text}`air_rot_trend`).
+# {glue:text}`air_angle_budget`
 #
 # Is the angle missing from the likelihood, or from the network? On the first held-out scenes we keep
 # each true type and position, swap in AIR's angle, and ask the likelihood AIR was trained with (the
@@ -685,8 +721,8 @@ glue("angle_missed", f"{missed.sum()}", display=False)
 glue("angle_checked", f"{n_check}", display=False)
 glue("angle_truth_wins", f"{truth_wins:.0%}" if missed.any() else "-", display=False)
 glue("angle_gain", f"{median_gain:,.0f}" if missed.any() else "-", display=False)
-glue("angle_verdict", "The objective holds the angle; what falls short is the inference network's training (its "
-     "gradients, or their number)." if truth_wins >= 0.9 else
+glue("angle_verdict", "The objective holds the angle; where AIR misses it, the fault lies in training the inference "
+     "network (its gradients, or their number), not in the model." if truth_wins >= 0.9 else
      "The likelihood itself often prefers AIR's angle, so a better-trained network alone would not reach the "
      "targets.", display=False)
 print(f"{missed.sum()} of {n_check} scenes with AIR's angle > 10 deg off; the true angle wins in "
@@ -737,6 +773,16 @@ print(f"{missed.sum()} of {n_check} scenes with AIR's angle > 10 deg off; the tr
 #   the coarse stage until its samples cover the circle; then the expected gradient with respect to
 #   its mean vanishes, and the narrow level could not pull it. It is capped at
 #   {glue:text}`max_theta_scale` rad.
+# * **The cube's quarter turns.** With one angle read on the circle of $\theta$ for every type, AIR
+#   answered every cube with one angle, as chance would: the cube's images come back to themselves
+#   after a quarter turn, and no continuous network output can follow them round. Reading the
+#   cube's outputs on the circle of $4\theta$ (above) removes the jump; on its own it did not teach
+#   AIR the cube's angle within the budget.
+# * **The learning rate.** With the full learning rate after the narrow level came on, AIR's angle
+#   error stayed where it was for a thousand steps and only fell as the cosine decay brought the rate
+#   down; continuing the old network at a third of the rate taught it the cylinder's angle within a
+#   few hundred steps, a tenth of the rate only slowly. The rate is now capped at `fine_lr` once the
+#   narrow level is on, and with the $4\theta$ circle AIR then learned both angles.
 # * **The supervised loss.** With the plain Gaussian negative log-likelihood, the supervised network
 #   widened its angle's variance early and never learned even the cylinder's angle, which would have
 #   hidden the cube's symmetry effect behind a general failure; it uses $\beta$-NLL
