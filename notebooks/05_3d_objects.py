@@ -599,10 +599,29 @@ glue("seed_cube_range", f"{seed_rows['cube rotation (deg)'].min():.1f} to {seed_
 glue("seed_cyl_range", f"{seed_rows['cylinder rotation (deg)'].min():.1f} to "
      f"{seed_rows['cylinder rotation (deg)'].max():.1f}", display=False)
 
+
+def still_falling(record, window=500, by=2.0):
+    """Whether the angle error of the 100-scene checks fell by more than ``by`` degrees over the last ``window`` steps."""
+    h = [r for r in record["history"] if r.get("rotation_error_deg") is not None]
+    before = min(h, key=lambda r: abs(r["step"] - (h[-1]["step"] - window)))
+    return h[-1]["rotation_error_deg"] < before["rotation_error_deg"] - by
+
+
+missing = [s for s in seed_rows.index if not (seed_rows.loc[s, "cube rotation (deg)"] <= 5
+                                                 and seed_rows.loc[s, "cylinder rotation (deg)"] <= 10)]
+falling = [s for s in missing if still_falling(air_seeds[s])]
+glue("seeds_missing", "No seed misses them." if not missing else
+     f"Of the seeds that miss (seed {', '.join(map(str, missing))}), "
+     + (f"{len(falling)} of {len(missing)} had an angle error still falling over the last 500 steps of training "
+        f"(100-scene checks): the step budget, not a plateau, ended {'it' if len(falling) == 1 else 'them'}."
+        if falling else
+        "none was still improving at the end: they settled above the targets."), display=False)
+
 # %% [markdown]
 # Over {glue:text}`seed_count` seeds, {glue:text}`seeds_on_target` reach both angle targets (cube
-# {glue:text}`seed_cube_range` degrees, cylinder {glue:text}`seed_cyl_range`). That is fewer seeds
-# than this project asks of a recipe (ten): each run takes most of the half hour it may, on two cores.
+# {glue:text}`seed_cube_range` degrees, cylinder {glue:text}`seed_cyl_range`).
+# {glue:text}`seeds_missing` That is fewer seeds than this project asks of a recipe (ten): each run
+# takes most of the half hour it may, on two cores.
 
 # %% [markdown]
 # ## Which of the paper's claims hold
@@ -634,6 +653,8 @@ claims = [
      f"{rot(direct, 'cylinder'):.1f} vs {rot(air_sub, 'cylinder'):.1f} deg",
      direct["identity_accuracy"] < air_sub["identity_accuracy"] or rot(direct, "cylinder") > rot(air_sub, "cylinder")
      or rot(direct, "cube") > rot(air_sub, "cube")),
+    ("AIR's recipe reaches both angle targets in every trained seed (the seeds table)",
+     f"{on_target} of {len(seed_rows)} seeds", on_target == len(seed_rows)),
     ("training within 30 minutes per network on this CPU",
      f"AIR {nets['air'].record['wall_time_s'] / 60:.1f}, supervised {nets['supervised'].record['wall_time_s'] / 60:.1f} min",
      max(n.record["wall_time_s"] for n in nets.values()) <= 30 * 60),
@@ -744,8 +765,8 @@ print(f"{missed.sum()} of {n_check} scenes with AIR's angle > 10 deg off; the tr
 #   angle. A likelihood on a two-level blur pyramid, switched on coarse to fine, keeps both.
 # * Of the claims and targets in the table above, {glue:text}`claims_held` hold. Those that do not:
 #   {glue:text}`claims_failed`.
-# * On {glue:text}`test_scenes` held-out scenes, {glue:text}`air_angle_sentence`.
-#   {glue:text}`sup_angle_sentence`. AIR is {glue:text}`speedup` times faster than direct
+# * On {glue:text}`test_scenes` held-out scenes, {glue:text}`air_angle_sentence` (seed 0; over
+#   seeds, {glue:text}`seeds_on_target` reach both angle targets). {glue:text}`sup_angle_sentence`. AIR is {glue:text}`speedup` times faster than direct
 #   optimisation, whose restarts end apart on {glue:text}`disagree` of the scenes.
 #
 # ```{admonition} What we tried before this (history)
@@ -782,7 +803,8 @@ print(f"{missed.sum()} of {n_check} scenes with AIR's angle > 10 deg off; the tr
 #   error stayed where it was for a thousand steps and only fell as the cosine decay brought the rate
 #   down; continuing the old network at a third of the rate taught it the cylinder's angle within a
 #   few hundred steps, a tenth of the rate only slowly. The rate is now capped at `fine_lr` once the
-#   narrow level is on, and with the $4\theta$ circle AIR then learned both angles.
+#   narrow level is on; with both changes AIR learns the cylinder's angle, and the cube's where the
+#   seeds table says it does.
 # * **The supervised loss.** With the plain Gaussian negative log-likelihood, the supervised network
 #   widened its angle's variance early and never learned even the cylinder's angle, which would have
 #   hidden the cube's symmetry effect behind a general failure; it uses $\beta$-NLL
