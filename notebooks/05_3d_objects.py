@@ -611,7 +611,7 @@ missing = [s for s in seed_rows.index if not (seed_rows.loc[s, "cube rotation (d
                                                  and seed_rows.loc[s, "cylinder rotation (deg)"] <= 10)]
 falling = [s for s in missing if still_falling(air_seeds[s])]
 glue("seeds_missing", "No seed misses them." if not missing else
-     f"Of the seeds that miss (seed {', '.join(map(str, missing))}), "
+     f"Of the seeds that miss (seed{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))}), "
      + (f"{len(falling)} of {len(missing)} had an angle error still falling over the last 500 steps of training "
         f"(100-scene checks): the step budget, not a plateau, ended {'it' if len(falling) == 1 else 'them'}."
         if falling else
