@@ -187,6 +187,29 @@ def test_likelihood_matches_torch_normal():
     assert (log_likelihood(x, x, 0.1, 2.0) > log_likelihood(x, y, 0.1, 2.0)).all()
 
 
+def _conv_blur(images, sigma, stride):
+    """A second implementation of the blur: replicate-pad, then two depthwise convolutions."""
+    k = gaussian_kernel(sigma)
+    r, c = (k.numel() - 1) // 2, images.shape[1]
+    out = torch.nn.functional.pad(images, (r, r, r, r), mode="replicate")
+    out = torch.nn.functional.conv2d(out, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c, stride=(1, stride))
+    return torch.nn.functional.conv2d(out, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c, stride=(stride, 1))
+
+
+@pytest.mark.parametrize("sigma,stride", [(0.7, 1), (2.0, 1), (2.0, 3), (16.0, 4)])
+def test_blur_as_matrices_equals_the_convolution(sigma, stride):
+    """The matrix form (borders folded into the edge rows) against the padded convolution, on a
+    non-square image smaller than the 16-pixel kernel's reach; gradients too."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(2, 3, 37, 50, generator=g, requires_grad=True)
+    a, b = blur(x, sigma, stride), _conv_blur(x, sigma, stride)
+    assert a.shape == b.shape and torch.allclose(a, b, atol=1e-5)
+    w = torch.rand(a.shape, generator=g)
+    ga, = torch.autograd.grad((a * w).sum(), x)
+    gb, = torch.autograd.grad((b * w).sum(), x)
+    assert torch.allclose(ga, gb, atol=1e-5)
+
+
 def test_pyramid_likelihood_is_a_gaussian_of_the_stacked_blurred_images():
     """With unit weights, the pyramid's likelihood is one Gaussian over the blurred images of every
     level, stacked (torch's Normal as the reference); weights scale each level's term."""

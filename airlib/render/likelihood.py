@@ -8,6 +8,7 @@ towards it.
 """
 from __future__ import annotations
 
+import functools
 import math
 from numbers import Integral, Real
 
@@ -33,6 +34,28 @@ def gaussian_kernel(sigma: float) -> torch.Tensor:
     return k / k.sum()
 
 
+@functools.lru_cache(maxsize=64)
+def blur_matrix(n: int, sigma: float, stride: int = 1) -> torch.Tensor:
+    """The 1D blur of a length-``n`` signal as a matrix: ``signal @ M`` is the signal convolved with
+    :func:`gaussian_kernel`, its borders replicated, keeping every ``stride``-th value.
+
+    A replicated border pixel's share of the kernel is folded into the edge's row, so the matrix is
+    exact. Multiplying by it is a dense matrix product, which BLAS runs tens of times faster on the
+    CPU than the equivalent depthwise convolution (the likelihood was half of a training step).
+
+    Returns:
+        float32 tensor (n, ceil(n / stride)), cached; callers must not modify it.
+    """
+    k = gaussian_kernel(sigma)                                       # (2r + 1,)
+    r = (len(k) - 1) // 2
+    out = torch.arange(0, n, stride)                                 # (m,) kept positions
+    src = (out[None, :] + torch.arange(-r, r + 1)[:, None]).clamp(0, n - 1)   # (2r + 1, m)
+    m = torch.zeros(n, len(out))
+    m.index_put_((src.flatten(), torch.arange(len(out)).repeat(len(k))), k.repeat_interleave(len(out)),
+                 accumulate=True)
+    return m
+
+
 def blur(images: torch.Tensor, sigma: float, stride: int = 1) -> torch.Tensor:
     """Blurs each channel with a separable Gaussian kernel (replicated borders).
 
@@ -51,12 +74,10 @@ def blur(images: torch.Tensor, sigma: float, stride: int = 1) -> torch.Tensor:
     _check_blur(sigma, stride)
     if sigma == 0:
         return images[..., ::stride, ::stride]
-    k = gaussian_kernel(sigma).to(images)
-    r = (k.numel() - 1) // 2
-    c = images.shape[1]
-    out = F.pad(images, (r, r, r, r), mode="replicate")
-    out = F.conv2d(out, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c, stride=(1, stride))  # W
-    return F.conv2d(out, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c, stride=(stride, 1))  # H
+    h, w = images.shape[-2:]
+    rows = blur_matrix(h, float(sigma), stride).to(images)          # (H, H / stride)
+    cols = blur_matrix(w, float(sigma), stride).to(images)          # (W, W / stride)
+    return rows.T @ (images @ cols)                                  # (B, C, H / stride, W / stride)
 
 
 def _check_blur(sigma, stride) -> None:
