@@ -234,7 +234,7 @@ class SceneNet(nn.Module):
         phi = phi.detach() + (phi - phi.detach()) * (r / r.clamp(min=MIN_RADIUS))
         scale = MAX_SCALE * torch.sigmoid(out[:, 4:]) + 1e-3
         if self.symmetric:
-            m = ORDER.to(x.device)[identity].to(out.dtype)[:, None]  # (B, 1)
+            m = ORDER.to(out)[identity][:, None]  # (B, 1)
             phi, scale = phi / m, torch.cat([scale[:, :2], scale[:, 2:] / m], dim=1)
         loc = torch.cat([p * torch.tanh(out[:, :2]), phi], dim=1)  # positions on the table
         return loc, scale
@@ -311,7 +311,7 @@ class AIRTrainer(nn.Module):
         where = est.normal_rsample(loc, scale)  # (B K, 3), reparameterised
         log_q_where = est.normal_log_prob(where, loc, scale).sum(1)  # (B K,)
         if self.net.symmetric:  # q(theta) is the mixture of the m copies, a turn / m apart
-            log_q_where = log_q_where - ORDER[what].to(loc.dtype).log()
+            log_q_where = log_q_where - ORDER.to(loc)[what].log()
         pose = clamp_to_table(where)
         y = render(what, pose, shared_renderer(cfg.render_size, SPEC), eps=cfg.eps, check=False)
         log_lik = log_likelihood(cfg, images, y, weights)  # (B K,)

@@ -600,16 +600,17 @@ glue("seed_cyl_range", f"{seed_rows['cylinder rotation (deg)'].min():.1f} to "
      f"{seed_rows['cylinder rotation (deg)'].max():.1f}", display=False)
 
 
-def still_falling(record, window=500, by=2.0):
-    """Whether the angle error of the 100-scene checks fell by more than ``by`` degrees over the last ``window`` steps."""
+def end_trend(record, window=500, by=2.0):
+    """The 100-scene check ``window`` steps before the last, and whether the angle error fell by more than
+    ``by`` degrees since then (still falling when training ended)."""
     h = [r for r in record["history"] if r.get("rotation_error_deg") is not None]
     before = min(h, key=lambda r: abs(r["step"] - (h[-1]["step"] - window)))
-    return h[-1]["rotation_error_deg"] < before["rotation_error_deg"] - by
+    return before, h[-1]["rotation_error_deg"] < before["rotation_error_deg"] - by
 
 
 missing = [s for s in seed_rows.index if not (seed_rows.loc[s, "cube rotation (deg)"] <= 5
                                                  and seed_rows.loc[s, "cylinder rotation (deg)"] <= 10)]
-falling = [s for s in missing if still_falling(air_seeds[s])]
+falling = [s for s in missing if end_trend(air_seeds[s])[1]]
 glue("seeds_missing", "No seed misses them." if not missing else
      f"Of the seeds that miss (seed{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))}), "
      + (f"{len(falling)} of {len(missing)} had an angle error still falling over the last 500 steps of training "
@@ -684,10 +685,9 @@ at_full = min(h, key=lambda r: abs(r["step"] - (cfg.fine_start + cfg.fine_ramp))
 glue("air_rot_full", f"{at_full['rotation_error_deg']:.1f}", display=False)
 glue("air_rot_full_step", f"{at_full['step']:,}", display=False)
 glue("air_rot_end", f"{h[-1]['rotation_error_deg']:.1f}", display=False)
-before_end = min(h, key=lambda r: abs(r["step"] - (h[-1]["step"] - 500)))
+before_end, air_falling = end_trend(nets["air"].record)
 glue("air_rot_trend", f"{before_end['rotation_error_deg']:.1f} at step {before_end['step']:,}: "
-     + ("still falling when training ended" if h[-1]["rotation_error_deg"] < before_end["rotation_error_deg"] - 2
-        else "level by the end"), display=False)
+     + ("still falling when training ended" if air_falling else "level by the end"), display=False)
 glue("air_angle_budget", "Within the 30-minute budget per network, AIR's pathwise gradients through the "
      "renderer's finite differences, one sample per image, " + (
          "learned the angle of both objects to the targets." if air_state == ("learned", "learned") else
