@@ -15,7 +15,7 @@ import torch.nn.functional as F
 import airlib.render.renderer as renderer_module
 from airlib.render import OBJECTS, Renderer, RendererUnavailable, SceneSpec, check_scene, sample_scenes
 from airlib.render.gradient import DEFAULT_EPS, render
-from airlib.render.likelihood import blur, downsample, gaussian_kernel, log_likelihood, pyramid_log_likelihood
+from airlib.render.likelihood import blur, blur_matrix, downsample, gaussian_kernel, log_likelihood, pyramid_log_likelihood
 from airlib.render.renderer import MAX_SIZE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -208,6 +208,13 @@ def test_blur_as_matrices_equals_the_convolution(sigma, stride):
     ga, = torch.autograd.grad((a * w).sum(), x)
     gb, = torch.autograd.grad((b * w).sum(), x)
     assert torch.allclose(ga, gb, atol=1e-5)
+
+
+@pytest.mark.parametrize("n,sigma,stride,message", [(0, 2.0, 1, "length >= 1"), (8, 2.0, 0, "stride"),
+                                                    (8, -1.0, 1, "sigma"), (8.5, 2.0, 1, "length")])
+def test_blur_matrix_refuses_bad_arguments(n, sigma, stride, message):
+    with pytest.raises(ValueError, match=message):
+        blur_matrix(n, sigma, stride)
 
 
 def test_pyramid_likelihood_is_a_gaussian_of_the_stacked_blurred_images():

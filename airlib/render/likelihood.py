@@ -45,7 +45,13 @@ def blur_matrix(n: int, sigma: float, stride: int = 1) -> torch.Tensor:
 
     Returns:
         float32 tensor (n, ceil(n / stride)), cached; callers must not modify it.
+
+    Raises:
+        ValueError: for a length that is not a positive integer, or a bad sigma or stride (see :func:`blur`).
     """
+    if isinstance(n, bool) or not isinstance(n, Integral) or n < 1:
+        raise ValueError(f"blur_matrix needs a signal length >= 1, got {n!r}")
+    _check_blur(sigma, stride)
     k = gaussian_kernel(sigma)                                       # (2r + 1,)
     r = (len(k) - 1) // 2
     out = torch.arange(0, n, stride)                                 # (m,) kept positions
