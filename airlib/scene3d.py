@@ -111,7 +111,7 @@ CONFIGS = {
     "smoke": Config(steps=25, batch=8, input_size=64, test_scenes=12, direct_scenes=3, direct_steps=6,
                     direct_restarts=2, stability_scenes=2, what_warmup=5, fine_start=10, fine_ramp=5,
                     log_every=5, checkpoint_seconds=0.0),
-    "paper": Config(steps=3000, batch=32, input_size=64, test_scenes=1000, direct_scenes=200, fine_lr=0.3,
+    "paper": Config(steps=5000, batch=32, input_size=64, test_scenes=1000, direct_scenes=200, fine_lr=0.3,
                     what_warmup=300),
 }
 
