@@ -20,7 +20,7 @@ from .pretrained import available_seeds, check_record
 BOOK = (("air-multi-mnist", tuple(range(10))), ("dair-multi-mnist", tuple(range(10))),
         ("air-counts-012", (0,)), ("dair-counts-012", (0,)), ("air-counts-013", (0, 1, 2)),
         ("dair-counts-013", (0, 1, 2)), ("draw-multi-mnist", (0,)), ("cae-multi-mnist", (0,)),
-        ("3d-air", (0, 1, 2)), ("3d-supervised", (0,)), ("tabletop-air", (0,)), ("tabletop-air-norep", (0,)),
+        ("3d-air", tuple(range(10))), ("3d-supervised", (0,)), ("tabletop-air", (0,)), ("tabletop-air-norep", (0,)),
         ("tabletop-air-camera", (0,)), ("tabletop-supervised", (0,)), ("tabletop-supervised-norep", (0,)),
         ("tabletop-supervised-bytype", (0,)), ("tabletop-supervised-bytype-norep", (0,)),
         ("tabletop-air-perturbed", (0,)))

@@ -78,6 +78,7 @@ glue("wide_px", f"{COARSE[0][0]:g}", display=False)
 glue("wide_stride", f"{COARSE[0][1]}", display=False)
 glue("narrow_px", f"{FINE[-1][0]:g}", display=False)
 glue("input_size", f"{cfg.input_size}", display=False)
+glue("train_steps", f"{cfg.steps:,}", display=False)
 glue("test_scenes", f"{cfg.test_scenes:,}", display=False)
 glue("max_theta_scale", f"{scene3d.MAX_SCALE[2].item():g}", display=False)
 glue("beta", f"{cfg.supervised_beta:g}", display=False)
@@ -617,12 +618,13 @@ glue("seeds_missing", "No seed misses them." if not missing else
         f"(100-scene checks): the step budget, not a plateau, ended {'it' if len(falling) == 1 else 'them'}."
         if falling else
         "none was still improving at the end: they settled above the targets."), display=False)
+glue("seeds_enough", "These are the ten seeds this project asks of a recipe before judging it." if len(seed_rows) >= 10
+     else "That is fewer seeds than this project asks of a recipe (ten).", display=False)
 
 # %% [markdown]
 # Over {glue:text}`seed_count` seeds, {glue:text}`seeds_on_target` reach both angle targets (cube
 # {glue:text}`seed_cube_range` degrees, cylinder {glue:text}`seed_cyl_range`).
-# {glue:text}`seeds_missing` That is fewer seeds than this project asks of a recipe (ten): each run
-# takes most of the half hour it may, on two cores.
+# {glue:text}`seeds_missing` {glue:text}`seeds_enough`
 
 # %% [markdown]
 # ## Which of the paper's claims hold
@@ -656,9 +658,10 @@ claims = [
      or rot(direct, "cube") > rot(air_sub, "cube")),
     ("AIR's recipe reaches both angle targets in every trained seed (the seeds table)",
      f"{on_target} of {len(seed_rows)} seeds", on_target == len(seed_rows)),
-    ("training within 30 minutes per network on this CPU",
-     f"AIR {nets['air'].record['wall_time_s'] / 60:.1f}, supervised {nets['supervised'].record['wall_time_s'] / 60:.1f} min",
-     max(n.record["wall_time_s"] for n in nets.values()) <= 30 * 60),
+    ("training within 30 minutes per network on this CPU (every AIR seed, and the supervised network)",
+     f"AIR {seed_rows['minutes of training'].min():.1f} to {seed_rows['minutes of training'].max():.1f}, "
+     f"supervised {nets['supervised'].record['wall_time_s'] / 60:.1f} min",
+     max(seed_rows["minutes of training"].max(), nets["supervised"].record["wall_time_s"] / 60) <= 30),
 ]
 verdicts = pd.DataFrame(claims, columns=["claim or target", "measured", "holds"]).set_index("claim or target")
 display(verdicts)
@@ -805,6 +808,10 @@ print(f"{missed.sum()} of {n_check} scenes with AIR's angle > 10 deg off; the tr
 #   few hundred steps, a tenth of the rate only slowly. The rate is now capped at `fine_lr` once the
 #   narrow level is on; with both changes AIR learns the cylinder's angle, and the cube's where the
 #   seeds table says it does.
+# * **The step budget.** With 3,000 steps, two of the first three seeds ended above the angle targets
+#   with their angle error still falling. Writing the likelihood's blur as two banded matrices
+#   instead of convolutions (`render.likelihood.blur_matrix`, the same function) halved the time of a
+#   step, and the recipe now trains for {glue:text}`train_steps` steps in about the same time.
 # * **The supervised loss.** With the plain Gaussian negative log-likelihood, the supervised network
 #   widened its angle's variance early and never learned even the cylinder's angle, which would have
 #   hidden the cube's symmetry effect behind a general failure; it uses $\beta$-NLL
