@@ -2,12 +2,14 @@
 
 An artifact is ``artifacts/<NAME>-seed<S>.safetensors`` (fp16 weights and figure tensors) with its
 record ``.json`` (:mod:`airlib.runs`). Loading refuses an artifact whose weights differ from the
-recorded SHA-256, whose configuration differs from what the code would train today, or whose
+recorded SHA-256, whose configuration differs from what the code would train today (a field added since,
+at its default, is no difference), or whose
 ``data_sha256`` differs from the data the code generates today, each time naming the command
 that retrains it; it warns when the record says the run failed.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import warnings
 from pathlib import Path
@@ -38,13 +40,33 @@ def todays_data_sha256(name: str, profile: str) -> dict:
     return data_hashes(exp.data(profile))
 
 
+def config_changes(recorded, today) -> list[str]:
+    """The fields in which a recorded configuration differs from today's dataclass ``today``, as ``"name: old -> new"``.
+
+    A field the record lacks counts as unchanged when today's value is the field's default: a field added
+    to the code later, whose default keeps the old behaviour, leaves older records valid.
+    """
+    now = experiments.as_dict(today)
+    if not isinstance(recorded, dict) or not dataclasses.is_dataclass(today):
+        return [] if recorded == now else [f"{recorded!r} -> {now!r}"]
+    defaults = {f.name: f.default for f in dataclasses.fields(today) if f.default is not dataclasses.MISSING}
+    changes = []
+    for key in sorted(set(recorded) | set(now)):
+        if key not in recorded and key in defaults and now[key] == experiments.as_dict({"v": defaults[key]})["v"]:
+            continue
+        if recorded.get(key, "(absent)") != now.get(key, "(absent)"):
+            changes.append(f"{key}: {recorded.get(key, '(absent)')} -> {now.get(key, '(absent)')}")
+    return changes
+
+
 def check_record(name: str, record: dict, data: bool = True) -> list[str]:
     """What makes a record stale: a list of problems (empty when it matches today's code and data)."""
     model_cfg, train_cfg = experiments.config(name, record.get("profile", "paper"))
     problems = []
-    for key, value in (("model_config", experiments.as_dict(model_cfg)), ("train_config", experiments.as_dict(train_cfg))):
-        if record.get(key) != value:
-            problems.append(f"its {key} differs from today's")
+    for key, today in (("model_config", model_cfg), ("train_config", train_cfg)):
+        changes = config_changes(record.get(key), today)
+        if changes:
+            problems.append(f"its {key} differs from today's ({', '.join(changes)})")
     if record.get("overrides"):
         problems.append(f"it was trained with overrides {record['overrides']}")
     if not record.get("finished"):

@@ -335,13 +335,15 @@ def load_results(profile: str, models: dict | None = None) -> dict:
     """The study's record: the committed ``representations-results`` (paper), or one made now (other profiles)."""
     from pathlib import Path
     from . import runs
-    from .experiments import as_dict
+    from .pretrained import config_changes
     if profile == "paper":
         stem = runs.artifact_stem(RESULTS, 0)
         record = runs.load_record(stem)
-        if record["train_config"] != as_dict(study_config(profile)):
-            raise runs.ArtifactError(f"{stem.name} was made with another configuration; redo it with: "
-                                     f"{record['command']} && python -m airlib promote runs/{RESULTS}-paper")
+        changes = config_changes(record["train_config"], study_config(profile))
+        if changes:
+            raise runs.ArtifactError(f"{stem.name} was made with another configuration ({', '.join(changes)}); "
+                                     f"redo it with: {record['command']} && python -m airlib promote "
+                                     f"runs/{RESULTS}-paper")
         return record
     import tempfile
     stem = Path(tempfile.mkdtemp(prefix="airlib-repr-")) / "model"

@@ -5,6 +5,7 @@ Written to kill the realistic survivors of the mutation run (benchmarks/mutation
 run (300 steps, a few seconds) is shared by the module; everything else uses small tensors,
 hand-computed values, a brute-force second implementation, or a stopped-early run.
 """
+import dataclasses
 import inspect
 import itertools
 import json
@@ -668,8 +669,25 @@ def test_check_record_lists_the_problems(smoke):
     assert [p for p in pretrained.check_record(NAME, other_data) if "data_sha256 differs" in p]   # checked by default
     assert pretrained.check_record(NAME, other_data, data=False) == []
     no_profile = {k: v for k, v in rec.items() if k != "profile"}   # checked against the paper profile
-    assert pretrained.check_record(NAME, no_profile, data=False) == [
-        "its model_config differs from today's", "its train_config differs from today's"]
+    problems = pretrained.check_record(NAME, no_profile, data=False)
+    assert [p.split(" (")[0] for p in problems] == ["its model_config differs from today's",
+                                                    "its train_config differs from today's"]
+    paper_steps = experiments.config(NAME, "paper")[1].steps
+    assert f"steps: {rec['train_config']['steps']} -> {paper_steps}" in problems[1]       # names the field
+
+
+def test_a_field_added_later_with_its_default_leaves_records_valid(smoke):
+    """A record lacking a field passes when today's value is the field's default, and fails otherwise."""
+    rec = smoke.model.record
+    model_cfg, train_cfg = experiments.config(NAME, "smoke")
+    older = dict(rec, train_config={k: v for k, v in rec["train_config"].items() if k != "clip"})
+    default = next(f.default for f in dataclasses.fields(train_cfg) if f.name == "clip")
+    assert train_cfg.clip == default and pretrained.check_record(NAME, older, data=False) == []
+    changed = dataclasses.replace(train_cfg, clip=(default or 1.0) * 2)
+    assert pretrained.config_changes(older["train_config"], changed) == [f"clip: (absent) -> {changed.clip}"]
+    assert pretrained.config_changes(rec["train_config"], changed) == [f"clip: {default} -> {changed.clip}"]
+    extra = dict(rec["train_config"], gone=1)                                             # a field removed since
+    assert pretrained.config_changes(extra, train_cfg) == ["gone: 1 -> (absent)"]
 
 
 def test_seed_records_of_a_run_made_now():

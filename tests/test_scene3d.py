@@ -283,3 +283,18 @@ def test_air_learning_rate_is_capped_once_the_narrow_levels_are_on():
         assert AIR_3D.lr_scale(cfg, step) == pytest.approx(want, rel=1e-12), step
         assert SUPERVISED_3D.lr_scale(cfg, step) == pytest.approx(cosine(step), rel=1e-12), step
     assert AIR_3D.lr_scale(cfg, 199) > 0.9 and AIR_3D.lr_scale(cfg, 200) == 0.3
+
+
+def test_the_committed_comparison_is_refused_when_its_configuration_changed(tmp_path, monkeypatch):
+    """``load_results("paper")`` names the changed field and the command that redoes the comparison."""
+    import json
+    from airlib import runs
+    from airlib.experiments import as_dict, objects3d
+    cfg = scene3d.config("paper")
+    record = {k: None for k in runs.RECORD_KEYS}
+    record.update(experiment=objects3d.RESULTS, profile="paper", seed=0, command="python -m airlib evaluate-3d",
+                  train_config=dict(as_dict(cfg), steps=cfg.steps - 1), finished=True)
+    (tmp_path / f"{objects3d.RESULTS}-seed0.json").write_text(json.dumps(record))
+    monkeypatch.setattr(runs, "ARTIFACTS", tmp_path)
+    with pytest.raises(runs.ArtifactError, match=f"steps: {cfg.steps - 1} -> {cfg.steps}.*evaluate-3d"):
+        objects3d.load_results("paper")

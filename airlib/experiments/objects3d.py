@@ -136,9 +136,12 @@ def load_results(profile: str, nets: dict | None = None) -> tuple[dict, dict]:
     if profile == "paper":
         stem = runs.artifact_stem(RESULTS, 0)
         record = runs.load_record(stem)
-        if record["train_config"] != as_dict(scene3d.config(profile)):
-            raise runs.ArtifactError(f"{stem.name} was evaluated with another configuration; redo it with: "
-                                     f"{record['command']} && python -m airlib promote runs/3d-results-paper")
+        from ..pretrained import config_changes
+        changes = config_changes(record["train_config"], scene3d.config(profile))
+        if changes:
+            raise runs.ArtifactError(f"{stem.name} was evaluated with another configuration ({', '.join(changes)}); "
+                                     f"redo it with: {record['command']} && python -m airlib promote "
+                                     "runs/3d-results-paper")
         _, tensors = runs.load_artifact(stem)
     else:
         import tempfile
