@@ -1,4 +1,5 @@
 """The table-top experiments through the run layer (smoke profile) and the chapter's scores on hand-made scenes."""
+import dataclasses
 import json
 from pathlib import Path
 
@@ -123,3 +124,21 @@ def test_perturbed_training_sees_the_same_scenes_in_other_colours_and_sizes():
     assert s1.present.any() and not torch.equal(x1, x2)
     assert torch.equal(perturbed.batch({}, cfg, 0, 3)[1], x2)            # a function of (seed, step)
     assert torch.equal(plain.data("smoke")["test_pose"], perturbed.data("smoke")["test_pose"])
+
+
+def test_the_learning_rate_drops_at_the_steps_it_is_told():
+    exp = T.Tabletop("tabletop-air", "air", repeats=True, moving_camera=False)
+    cfg = T.CONFIGS["paper"]
+    assert [exp.lr_scale(cfg, s) for s in (0, 5000, 10**6)] == [1.0, 1.0, 1.0]          # default: constant
+    cfg = dataclasses.replace(cfg, lr_drops=((2000, 0.3), (4000, 0.1)))
+    assert [exp.lr_scale(cfg, s) for s in (0, 1999, 2000, 3999, 4000, 9999)] == [1.0, 1.0, 0.3, 0.3, 0.1, 0.1]
+    with pytest.raises(ValueError, match="steps ascending"):
+        exp.lr_scale(dataclasses.replace(cfg, lr_drops=((4000, 0.1), (2000, 0.3))), 0)
+
+
+def test_the_committed_networks_stay_valid_with_the_drops_at_their_default():
+    """``lr_drops`` came after the table-top records; at its default (constant rate) they are not stale."""
+    from airlib import pretrained
+    for name in ("tabletop-air", "tabletop-supervised"):
+        record = pretrained.load_record(name, 0, data=False)
+        assert "lr_drops" not in record["train_config"] and pretrained.check_record(name, record, data=False) == []

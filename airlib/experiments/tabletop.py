@@ -48,6 +48,10 @@ class Config:
 
     Attributes:
         steps, batch, lr, clip: the optimiser's run (Adam; gradient norm clipped at ``clip``).
+        lr_drops: ``((step, factor), ...)``, steps ascending: from each ``step`` on, Adam's rate is ``factor`` x
+            ``lr`` (the last one reached counts; none: constant). By absolute step, so runs stay extendable.
+            Continuing the fixed-camera network's checkpoint at step 10,000 for 1,000 steps at 3e-4 raised
+            its count accuracy on 300 held-out scenes from 46.7% to 56.0%, at 1e-3 to 47.7% (one seed).
         sigma_x, levels: the likelihood, a blur pyramid ``(blur_px, stride)`` widest first (chapter 5's).
         fine_start, fine_ramp: coarse to fine: the narrow levels' weight rises from 0 to 1 over
             ``fine_ramp`` steps from ``fine_start``.
@@ -67,6 +71,7 @@ class Config:
     batch: int
     lr: float = 1e-3
     clip: float | None = 10.0
+    lr_drops: tuple = ()
     sigma_x: float = 0.1
     levels: tuple = ((16.0, 4), (2.0, 1))
     fine_start: int = 1000
@@ -220,7 +225,7 @@ def held_out(data: dict) -> tabletop.Scenes:
 class Tabletop(Experiment):
     """One table-top network: ``method`` "air" or "supervised", on one data set."""
     success = ("count_accuracy", 0.95)
-    extendable = True      # constant learning rate; floor, warm-up and levels by absolute step
+    extendable = True      # learning rate, floor, warm-up and levels by absolute step
 
     def __init__(self, name: str, method: str, repeats: bool, moving_camera: bool, labels: str = "data",
                  perturbed: bool = False):
@@ -252,6 +257,12 @@ class Tabletop(Experiment):
 
     def optimiser(self, model, cfg: Config):
         return torch.optim.Adam(model.parameters(), lr=cfg.lr)
+
+    def lr_scale(self, cfg: Config, step: int) -> float:
+        """The factor of the last of ``cfg.lr_drops`` that ``step`` has reached (1 before the first)."""
+        if any(a[0] >= b[0] for a, b in zip(cfg.lr_drops, cfg.lr_drops[1:])):
+            raise ValueError(f"lr_drops must be ((step, factor), ...) with steps ascending, got {cfg.lr_drops}")
+        return next((factor for at, factor in reversed(cfg.lr_drops) if step >= at), 1.0)
 
     def batch(self, data: dict, cfg: Config, seed: int, step: int):
         rng = np.random.default_rng([seed, step])
