@@ -52,11 +52,23 @@ def config_changes(recorded, today) -> list[str]:
     defaults = {f.name: f.default for f in dataclasses.fields(today) if f.default is not dataclasses.MISSING}
     changes = []
     for key in sorted(set(recorded) | set(now)):
-        if key not in recorded and key in defaults and now[key] == experiments.as_dict({"v": defaults[key]})["v"]:
+        if key not in recorded and key in defaults and now[key] == experiments.as_dict(defaults[key]):
             continue
         if recorded.get(key, "(absent)") != now.get(key, "(absent)"):
             changes.append(f"{key}: {recorded.get(key, '(absent)')} -> {now.get(key, '(absent)')}")
     return changes
+
+
+def results_record(name: str, today) -> dict:
+    """The committed record of an evaluation (``artifacts/<name>-seed0.json``, paper profile), refused when it
+    was made under another configuration than ``today``, naming the fields and the command that redoes it."""
+    stem = runs.artifact_stem(name, 0)
+    record = runs.load_record(stem)
+    changes = config_changes(record["train_config"], today)
+    if changes:
+        raise ArtifactError(f"{stem.name} was made with another configuration ({', '.join(changes)}); redo it with: "
+                            f"{record['command']} && python -m airlib promote runs/{name}-paper")
+    return record
 
 
 def check_record(name: str, record: dict, data: bool = True) -> list[str]:

@@ -334,17 +334,9 @@ def evaluate(profile: str, out, command: str, models: dict | None = None, progre
 def load_results(profile: str, models: dict | None = None) -> dict:
     """The study's record: the committed ``representations-results`` (paper), or one made now (other profiles)."""
     from pathlib import Path
-    from . import runs
-    from .pretrained import config_changes
+    from .pretrained import results_record
     if profile == "paper":
-        stem = runs.artifact_stem(RESULTS, 0)
-        record = runs.load_record(stem)
-        changes = config_changes(record["train_config"], study_config(profile))
-        if changes:
-            raise runs.ArtifactError(f"{stem.name} was made with another configuration ({', '.join(changes)}); "
-                                     f"redo it with: {record['command']} && python -m airlib promote "
-                                     f"runs/{RESULTS}-paper")
-        return record
+        return results_record(RESULTS, study_config(profile))
     import tempfile
     stem = Path(tempfile.mkdtemp(prefix="airlib-repr-")) / "model"
     return evaluate(profile, stem, f"python -m airlib evaluate-representations --profile {profile}", models,

@@ -620,40 +620,40 @@ glue("seeds_missing", "No seed misses them." if not missing else
         "none was still improving at the end: they settled above the targets."), display=False)
 
 
-def identity_dips(record, after=1500, below=0.98):
-    """The 100-scene checks from step ``after`` on (the type head trains from ``what_warmup``) whose identity
-    accuracy fell below ``below``."""
-    return [r for r in record["history"] if r["step"] >= after and r.get("identity_accuracy") is not None
-            and r["identity_accuracy"] < below]
+TYPES_FROM = 1500                                                     # checks after the type head's first steps
 
 
-def longest_dip(record, after=1500, below=0.98):
-    """The most consecutive 100-scene checks from ``after`` on below ``below``."""
+def identity_checks(record, after=TYPES_FROM):
+    """``(step, identity accuracy)`` of the 100-scene checks from step ``after`` on, in order."""
+    return [(r["step"], r["identity_accuracy"]) for r in record["history"]
+            if r["step"] >= after and r.get("identity_accuracy") is not None]
+
+
+def longest_run(flags):
+    """The most consecutive true values in ``flags``."""
     run = best = 0
-    for r in record["history"]:
-        if r["step"] >= after and r.get("identity_accuracy") is not None:
-            run = run + 1 if r["identity_accuracy"] < below else 0
-            best = max(best, run)
+    for f in flags:
+        run = run + 1 if f else 0
+        best = max(best, run)
     return best
 
 
-checks = [r for rec in air_seeds.values() for r in rec["history"]
-          if r["step"] >= 1500 and r.get("identity_accuracy") is not None]
-dips = {s: identity_dips(rec) for s, rec in air_seeds.items()}
-all_dips = [(r["identity_accuracy"], s, r["step"]) for s, d in dips.items() for r in d]
+checks = {s: identity_checks(rec) for s, rec in air_seeds.items()}
+all_dips = [(acc, s, step) for s, c in checks.items() for step, acc in c if acc < 0.98]
 if all_dips:
     low, low_seed, low_step = min(all_dips)
-    longest = max(longest_dip(rec) for rec in air_seeds.values())
+    longest = max(longest_run(acc < 0.98 for _, acc in c) for c in checks.values())
     glue("identity_dips", f"The type head is less steady during training than its final score: at {len(all_dips)} "
-         f"of the {len(checks)} 100-scene checks from step 1,500 on ({sum(bool(d) for d in dips.values())} of "
-         f"{len(dips)} seeds), the identity accuracy fell below 98%, the lowest to {low:.0%} (seed {low_seed}, "
-         f"step {low_step:,}), for at most {longest} check{'s' if longest > 1 else ''} in a row; "
+         f"of the {sum(map(len, checks.values()))} 100-scene checks from step {TYPES_FROM:,} on "
+         f"({len({s for _, s, _ in all_dips})} of {len(checks)} seeds), the identity accuracy fell below 98%, the "
+         f"lowest to {low:.0%} (seed {low_seed}, step {low_step:,}), for at most {longest} "
+         f"check{'s' if longest > 1 else ''} in a row; "
          + (f"every final network names {lo:.1%} of the types." if (lo := seed_rows["identity accuracy"].min())
             == (hi := seed_rows["identity accuracy"].max()) else
             f"the final networks name {lo:.1%} to {hi:.1%} of the types."), display=False)
 else:
-    glue("identity_dips", "The identity accuracy of every 100-scene check from step 1,500 on stayed at 98% or more.",
-         display=False)
+    glue("identity_dips", f"The identity accuracy of every 100-scene check from step {TYPES_FROM:,} on stayed at 98% "
+         "or more.", display=False)
 glue("seeds_enough", "These are the ten seeds this project asks of a recipe before judging it." if len(seed_rows) >= 10
      else "That is fewer seeds than this project asks of a recipe (ten).", display=False)
 
@@ -775,12 +775,11 @@ gain = (scene3d.log_likelihood(cfg, x_check, x_check)
         - scene3d.log_likelihood(cfg, x_check, renderer.render_batch(check_identity, turned))).numpy()   # (n,) nats
 angle_err = torch.rad2deg(scene3d.rotation_error(check_identity, check_pose[:, 2], air_pose[:, 2])).numpy()
 missed = np.nan_to_num(angle_err) > 5                                 # cubes and cylinders AIR misses by > 5 deg
-truth_wins = (gain[missed] > 0).mean() if missed.any() else float("nan")
-median_gain = np.median(gain[missed]) if missed.any() else float("nan")
 if not missed.any():
     angle_check = (f"In none of the first {n_check} held-out scenes is AIR's angle more than 5 degrees off, so "
                    "there is no miss to put to the likelihood.")
 else:
+    truth_wins, median_gain = (gain[missed] > 0).mean(), np.median(gain[missed])
     angle_check = (f"In {missed.sum()} of the first {n_check} held-out scenes AIR's angle is more than 5 degrees "
                    f"off; in {truth_wins:.0%} of them the likelihood prefers the true angle, by a median of "
                    f"{median_gain:,.0f} nats. " +

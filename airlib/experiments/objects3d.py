@@ -134,15 +134,9 @@ def load_results(profile: str, nets: dict | None = None) -> tuple[dict, dict]:
         "direct_traces": (scenes, steps)}``.
     """
     if profile == "paper":
-        stem = runs.artifact_stem(RESULTS, 0)
-        record = runs.load_record(stem)
-        from ..pretrained import config_changes
-        changes = config_changes(record["train_config"], scene3d.config(profile))
-        if changes:
-            raise runs.ArtifactError(f"{stem.name} was evaluated with another configuration ({', '.join(changes)}); "
-                                     f"redo it with: {record['command']} && python -m airlib promote "
-                                     "runs/3d-results-paper")
-        _, tensors = runs.load_artifact(stem)
+        from ..pretrained import results_record
+        record = results_record(RESULTS, scene3d.config(profile))
+        _, tensors = runs.load_artifact(runs.artifact_stem(RESULTS, 0))
     else:
         import tempfile
         stem = Path(tempfile.mkdtemp(prefix="airlib-3d-")) / "model"

@@ -85,6 +85,10 @@ class Config:
     log_every: int = 250
     checkpoint_seconds: float = 120.0
 
+    def __post_init__(self):
+        if any(a[0] >= b[0] for a, b in zip(self.lr_drops, self.lr_drops[1:])):
+            raise ValueError(f"lr_drops must be ((step, factor), ...) with steps ascending, got {self.lr_drops}")
+
 
 CONFIGS = {"smoke": Config(steps=4, batch=3, test_scenes=6, log_every=2, fine_start=1, fine_ramp=2,
                            checkpoint_seconds=0.0),
@@ -260,8 +264,6 @@ class Tabletop(Experiment):
 
     def lr_scale(self, cfg: Config, step: int) -> float:
         """The factor of the last of ``cfg.lr_drops`` that ``step`` has reached (1 before the first)."""
-        if any(a[0] >= b[0] for a, b in zip(cfg.lr_drops, cfg.lr_drops[1:])):
-            raise ValueError(f"lr_drops must be ((step, factor), ...) with steps ascending, got {cfg.lr_drops}")
         return next((factor for at, factor in reversed(cfg.lr_drops) if step >= at), 1.0)
 
     def batch(self, data: dict, cfg: Config, seed: int, step: int):
