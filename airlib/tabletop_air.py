@@ -6,7 +6,16 @@ outputs a Bernoulli presence, a Discrete identity over (cup, pan, plate) and a G
     (omega_pres^i, omega_what^i, omega_where^i, h^i) = R(x, z_pres^{i-1}, z_what^{i-1}, z_where^{i-1}, h^{i-1})
 
 For the moving camera a separate network first infers the camera angle, omega_cam = F(x), and the
-sampled z_cam is an input of every step. The model is the fixed generative model of Eq. (8)
+sampled z_cam is an input of every step.
+
+A difference network (DAIR, Sec. 3.1: ``difference=True``) reads, instead of x, the error canvas of the
+partial reconstruction rendered from the objects it has described so far:
+
+    Delta x^i = x^i - x,   x^i = render(z^{1:i-1}, z_cam),   (omega^i, h^i) = R(Delta x^i, z^{i-1}, h^{i-1})
+
+so every step faces the first step's task (find an object in what is left unexplained), and what the
+first step learns about locating an object serves the later ones. The canvas is rendered without a
+gradient: the pose of step i-1 reaches step i's distribution only through the z^{i-1} input. The model is the fixed generative model of Eq. (8)
 (:mod:`airlib.tabletop`) rendered by MuJoCo and compared through a blurred Gaussian likelihood;
 gradients reach the poses and the camera by finite differences through the renderer
 (:mod:`airlib.render.tabletop`) and the discrete choices by the score function with NVIL's
@@ -60,14 +69,16 @@ class TabletopAIR(nn.Module):
     Args:
         hidden: feature and recurrent state size.
         moving_camera: infer z_cam with F(x) and give it to every step.
+        difference: read the error canvas Delta x^i (DAIR) instead of x at every step.
         spec: the scene (placement square, camera range).
         prior: Eq. (8)'s alpha and beta, and sigma_cam.
     """
 
     def __init__(self, hidden: int = 256, moving_camera: bool = False, spec: TableSpec = TableSpec(),
-                 prior: ScenePrior = ScenePrior()):
+                 prior: ScenePrior = ScenePrior(), difference: bool = False):
         super().__init__()
         self.hidden, self.moving_camera, self.spec, self.prior = hidden, moving_camera, spec, prior
+        self.difference = difference
         self.encoder = _encoder(hidden)
         # step input: features, z_pres, one-hot z_what, z_where as (x/p, y/p, cos, sin), z_cam / range, h
         self.cell = nn.Linear(hidden + 1 + len(KINDS) + 4 + 1 + hidden, hidden)
@@ -91,25 +102,65 @@ class TabletopAIR(nn.Module):
         term = est.normal_log_prob(z, 0.0, self.prior.sigma_cam) - est.normal_log_prob(z, loc, scale)
         return z.clamp(-r, r), term
 
+    def _canvases(self, x: torch.Tensor, camera: torch.Tensor, renderer: TabletopRenderer | None):
+        """For a difference network, a function of the steps so far (lists of present (B,), kind (B,), pose (B, 3))
+        to the error canvas Delta x^i (B, 3, 32, 32) of their partial reconstruction; None for a plain one.
+
+        Only the scenes whose last step added an object are rendered again; the others keep their canvas."""
+        if not self.difference:
+            return None
+        if renderer is None:
+            raise ValueError("a difference network (DAIR) reads the error canvas of its partial reconstruction: "
+                             "pass renderer=")
+        B, cam = len(x), camera.detach().cpu()
+        canvas = None                                                   # (B, 3, 32, 32) the partial reconstruction
+
+        def delta(pres, kind, pose):
+            nonlocal canvas
+            i = len(pres)
+            if i == 0:                                                  # the empty table
+                fixed = self.camera_net is None
+                empty = renderer.render_batch(torch.zeros(1 if fixed else B, N, dtype=torch.bool),
+                                              torch.full((1 if fixed else B, N), -1), torch.zeros(1 if fixed else B, N, 3),
+                                              cam[:1] if fixed else cam, check=False)
+                canvas = downsample(empty.to(x), 32).expand(B, -1, -1, -1).clone()
+                return canvas - x
+            redo = torch.nonzero(pres[-1].detach().cpu() > 0)[:, 0]  # scenes whose step i-1 added an object
+            if len(redo):
+                present = torch.zeros(len(redo), N, dtype=torch.bool)
+                present[:, :i] = torch.stack(pres, 1).detach().cpu()[redo] > 0
+                kinds = torch.full((len(redo), N), -1, dtype=torch.int64)
+                kinds[:, :i] = torch.stack(kind, 1).detach().cpu()[redo]
+                poses = torch.zeros(len(redo), N, 3)
+                poses[:, :i] = torch.stack(pose, 1).detach().cpu().float()[redo]
+                drawn = renderer.render_batch(present, kinds, poses, cam[redo], check=False)   # (R, 3, S, S)
+                canvas[redo.to(x.device)] = downsample(drawn.to(x), 32)
+            return canvas - x
+        return delta
+
     def forward(self, images: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None,
-                floor: float = 0.0, learn_what: bool = True) -> Inference:
+                floor: float = 0.0, learn_what: bool = True, renderer: TabletopRenderer | None = None) -> Inference:
         """Runs q(z | x) on (B, 3, H, W) images, floats in [0, 1] or uint8 (H = W, a multiple of 32).
 
         ``floor``: q's presence probability is ``floor + (1 - 2 floor) sigmoid(logit)``, so every step is
         tried at least that often (exploration early in training; the mode is unchanged). ``learn_what`` False:
-        q(z_what) is used but not trained (a warm-up while positions are learned, as in chapter 5)."""
+        q(z_what) is used but not trained (a warm-up while positions are learned, as in chapter 5). ``renderer``:
+        the model's renderer, needed by a difference network for its partial reconstructions."""
         if not 0.0 <= floor < 0.5:
             raise ValueError(f"floor must be in [0, 0.5), got {floor!r}")
         x = downsample(check_images(images, 32), 32)                # (B, 3, 32, 32); chapter 5's check
         B, p = len(x), self.spec.placement_half_width
-        feat = self.encoder(x)                                      # (B, hidden)
         camera, camera_term = self._camera(x, sample, generator)
+        delta = self._canvases(x, camera, renderer)
+        feat = self.encoder(x if delta is None else delta([], [], []))   # (B, hidden)
         h = feat.new_zeros(B, self.hidden)
         prev_pres, prev_what = feat.new_ones(B), feat.new_zeros(B, len(KINDS))
         prev_where = feat.new_zeros(B, 4)
         logits, pres, kind, pose, object_terms, log_q_what, base_in = [], [], [], [], [], [], []
         log_pose = log_pose_density(self.spec)                      # log p(z_where), uniform
         for i in range(N):
+            if delta is not None and i > 0:                         # Delta x^{i+1}: objects 1..i rendered
+                feat = self.encoder(delta(pres, kind, pose))
             base_in.append(torch.cat([feat, h], 1).detach())
             inp = torch.cat([feat, prev_pres[:, None], prev_what, prev_where, (camera / self.spec.camera_range)[:, None], h], 1)
             h = torch.tanh(self.cell(inp))                          # (B, hidden)
@@ -167,7 +218,7 @@ class TabletopAIR(nn.Module):
         Returns:
             ``(est.Surrogate(loss, elbo, signal), inference)``.
         """
-        q = self(images, sample=True, generator=generator, floor=floor, learn_what=learn_what)
+        q = self(images, sample=True, generator=generator, floor=floor, learn_what=learn_what, renderer=renderer)
         kind = torch.where(q.present > 0, q.kind, torch.full_like(q.kind, -1))
         y = render(q.present > 0, kind, q.pose, q.camera, renderer, eps, check=False)     # (B, 3, H, W)
         log_lik = pyramid_log_likelihood(images, y, sigma_x, levels, weights)           # (B,)

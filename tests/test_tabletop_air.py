@@ -10,6 +10,7 @@ import torch
 from airlib import estimators as est
 from airlib import tabletop
 from airlib.render.crockery import BODY_RADIUS
+from airlib.render.likelihood import downsample
 from airlib.render.tabletop import KINDS, TableSpec, TabletopRenderer
 from airlib.tabletop_air import MIN_SCALE, TabletopAIR
 
@@ -163,3 +164,41 @@ def test_a_presence_floor_keeps_every_step_tried_and_is_scored_as_sampled(render
         assert torch.equal(model(images, sample=False, floor=0.25).present, model(images, sample=False).present)
     with pytest.raises(ValueError, match="floor must be in"):
         model(images, floor=0.5)
+
+
+def test_a_difference_network_reads_the_error_canvas_of_what_it_has_described(renderer):
+    """DAIR: step i's encoder reads render(z^{1:i-1}) - x (both at 32x32), checked against the renderer called
+    directly on the inferred prefix; a scene whose earlier step was absent keeps its canvas."""
+    torch.manual_seed(0)
+    model = TabletopAIR(32, difference=True).eval()
+    with torch.no_grad():                                     # the pose head ignores the image: known places
+        model.heads.weight[:1].zero_()                        # q(z_pres^i) = 1/2: counts of 0 to 3 when sampled
+        model.heads.bias[0] = 0.0
+        model.heads.weight[4:].zero_()
+        model.heads.bias[4:].copy_(torch.tensor([0.3, -0.5, 1.0, 0.0, 0.0, 0.0, 0.0]))
+    s = tabletop.sample_scenes(8, np.random.default_rng(7))
+    images = renderer.render_batch(*s)
+    seen = []
+    hook = model.encoder.register_forward_hook(lambda m, inp, out: seen.append(inp[0].clone()))
+    with torch.no_grad():
+        q = model(images, generator=torch.Generator().manual_seed(1), renderer=renderer)
+    hook.remove()
+    assert len(seen) == tabletop.N
+    x = downsample(images, 32)
+    for i in range(tabletop.N):
+        present = torch.zeros(8, tabletop.N, dtype=torch.bool)
+        present[:, :i] = q.present[:, :i] > 0
+        kind = torch.where(present, torch.cat([q.kind[:, :i], q.kind.new_full((8, tabletop.N - i), -1)], 1), -1)
+        want = downsample(renderer.render_batch(present, kind, q.pose, check=False), 32) - x
+        assert torch.allclose(seen[i], want, atol=1e-6), f"step {i + 1}'s canvas"
+    n = q.present.sum(1)
+    assert n.min() < 2 <= n.max(), n                         # some scenes stop early and keep their canvas
+    with pytest.raises(ValueError, match="pass renderer="):
+        model(images, sample=False)
+    plain = TabletopAIR(32)
+    seen.clear()
+    hook = plain.encoder.register_forward_hook(lambda m, inp, out: seen.append(inp[0].clone()))
+    with torch.no_grad():
+        plain(images, sample=False, renderer=renderer)
+    hook.remove()
+    assert len(seen) == 1 and torch.equal(seen[0], x)        # a plain network reads x once, renderer or not

@@ -38,8 +38,10 @@ SPEC = TableSpec()
 
 @dataclass(frozen=True)
 class NetConfig:
-    """The network: feature and recurrent width."""
+    """The network: feature and recurrent width; ``difference``: DAIR's error canvas as each step's input
+    (:class:`airlib.tabletop_air.TabletopAIR`)."""
     hidden: int = 256
+    difference: bool = False
 
 
 @dataclass(frozen=True)
@@ -194,9 +196,10 @@ def supervised_loss(net: SupervisedNet, images: torch.Tensor, scenes: tabletop.S
 
 
 def air_infer(model: TabletopAIR, images: torch.Tensor) -> tabletop.Scenes:
-    """AIR's most likely scene description (threshold 0.5 on presence, modes of type and pose)."""
+    """AIR's most likely scene description (threshold 0.5 on presence, modes of type and pose); a difference
+    network draws its partial reconstructions at the images' size."""
     with torch.no_grad():
-        q = model(images, sample=False)
+        q = model(images, sample=False, renderer=renderer(images.shape[-1]) if model.difference else None)
     present = q.present.numpy() > 0
     return tabletop.Scenes(present, np.where(present, q.kind.numpy(), -1), q.pose.numpy(), q.camera.numpy())
 
@@ -256,7 +259,7 @@ class Tabletop(Experiment):
 
     def build(self, model_cfg: NetConfig, cfg: Config) -> nn.Module:
         if self.method == "air":
-            return TabletopAIR(model_cfg.hidden, self.moving_camera, SPEC)
+            return TabletopAIR(model_cfg.hidden, self.moving_camera, SPEC, difference=model_cfg.difference)
         return SupervisedNet(model_cfg.hidden, self.moving_camera)
 
     def optimiser(self, model, cfg: Config):
