@@ -209,11 +209,18 @@ class TabletopAIR(nn.Module):
                          step_terms, camera_term, torch.stack(base_in, 1))
 
     def loss(self, images: torch.Tensor, renderer: TabletopRenderer, sigma_x: float, levels, eps=DEFAULT_EPS,
-             weights=None, generator: torch.Generator | None = None, floor: float = 0.0, learn_what: bool = True):
+             weights=None, generator: torch.Generator | None = None, floor: float = 0.0, learn_what: bool = True,
+             pose_levels=None):
         """The ELBO surrogate of a batch of unlabelled images (Eqs. 3, 6, 7):
 
             ELBO = log p(x | z) + log p(z_cam) - log q(z_cam | x)
                    + sum_i [log p(z_pres^i) - log q(z_pres^i | ...)] + sum_{i <= n} [log p(z_what^i, z_where^i) - log q(...)]
+
+        ``pose_levels``: if given, the pathwise gradient (poses and camera, through the renderer's finite
+        differences) follows the ELBO whose likelihood has these blur levels instead, while the score
+        function's learning signal (presence and types) and the returned ELBO keep ``levels``: a wide blur
+        for the discrete choices, whose basin tolerates a misplaced object, and a narrower one for where it
+        stands, whose gradient a small object still feels. Two objectives, not one ELBO's gradient.
 
         Returns:
             ``(est.Surrogate(loss, elbo, signal), inference)``.
@@ -231,5 +238,7 @@ class TabletopAIR(nn.Module):
         centred = self.normaliser(signal, mask)
         baseline = self.baseline(q.baseline_features)                                   # (B, N)
         score = est.score_function_surrogate(q.log_q_discrete, centred - baseline.detach(), mask)
-        loss = -elbo.mean() + score + est.baseline_loss(baseline, centred, mask)
+        pathwise = elbo if pose_levels is None else \
+            elbo - log_lik + pyramid_log_likelihood(images, y, sigma_x, pose_levels)    # (B,)
+        loss = -pathwise.mean() + score + est.baseline_loss(baseline, centred, mask)
         return est.Surrogate(loss, elbo.detach(), signal), q

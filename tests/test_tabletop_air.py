@@ -202,3 +202,29 @@ def test_a_difference_network_reads_the_error_canvas_of_what_it_has_described(re
         plain(images, sample=False, renderer=renderer)
     hook.remove()
     assert len(seen) == 1 and torch.equal(seen[0], x)        # a plain network reads x once, renderer or not
+
+
+def test_pose_levels_change_only_the_pathwise_gradient(renderer):
+    """``pose_levels``: the poses follow another likelihood's gradient; the score function's signal, the
+    reported ELBO, and so the presence and type rows of the heads, are those of ``levels``."""
+    s = tabletop.sample_scenes(6, np.random.default_rng(3))
+    images = renderer.render_batch(*s)
+    levels, sharp = ((16.0, 4),), ((16.0, 4), (4.0, 2))
+
+    def grads(pose_levels):
+        torch.manual_seed(0)
+        model = TabletopAIR(32)
+        with torch.no_grad():
+            model.heads.bias[0] = 3.0                       # objects present, so that poses get gradients
+        out, q = model.loss(images, renderer, 0.05, levels, generator=torch.Generator().manual_seed(0),
+                            pose_levels=pose_levels)
+        out.loss.backward()
+        return out, model.heads.weight.grad.clone()
+
+    plain, g = grads(None)
+    same, g_same = grads(levels)
+    split, g_split = grads(sharp)
+    assert torch.equal(g_same, g) and torch.equal(same.elbo, plain.elbo)
+    assert torch.equal(split.elbo, plain.elbo) and torch.equal(split.signal, plain.signal)
+    assert torch.allclose(g_split[:4], g[:4], atol=1e-6)                # presence and type rows
+    assert not torch.allclose(g_split[4:7], g[4:7], atol=1e-3)          # the position rows

@@ -58,6 +58,8 @@ class Config:
         fine_start, fine_ramp: coarse to fine: the narrow levels' weight rises from 0 to 1 over
             ``fine_ramp`` steps from ``fine_start``.
         eps: finite-difference steps (x, y in metres, rotation in radians, camera in degrees).
+        pose_levels: blur levels of the likelihood whose pathwise gradient trains the poses (and camera); the
+            score function's signal keeps ``levels`` (:meth:`airlib.tabletop_air.TabletopAIR.loss`). Empty: ``levels``.
         presence_floor, floor_steps: q's presence probability is kept at least ``presence_floor`` (and at
             most 1 - that) at step 0, the floor falling linearly to 0 at ``floor_steps``: a later step
             that q has switched off never sees an object, so its position never learns where the second
@@ -79,6 +81,7 @@ class Config:
     fine_start: int = 1000
     fine_ramp: int = 500
     eps: tuple = DEFAULT_EPS
+    pose_levels: tuple = ()
     presence_floor: float = 0.0
     floor_steps: int = 1
     what_warmup: int = 0
@@ -282,7 +285,8 @@ class Tabletop(Experiment):
             return supervised_loss(model, images, scenes, self.labels), {}
         floor = cfg.presence_floor * max(0.0, 1.0 - step / cfg.floor_steps)
         out, q = model.loss(images, renderer(cfg.render_size), cfg.sigma_x, cfg.levels, cfg.eps,
-                            level_weights(cfg, step), generator, floor, learn_what=step >= cfg.what_warmup)
+                            level_weights(cfg, step), generator, floor, learn_what=step >= cfg.what_warmup,
+                            pose_levels=cfg.pose_levels or None)
         return out.loss, dict(elbo=out.elbo.mean().item(), count=q.present.sum(1).mean().item())
 
     def infer(self, model, images: torch.Tensor) -> tabletop.Scenes:
