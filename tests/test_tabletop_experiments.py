@@ -34,7 +34,8 @@ def test_scores_of_hand_made_scenes():
     assert s["reconstruction_error"] == pytest.approx(0.25)
 
 
-@pytest.mark.parametrize("name", ["tabletop-air-camera", "tabletop-supervised-norep", "tabletop-air-perturbed"])
+@pytest.mark.parametrize("name", ["tabletop-air-camera", "tabletop-supervised-norep", "tabletop-air-perturbed",
+                                  "tabletop-dair-camera"])
 def test_a_smoke_run_trains_resumes_bit_for_bit_and_scores(name, tmp_path):
     whole = train.train(name, "smoke", seed=1, run_dir=tmp_path / "whole", progress=False)
     assert whole.record["finished"] and whole.record["steps"] == T.CONFIGS["smoke"].steps
@@ -142,3 +143,16 @@ def test_the_committed_networks_stay_valid_with_the_drops_at_their_default():
     for name in ("tabletop-air", "tabletop-supervised"):
         record = pretrained.load_record(name, 0, data=False)
         assert "lr_drops" not in record["train_config"] and pretrained.check_record(name, record, data=False) == []
+
+
+def test_dair_is_air_with_the_error_canvas_and_nothing_else():
+    """The DAIR experiments share AIR's data, recipe and scores; only the network's input differs."""
+    for air, dair in (("tabletop-air", "tabletop-dair"), ("tabletop-air-norep", "tabletop-dair-norep"),
+                      ("tabletop-air-camera", "tabletop-dair-camera")):
+        a, d = T.EXPERIMENTS[air], T.EXPERIMENTS[dair]
+        assert d.configs["paper"][1] == a.configs["paper"][1] and d.success == a.success
+        assert d.configs["paper"][0].difference and not a.configs["paper"][0].difference
+        assert all(torch.equal(x, y) for x, y in zip(a.data("smoke").values(), d.data("smoke").values()))
+        assert d.build(*d.configs["smoke"]).difference
+    with pytest.raises(ValueError, match="unknown method 'bair'"):
+        T.Tabletop("x", "bair", True, False)
