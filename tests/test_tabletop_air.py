@@ -228,3 +228,21 @@ def test_pose_levels_change_only_the_pathwise_gradient(renderer):
     assert torch.equal(split.elbo, plain.elbo) and torch.equal(split.signal, plain.signal)
     assert torch.allclose(g_split[:4], g[:4], atol=1e-6)                # presence and type rows
     assert not torch.allclose(g_split[4:7], g[4:7], atol=1e-3)          # the position rows
+
+
+def test_a_moving_camera_difference_network_draws_its_canvases_from_the_inferred_camera(renderer):
+    torch.manual_seed(1)
+    model = TabletopAIR(32, moving_camera=True, difference=True).eval()
+    with torch.no_grad():
+        model.camera_net[-1].bias.copy_(torch.tensor([0.8, 0.0]))     # a camera well away from the centre
+    s = tabletop.sample_scenes(4, np.random.default_rng(8), moving_camera=True)
+    images = renderer.render_batch(*s)
+    seen = []
+    hook = model.encoder.register_forward_hook(lambda m, inp, out: seen.append(inp[0].clone()))
+    with torch.no_grad():
+        q = model(images, sample=False, renderer=renderer)
+    hook.remove()
+    assert q.camera.abs().min() > 5
+    empty = renderer.render_batch(np.zeros((4, tabletop.N), bool), np.full((4, tabletop.N), -1),
+                                  np.zeros((4, tabletop.N, 3)), q.camera, check=False)
+    assert torch.allclose(seen[0], downsample(empty, 32) - downsample(images, 32), atol=1e-6)
