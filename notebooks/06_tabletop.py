@@ -265,13 +265,14 @@ glue("render_s", f"{per_step / fps['render']:.2f}", display=False)
 # The `paper` profile loads the models in `artifacts/`, each trained on this 2-core CPU by
 # `python -m airlib train NAME --profile paper` ({glue:text}`steps` steps of {glue:text}`batch` fresh
 # scenes; the JSON records hold the commands, commits and wall times); the `smoke` profile trains
-# tiny ones here. Three AIR networks (types repeat, each type once, moving camera) and four supervised
-# ones: the paper's naive network, whose labels come slot by slot in the data's arbitrary order, on
+# tiny ones here. Three AIR networks (types repeat, each type once, moving camera), two DAIR networks
+# (types repeat, moving camera; below) and four supervised ones: the paper's naive network, whose labels come slot by slot in the data's arbitrary order, on
 # both data sets, and the same network with its labels sorted by type (absent slots last), the
 # ordering that makes supervision "straightforward when there are no repetitions".
 
 # %%
 NAMES = {"AIR": "tabletop-air", "AIR, each type once": "tabletop-air-norep", "AIR, moving camera": "tabletop-air-camera",
+         "DAIR": "tabletop-dair", "DAIR, moving camera": "tabletop-dair-camera",
          "supervised": "tabletop-supervised", "supervised, each type once": "tabletop-supervised-norep",
          "supervised by type": "tabletop-supervised-bytype",
          "supervised by type, each type once": "tabletop-supervised-bytype-norep"}
@@ -288,7 +289,7 @@ for label, net in nets.items():
 fig, axes = plt.subplots(1, 2, figsize=(12.5, 3.4))
 for label, net in nets.items():
     h = net.record["history"]
-    style = "-" if label.startswith("AIR") else "--"
+    style = "--" if label.startswith("supervised") else "-"
     axes[0].plot([r["step"] for r in h], [r["count_accuracy"] for r in h], style, label=label)
     axes[1].plot([r["step"] for r in h], [r["position_error"] for r in h], style, label=label)
 axes[0].set_ylabel("count accuracy (100 held-out scenes)")
@@ -329,6 +330,7 @@ display(table.style.format({"count": "{:.1%}", "identity": "{:.1%}", "position":
                             "recon. MSE": "{:.5f}", "minutes": "{:.0f}"}))
 glue("n_test", f"{n_test:,}", display=False)
 for label, key in (("AIR", "air"), ("AIR, each type once", "air_norep"), ("AIR, moving camera", "air_cam"),
+                   ("DAIR", "dair"), ("DAIR, moving camera", "dair_cam"),
                    ("supervised", "sup"), ("supervised, each type once", "sup_norep"),
                    ("supervised by type", "sup_type"), ("supervised by type, each type once", "sup_type_norep")):
     r = results[label]
@@ -338,20 +340,26 @@ for label, key in (("AIR", "air"), ("AIR, each type once", "air_norep"), ("AIR, 
     glue(f"{key}_mse", f"{r['reconstruction_error']:.5f}", display=False)
     glue(f"{key}_min", f"{r['minutes of training']:.0f}", display=False)
 glue("air_cam_deg", f"{results['AIR, moving camera']['camera_error_deg']:.1f}", display=False)
+glue("dair_cam_deg", f"{results['DAIR, moving camera']['camera_error_deg']:.1f}", display=False)
 
 # The issue's targets, checked here rather than asserted in prose.
-air, sup = results["AIR"], results["supervised"]
-checks = {
-    "AIR count accuracy >= 95% (types repeat)": air["count_accuracy"] >= 0.95,
-    "AIR identity accuracy >= 90% (types repeat)": air["identity_accuracy"] >= 0.90,
-    "AIR count accuracy >= the naive supervised network's (types repeat)": air["count_accuracy"] >= sup["count_accuracy"],
-    "AIR count accuracy >= 90% (moving camera)": results["AIR, moving camera"]["count_accuracy"] >= 0.90,
-    "every network trained within 2 hours": all(r["minutes of training"] <= 120 for r in results.values()),
-}
+# Each for the paper's network (AIR) and for DAIR, its error-canvas variant.
+sup = results["supervised"]
+checks = {}
+for net in ("AIR", "DAIR"):
+    fixed, moving = results[net], results[f"{net}, moving camera"]
+    checks |= {
+        f"{net} count accuracy >= 95% (types repeat)": fixed["count_accuracy"] >= 0.95,
+        f"{net} identity accuracy >= 90% (types repeat)": fixed["identity_accuracy"] >= 0.90,
+        f"{net} count accuracy >= the naive supervised network's (types repeat)":
+            fixed["count_accuracy"] >= sup["count_accuracy"],
+        f"{net} count accuracy >= 90% (moving camera)": moving["count_accuracy"] >= 0.90,
+    }
+checks["every network trained within 2 hours"] = all(r["minutes of training"] <= 120 for r in results.values())
 display(pd.Series({k: "met" if v else "MISSED" for k, v in checks.items()}, name="target").to_frame())
 glue("targets_met", f"{sum(checks.values())} of {len(checks)}", display=False)
-verdict = ("AIR meets the paper's picture here." if all(checks.values()) else
-           "AIR falls short of the paper here: " + "; ".join(k for k, v in checks.items() if not v) + " (missed).")
+verdict = ("AIR and DAIR meet the paper's picture here." if all(checks.values()) else
+           "Here the networks fall short of the paper: " + "; ".join(k for k, v in checks.items() if not v) + " (missed).")
 glue("verdict", verdict, display=False)
 
 # %% [markdown]
@@ -360,7 +368,16 @@ glue("verdict", verdict, display=False)
 # {glue:text}`sup_count` and {glue:text}`sup_id` for the naive supervised network and
 # {glue:text}`sup_type_count` and {glue:text}`sup_type_id` for the supervised network with labels
 # sorted by type. With the moving camera AIR counts {glue:text}`air_cam_count` right and is off
-# by {glue:text}`air_cam_deg` degrees in camera angle on average. Of the targets above,
+# by {glue:text}`air_cam_deg` degrees in camera angle on average.
+#
+# DAIR, the variant of Sec. 3.1 whose every step reads the error canvas
+# $\Delta\mathbf{x}^i = \mathbf{x}^i - \mathbf{x}$ of the scene rendered from the objects described so far
+# instead of the image, trained with the same recipe, counts {glue:text}`dair_count` right and names
+# {glue:text}`dair_id` of the objects (moving camera: {glue:text}`dair_cam_count`, camera off by
+# {glue:text}`dair_cam_deg` degrees). The plain network's later steps barely learn: its second step's place is
+# not where the remaining object is, and its third step is almost never used (the confusion table below; the
+# comment above `DAIR_CONFIGS` in `airlib/experiments/tabletop.py` has the measurements). With the error canvas
+# every step faces the first step's task, finding an object in what is left unexplained. Of the targets above,
 # {glue:text}`targets_met` are met.
 #
 # {glue:text}`verdict`
@@ -372,7 +389,11 @@ glue("verdict", verdict, display=False)
 # to three), the wide likelihood alone (chapter 5's narrow level, added after 1,000 steps, collapsed the
 # counts), the presence floor (later steps switched themselves off), $\sigma_x = 0.05$ (lone cups went
 # uncounted) and the what warm-up (plates and pans were named cups). Each was judged on one seed over at
-# most a few thousand steps, not over ten seeds, and none brought the count near the paper's. Longer
+# most a few thousand steps, not over ten seeds, and none brought the count near the paper's. DAIR was
+# chosen the same way, on one pilot seed, and is reported here on one seed, not ten. Tried and dropped (the
+# comment above `DAIR_CONFIGS` has the numbers): holding the presence floor to the end of training, and, with
+# DAIR, a narrower likelihood level (8 px) whether ramped in, alone, or for the poses' gradient only: each
+# sharper likelihood made the networks undercount. Longer
 # training: the AIR networks were first trained for 6,000 steps and then continued to {glue:text}`steps`
 # (`airlib.train` continues a finished run of an experiment whose schedule does not read the number of
 # steps, bit for bit a run started with the larger number; the records list it under `extended`); the
@@ -392,47 +413,52 @@ glue("verdict", verdict, display=False)
 
 # %%
 n_joint = min(300, n_test)
-joint_truth, joint_guess = truths["AIR"].take(slice(n_joint)), guesses["AIR"].take(slice(n_joint))
-joint_images = air_images[:n_joint]                     # the truth rendered
+joint_images = air_images[:n_joint]                     # the truth rendered (AIR and DAIR share the data set)
 
 
 def log_joint(scenes, rendered):
     return pyramid_log_likelihood(joint_images, rendered, cfg.sigma_x, cfg.levels).numpy() + tabletop.log_prior(scenes)
 
 
-gap = (log_joint(joint_truth, joint_images)                  # (n_joint,) nats in favour of the truth
-       - log_joint(joint_guess, renderer.render_batch(*joint_guess)))
-wrong = joint_truth.count != joint_guess.count
-prefers_truth = (gap[wrong] > 0).mean() if wrong.any() else float("nan")
-median_gap = np.median(gap[wrong]) if wrong.any() else float("nan")
-confusion = pd.crosstab(pd.Series(truths["AIR"].count, name="true count"),
-                        pd.Series(guesses["AIR"].count, name="AIR's count"))
-display(confusion)
-print(f"{wrong.sum()} of {n_joint} scenes counted wrong; the truth has the higher joint in "
-      f"{prefers_truth:.0%} of them, by a median of {median_gap:.0f} nats")
+for net, key in (("AIR", "joint"), ("DAIR", "dair_joint")):
+    joint_truth, joint_guess = truths[net].take(slice(n_joint)), guesses[net].take(slice(n_joint))
+    gap = (log_joint(joint_truth, joint_images)              # (n_joint,) nats in favour of the truth
+           - log_joint(joint_guess, renderer.render_batch(*joint_guess)))
+    wrong = joint_truth.count != joint_guess.count
+    prefers_truth = (gap[wrong] > 0).mean() if wrong.any() else float("nan")
+    median_gap = np.median(gap[wrong]) if wrong.any() else float("nan")
+    display(pd.crosstab(pd.Series(truths[net].count, name="true count"),
+                        pd.Series(guesses[net].count, name=f"{net}'s count")))
+    print(f"{net}: {wrong.sum()} of {n_joint} scenes counted wrong; the truth has the higher joint in "
+          f"{prefers_truth:.0%} of them, by a median of {median_gap:.0f} nats")
+    glue(f"{key}_wrong", f"{wrong.sum()}", display=False)
+    glue(f"{key}_prefers_truth", f"{prefers_truth:.0%}", display=False)
+    glue(f"{key}_gap", f"{median_gap:.0f}", display=False)
+    glue(f"{key}_under", f"{(truths[net].count > guesses[net].count).mean():.0%}", display=False)
+    glue(f"{key}_over", f"{(truths[net].count < guesses[net].count).mean():.0%}", display=False)
+    glue(f"{key}_verdict", f"The model is not what fails {net}: under it, the true description is worth more than "
+         f"{net}'s in nearly every miscounted scene, so the objective would reward the right count; the inference "
+         "network does not find it." if prefers_truth >= 0.9 else
+         f"The model itself often prefers {net}'s description to the true one, so better inference alone would not "
+         "fix its count.", display=False)
 glue("joint_n", f"{n_joint}", display=False)
-glue("joint_wrong", f"{wrong.sum()}", display=False)
-glue("joint_prefers_truth", f"{prefers_truth:.0%}", display=False)
-glue("joint_gap", f"{median_gap:.0f}", display=False)
-glue("joint_under", f"{(truths['AIR'].count > guesses['AIR'].count).mean():.0%}", display=False)
-glue("joint_over", f"{(truths['AIR'].count < guesses['AIR'].count).mean():.0%}", display=False)
-glue("joint_verdict", "The model is not what fails: under it, the true description is worth more than AIR's "
-     "in nearly every miscounted scene, so the objective would reward the right count; the inference network "
-     "does not find it." if prefers_truth >= 0.9 else
-     "The model itself often prefers AIR's description to the true one, so better inference alone would not "
-     "fix the count.", display=False)
 
 # %% [markdown]
 # Of the first {glue:text}`joint_n` held-out scenes, AIR counts {glue:text}`joint_wrong` wrong, and in
 # {glue:text}`joint_prefers_truth` of those the true scene has the higher joint probability, by a median
-# of {glue:text}`joint_gap` nats. {glue:text}`joint_verdict` The table (all held-out scenes) shows the
+# of {glue:text}`joint_gap` nats. {glue:text}`joint_verdict` The first table (all held-out scenes) shows the
 # kind of error: {glue:text}`joint_under` of the scenes are under-counted, {glue:text}`joint_over` over-counted.
+# DAIR counts {glue:text}`dair_joint_wrong` of the {glue:text}`joint_n` wrong, the truth preferred in
+# {glue:text}`dair_joint_prefers_truth` of them by a median of {glue:text}`dair_joint_gap` nats
+# ({glue:text}`dair_joint_under` of all held-out scenes under-counted, {glue:text}`dair_joint_over` over-counted;
+# the second table). {glue:text}`dair_joint_verdict`
 #
 # ## Fig. 9, left: the scene from above
 #
-# Ground truth (filled discs, the body's footprint in the type's colour) and AIR's inference (red
-# outlines, the step number inside) for held-out scenes, seen from above; the arrows are the true
-# (black) and inferred (red) camera directions of the moving-camera network.
+# Ground truth (filled discs, the body's footprint in the type's colour) and the inference (red
+# outlines, the step number inside) of AIR and DAIR (one row each, the same scenes) for held-out scenes,
+# seen from above; the arrows are the true (black) and inferred (red) camera directions of the
+# moving-camera networks.
 
 
 # %%
@@ -461,8 +487,10 @@ def top_view(ax, truth, guess, b, camera=False):
 
 examples = [b for b in range(n_test) if truths["AIR"].present[b].sum() >= 2][:4]
 cam_examples = [b for b in range(n_test) if truths["AIR, moving camera"].present[b].sum() >= 2][:4]
-fig, axes = plt.subplots(2, 8, figsize=(12.5, 3.6))
-for j, (label, picks, cam) in enumerate((("AIR", examples, False), ("AIR, moving camera", cam_examples, True))):
+rows = (("AIR", examples, False), ("DAIR", examples, False), ("AIR, moving camera", cam_examples, True),
+        ("DAIR, moving camera", cam_examples, True))
+fig, axes = plt.subplots(len(rows), 8, figsize=(12.5, 1.8 * len(rows)))
+for j, (label, picks, cam) in enumerate(rows):
     tr = truths[label]
     images = renderer.render_batch(*tr.take(picks))
     for n, b in enumerate(picks):
@@ -624,11 +652,13 @@ glue("perturbed_minutes", f"{r['wall_time_s'] / 60:.0f}", display=False)
 # * AIR, trained on unlabelled images through the renderer, counts {glue:text}`air_count` of held-out scenes
 #   with repeated types right ({glue:text}`air_norep_count` with each type once, {glue:text}`air_cam_count`
 #   with the moving camera, whose angle it misses by {glue:text}`air_cam_deg` degrees on average).
+# * DAIR, whose steps read the error canvas of what they have described, counts {glue:text}`dair_count` right
+#   with the same recipe ({glue:text}`dair_cam_count` with the moving camera); one seed each.
 # * The naive supervised network, its labels in the data's arbitrary order, counts {glue:text}`sup_count`
 #   right; sorting its labels by type, which is possible only because the types are known, gives
 #   {glue:text}`sup_type_count`.
 # * Where AIR miscounts, the true scene has the higher joint probability ({glue:text}`joint_prefers_truth`
-#   of the miscounted scenes checked): the shortfall is in training the inference network, not in the model.
+#   of the miscounted scenes checked; for DAIR {glue:text}`dair_joint_prefers_truth`).
 # * Trained with colour and size perturbations, AIR counts {glue:text}`shaken_on_shaken_count` of perturbed
 #   held-out scenes right, against {glue:text}`plain_on_shaken_count` for the network trained on plain
 #   renders; transfer to photographs is not reproduced (no suitable photograph can be installed here).
