@@ -15,8 +15,9 @@ partial reconstruction rendered from the objects it has described so far:
 
 so every step faces the first step's task (find an object in what is left unexplained), and what the
 first step learns about locating an object serves the later ones. The canvas is rendered without a
-gradient: the pose of step i-1 reaches step i's distribution only through the z^{i-1} input. The model is the fixed generative model of Eq. (8)
-(:mod:`airlib.tabletop`) rendered by MuJoCo and compared through a blurred Gaussian likelihood;
+gradient: the pose of step i-1 reaches step i's distribution only through the z^{i-1} input.
+
+The model is the fixed generative model of Eq. (8) (:mod:`airlib.tabletop`) rendered by MuJoCo and compared through a blurred Gaussian likelihood;
 gradients reach the poses and the camera by finite differences through the renderer
 (:mod:`airlib.render.tabletop`) and the discrete choices by the score function with NVIL's
 baselines (:mod:`airlib.estimators`), the paper's recipe for its 3D experiments.
@@ -118,11 +119,10 @@ class TabletopAIR(nn.Module):
         def delta(pres, kind, pose):
             nonlocal canvas
             i = len(pres)
-            if i == 0:                                                  # the empty table
-                fixed = self.camera_net is None
-                empty = renderer.render_batch(torch.zeros(1 if fixed else B, N, dtype=torch.bool),
-                                              torch.full((1 if fixed else B, N), -1), torch.zeros(1 if fixed else B, N, 3),
-                                              cam[:1] if fixed else cam, check=False)
+            if i == 0:                                                  # the empty table, once for a fixed camera
+                n = 1 if self.camera_net is None else B
+                empty = renderer.render_batch(torch.zeros(n, N, dtype=torch.bool), torch.full((n, N), -1),
+                                              torch.zeros(n, N, 3), cam[:n], check=False)
                 canvas = downsample(empty.to(x), 32).expand(B, -1, -1, -1).clone()
                 return canvas - x
             redo = torch.nonzero(pres[-1].detach().cpu() > 0)[:, 0]  # scenes whose step i-1 added an object

@@ -375,8 +375,8 @@ glue("verdict", verdict, display=False)
 # instead of the image, trained with the same recipe, counts {glue:text}`dair_count` right and names
 # {glue:text}`dair_id` of the objects (moving camera: {glue:text}`dair_cam_count`, camera off by
 # {glue:text}`dair_cam_deg` degrees). The plain network's later steps barely learn: its second step's place is
-# not where the remaining object is, and its third step is almost never used (the confusion table below; the
-# comment above `DAIR_CONFIGS` in `airlib/experiments/tabletop.py` has the measurements). With the error canvas
+# not where the remaining object is, and its third step is almost never used (the confusion table below; the DAIR
+# comment below `CONFIGS` in `airlib/experiments/tabletop.py` has the measurements). With the error canvas
 # every step faces the first step's task, finding an object in what is left unexplained. Of the targets above,
 # {glue:text}`targets_met` are met.
 #
@@ -390,8 +390,8 @@ glue("verdict", verdict, display=False)
 # counts), the presence floor (later steps switched themselves off), $\sigma_x = 0.05$ (lone cups went
 # uncounted) and the what warm-up (plates and pans were named cups). Each was judged on one seed over at
 # most a few thousand steps, not over ten seeds, and none brought the count near the paper's. DAIR was
-# chosen the same way, on one pilot seed, and is reported here on one seed, not ten. Tried and dropped (the
-# comment above `DAIR_CONFIGS` has the numbers): holding the presence floor to the end of training, and, with
+# chosen the same way, on one pilot seed, and is reported here on one seed, not ten. Tried and dropped (the DAIR
+# comment below `CONFIGS` has the numbers): holding the presence floor to the end of training, and, with
 # DAIR, a narrower likelihood level (8 px) whether ramped in, alone, or for the poses' gradient only: each
 # sharper likelihood made the networks undercount. Longer
 # training: the AIR networks were first trained for 6,000 steps and then continued to {glue:text}`steps`

@@ -111,7 +111,7 @@ CONFIGS = {"smoke": Config(steps=4, batch=3, test_scenes=6, log_every=2, fine_st
 # held-out scenes the moving-camera network went from 33.3% to 47.6% count accuracy, the fixed-camera one from
 # 53.7% to 47.3% while its identity accuracy rose from 62.8% to 76.8% (its count swings by about ten points
 # between checkpoints on the 100-scene checks).
-# DAIR (the ``tabletop-dair`` experiments) trains with the same recipe; only the network's input differs. Why:
+# DAIR (the ``tabletop-dair`` experiments) trains with this same recipe; only the network's input differs. Why:
 # the plain network's second step learns no place (on two-object scenes its position lies a median 26 cm from
 # the object the first step left, 21 cm from the first one) and its third is never switched on (q(z_pres^3)
 # below 0.04 on each of the first 300 held-out scenes); reading what is left unexplained, DAIR's later steps
@@ -123,7 +123,6 @@ CONFIGS = {"smoke": Config(steps=4, batch=3, test_scenes=6, log_every=2, fine_st
 # to 2,500): each sharper likelihood undercounts. The wide level's weakness is the small cup: on 8 held-out
 # scenes with a lone cup, the cup is worth 65 nats at sigma_x = 0.05 and misplacing it by 10 cm costs only 8, so
 # its place is barely learned (a lone cup's inferred place lies a median 14 cm from the truth).
-DAIR_CONFIGS = dict(CONFIGS)
 # The supervised networks read no likelihood; 3,000 steps bring them to their plateau (their records).
 SUPERVISED_CONFIGS = {"smoke": CONFIGS["smoke"], "paper": Config(steps=3000, batch=32)}
 
@@ -264,7 +263,7 @@ class Tabletop(Experiment):
                         f"types {'may repeat' if repeats else 'at most once'}"
                         + (f", labels in {labels} order" if method == "supervised" else "")
                         + (", trained on colour and size perturbations" if perturbed else "") + ", Sec. III-B")
-        configs = {"air": CONFIGS, "dair": DAIR_CONFIGS, "supervised": SUPERVISED_CONFIGS}[method]
+        configs = SUPERVISED_CONFIGS if method == "supervised" else CONFIGS    # DAIR: AIR's recipe
         self.configs = {p: (NetConfig(difference=method == "dair"), c) for p, c in configs.items()}
         if moving_camera:
             self.success = ("count_accuracy", 0.9)
