@@ -156,13 +156,16 @@ def save_checkpoint(path: Path, state: dict) -> None:
     _atomic(path, lambda tmp: torch.save(state, tmp))
 
 
-def load_checkpoint(path: Path, identity: dict, device="cpu", extendable: bool = False) -> dict | None:
+def load_checkpoint(path: Path, identity: dict, device="cpu", extendable: bool = False,
+                    schedules: tuple = ()) -> dict | None:
     """The checkpoint of the run ``identity`` names, or None if there is none yet.
 
     A damaged checkpoint falls back to the previous one (with a warning); a checkpoint of another
     experiment, profile, seed or configuration is refused, never overwritten. With ``extendable``
     (the experiment's schedule does not read ``steps``), a checkpoint whose configuration differs only
-    in a smaller ``train_config.steps`` is accepted: the run continues to the new number of steps.
+    in a smaller ``train_config.steps`` is accepted: the run continues to the new number of steps. Its
+    ``schedules`` name ``train_config`` fields of ``((step, value), ...)`` that act from their step on: they
+    may differ too, where only at steps the checkpoint has not trained yet (its ``step`` or later).
 
     Args:
         path: ``runs/.../checkpoint.pt``.
@@ -186,7 +189,7 @@ def load_checkpoint(path: Path, identity: dict, device="cpu", extendable: bool =
         theirs = state["identity"]
         for key, value in _jsonable(identity).items():
             if extendable and key == "train_config" and isinstance(theirs.get(key), dict) \
-                    and _fewer_steps_only(_jsonable(theirs[key]), value):
+                    and continues(_jsonable(theirs[key]), value, state.get("step"), schedules):
                 continue
             if _jsonable(theirs.get(key)) != value:
                 raise RunError(f"{candidate} belongs to another run ({key} = {theirs.get(key)!r}, this run has "
@@ -197,11 +200,20 @@ def load_checkpoint(path: Path, identity: dict, device="cpu", extendable: bool =
     return None
 
 
-def _fewer_steps_only(theirs: dict, ours: dict) -> bool:
-    """Whether configuration ``theirs`` is ``ours`` with fewer (or as many) ``steps`` and nothing else changed."""
-    if not isinstance(theirs.get("steps"), int) or not isinstance(ours.get("steps"), int):
+def continues(theirs: dict, ours: dict, step, schedules: tuple = ()) -> bool:
+    """Whether a run of configuration ``theirs``, checkpointed at ``step``, is the start of a run of ``ours``.
+
+    True when ``ours`` has as many ``steps`` or more and is otherwise the same, except in the ``schedules``
+    fields (``((at, value), ...)``, acting from step ``at`` on), whose entries before ``step`` must agree:
+    every step the checkpoint has trained was trained the same under both.
+    """
+    if not all(isinstance(n, int) for n in (theirs.get("steps"), ours.get("steps"), step)):
         return False
-    return theirs["steps"] <= ours["steps"] and {**theirs, "steps": 0} == {**ours, "steps": 0}
+    def trained(entries):        # the schedule's entries that acted on a step the checkpoint has trained
+        return [e for e in entries or [] if e[0] < step]
+    return theirs["steps"] <= ours["steps"] \
+        and all(trained(theirs.get(k)) == trained(ours.get(k)) for k in schedules) \
+        and all(theirs.get(k) == ours.get(k) for k in set(theirs) | set(ours) if k not in {"steps", *schedules})
 
 
 def read_metrics(path: Path, up_to: int | None = None) -> list[dict]:

@@ -6,8 +6,9 @@
 Started again, a run resumes from its checkpoint. All randomness (initialisation, data order,
 posterior samples) comes from generators seeded by the run's seed whose states the checkpoint
 holds, so a resumed run gives bit for bit the model of an uninterrupted one. An ``extendable``
-experiment (its schedule does not read ``steps``) continues a finished run when ``steps`` is raised,
-with the same guarantee against a run started with the larger number. Nothing here writes to
+experiment (its schedule does not read ``steps``) continues a finished run when ``steps`` is raised
+(and when its ``schedules``, e.g. a learning-rate drop, change only at steps not yet trained), with the
+same guarantee against a run started with the new configuration; the record lists each extension. Nothing here writes to
 ``artifacts/``: ``python -m airlib promote RUN_DIR`` does, explicitly.
 """
 from __future__ import annotations
@@ -93,7 +94,7 @@ def train(name: str, profile: str = "paper", seed: int = 0, run_dir=None, stop_a
     step, train_time, history, figures, extensions = 0, 0.0, [], {}, []
     ckpt_path, log_path = run_dir / "checkpoint.pt", run_dir / "metrics.jsonl"
     spent_before = 0.0                      # seconds of earlier processes on this run, redone steps included
-    state = runs.load_checkpoint(ckpt_path, identity, dev, extendable=exp.extendable)
+    state = runs.load_checkpoint(ckpt_path, identity, dev, extendable=exp.extendable, schedules=exp.schedules)
     if state is not None:
         model.load_state_dict(state["model"])
         optim.load_state_dict(state["optim"])
@@ -102,8 +103,11 @@ def train(name: str, profile: str = "paper", seed: int = 0, run_dir=None, stop_a
         torch.set_rng_state(state["torch_rng"])
         spent_before = _spent(run_dir)
         extensions = state.get("extensions", [])
-        if state["identity"]["train_config"].get("steps") != cfg.steps:     # an extendable run given more steps
-            extensions = [*extensions, dict(from_steps=state["identity"]["train_config"]["steps"], to_steps=cfg.steps,
+        before, now = (runs._jsonable(i["train_config"]) for i in (state["identity"], identity))
+        if before != now:     # an extendable run given more steps (or a schedule changed from its step on)
+            extensions = [*extensions, dict(from_steps=before["steps"], to_steps=cfg.steps, at_step=step,
+                                            changed={k: [before.get(k), now.get(k)] for k in sorted(set(before) | set(now))
+                                                     if k != "steps" and before.get(k) != now.get(k)},
                                             **{k: prov[k] for k in ("command", "commit", "dirty")})]
         prov = state.get("provenance", prov)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -542,7 +542,7 @@ def _dry_run(monkeypatch, small, seed=4, **kwargs):
         seen.update(prov_device=device, command=command)
         return {}
 
-    def load(path, identity, device="cpu", extendable=False):
+    def load(path, identity, device="cpu", extendable=False, schedules=()):
         seen.update(path=Path(path), identity=identity, device=device, extendable=extendable)
         raise _Stop
     monkeypatch.setattr(runs, "provenance", prov)

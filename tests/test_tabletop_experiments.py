@@ -66,6 +66,36 @@ def test_a_finished_run_extended_to_more_steps_equals_a_run_started_with_them(tm
                     overrides={"train.steps": steps + 2, "train.lr": 1e-4})
 
 
+def test_a_finished_run_given_a_later_rate_drop_equals_a_run_started_with_it(tmp_path):
+    """A schedule change at steps the checkpoint has not trained continues the run; one before is refused."""
+    name, steps = "tabletop-dair", T.CONFIGS["smoke"].steps
+    drop = {"train.lr_drops": [[steps - 2, 0.3]]}
+    whole = train.train(name, "smoke", seed=3, run_dir=tmp_path / "whole", progress=False, overrides=drop)
+    plain = train.train(name, "smoke", seed=3, run_dir=tmp_path / "plain", progress=False)
+    assert whole.record["weights_sha256"] != plain.record["weights_sha256"]        # the drop acts
+    train.train(name, "smoke", seed=3, run_dir=tmp_path / "ext", progress=False, overrides={"train.steps": steps - 2})
+    with pytest.raises(train.runs.RunError, match="train_config"):      # a drop at a step already trained: refused
+        train.train(name, "smoke", seed=3, run_dir=tmp_path / "ext", progress=False,
+                    overrides={"train.lr_drops": [[steps - 3, 0.3]]})
+    extended = train.train(name, "smoke", seed=3, run_dir=tmp_path / "ext", progress=False, overrides=drop)
+    assert extended.record["weights_sha256"] == whole.record["weights_sha256"]
+    [ext] = extended.record["extended"]
+    assert (ext["from_steps"], ext["to_steps"], ext["at_step"]) == (steps - 2, steps, steps - 2)
+    assert ext["changed"] == {"lr_drops": [[], [[steps - 2, 0.3]]]}
+
+
+def test_continues_compares_schedules_only_at_trained_steps():
+    base = dict(steps=10, lr=1e-3, lr_drops=[[4, 0.5]])
+    assert train.runs.continues(base, {**base, "lr_drops": [[4, 0.5], [10, 0.3]]}, 10, ("lr_drops",))
+    assert train.runs.continues(base, {**base, "steps": 12, "lr_drops": [[4, 0.5], [10, 0.3]]}, 10, ("lr_drops",))
+    assert not train.runs.continues(base, {**base, "lr_drops": [[4, 0.5], [9, 0.3]]}, 10, ("lr_drops",))
+    assert not train.runs.continues(base, {**base, "lr_drops": [[4, 0.5], [10, 0.3]]}, 10)     # not a schedule
+    assert train.runs.continues(base, {**base, "lr_drops": []}, 4, ("lr_drops",))      # the drop at 4 never acted
+    assert not train.runs.continues(base, {**base, "lr_drops": []}, 5, ("lr_drops",))
+    assert not train.runs.continues(base, {**base, "steps": 9}, 9, ("lr_drops",))        # fewer steps
+    assert not train.runs.continues(base, {**base, "lr": 1e-4, "steps": 12}, 10, ("lr_drops",))
+
+
 def test_the_data_sets_differ_as_their_names_say():
     rep, norep, cam = (T.EXPERIMENTS[n].data("paper") for n in ("tabletop-air", "tabletop-air-norep", "tabletop-air-camera"))
     def repeats(d):
@@ -146,11 +176,14 @@ def test_the_committed_networks_stay_valid_with_the_drops_at_their_default():
 
 
 def test_dair_is_air_with_the_error_canvas_and_nothing_else():
-    """The DAIR experiments share AIR's data, recipe and scores; only the network's input differs."""
+    """The DAIR experiments share AIR's data, recipe for AIR's steps, and scores; then the rate drops."""
     for air, dair in (("tabletop-air", "tabletop-dair"), ("tabletop-air-norep", "tabletop-dair-norep"),
                       ("tabletop-air-camera", "tabletop-dair-camera")):
         a, d = T.EXPERIMENTS[air], T.EXPERIMENTS[dair]
-        assert d.configs["paper"][1] == a.configs["paper"][1] and d.success == a.success
+        ac, dc = a.configs["paper"][1], d.configs["paper"][1]
+        assert dataclasses.replace(dc, steps=ac.steps, lr_drops=ac.lr_drops) == ac and d.success == a.success
+        assert [d.lr_scale(dc, s) for s in range(0, ac.steps, 250)] == [a.lr_scale(ac, s) for s in range(0, ac.steps, 250)]
+        assert d.lr_scale(dc, ac.steps) == 0.3 and dc.steps == ac.steps + 1000
         assert d.configs["paper"][0].difference and not a.configs["paper"][0].difference
         assert all(torch.equal(x, y) for x, y in zip(a.data("smoke").values(), d.data("smoke").values()))
         assert d.build(*d.configs["smoke"]).difference

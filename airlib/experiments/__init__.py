@@ -43,6 +43,9 @@ class Experiment:
     # schedule by absolute step): a finished run then continues to a larger ``steps`` from its checkpoint
     # and gives bit for bit the model of a run started with that many steps (airlib.train).
     extendable: bool = False
+    # ``train_config`` fields of ``((step, value), ...)`` acting from their step on (e.g. ``lr_drops``): an
+    # extendable run also continues when they change only at steps its checkpoint has not trained yet.
+    schedules: tuple[str, ...] = ()
 
     # ------------------------------------------------------------- declared by each experiment
     def data(self, profile: str) -> dict[str, torch.Tensor]:
