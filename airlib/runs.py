@@ -170,6 +170,7 @@ def load_checkpoint(path: Path, identity: dict, device="cpu", extendable: bool =
     Args:
         path: ``runs/.../checkpoint.pt``.
         identity: what the run is: experiment, profile, seed, model_config, train_config.
+        extendable, schedules: the experiment's (:class:`airlib.experiments.Experiment`); see :func:`continues`.
 
     Raises:
         RunError: naming the file and what differs.
