@@ -23,7 +23,7 @@ BOOK = (("air-multi-mnist", tuple(range(10))), ("dair-multi-mnist", tuple(range(
         ("3d-air", tuple(range(10))), ("3d-supervised", (0,)), ("tabletop-air", (0,)), ("tabletop-air-norep", (0,)),
         ("tabletop-air-camera", (0,)), ("tabletop-supervised", (0,)), ("tabletop-supervised-norep", (0,)),
         ("tabletop-supervised-bytype", (0,)), ("tabletop-supervised-bytype-norep", (0,)),
-        ("tabletop-air-perturbed", (0,)), ("tabletop-dair", (0,)), ("tabletop-dair-camera", (0,)))
+        ("tabletop-air-perturbed", (0,)), ("tabletop-dair", tuple(range(10))), ("tabletop-dair-camera", (0,)))
 REPRESENTATIONS = {"air-multi-mnist", "cae-multi-mnist", "draw-multi-mnist"}   # the inputs of Fig. 7's study
 OUT = runs.RUNS / "reproduce"
 
