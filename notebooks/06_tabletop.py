@@ -452,7 +452,8 @@ else:
     glue("dair_drop_gain", "not measured (this profile has no lower rate)", display=False)
 glue("dair_seeds_pending",
      "All ten seeds, 0 to 9, are trained." if not pending and profile == "paper" else
-     f"Seeds {', '.join(map(str, pending))} of 0 to 9 are not trained yet (each about "
+     f"{'Seed' if len(pending) == 1 else 'Seeds'} {', '.join(map(str, pending))} of 0 to 9 "
+     f"{'is' if len(pending) == 1 else 'are'} not trained yet (each about "
      f"{dair_seed_rows['minutes'].median():.0f} minutes here, two at a time on the two cores): the recipe is not yet "
      "judged over ten seeds." if profile == "paper" else "The smoke profile trains one seed.", display=False)
 
