@@ -297,7 +297,7 @@ for label, net in nets.items():
     style = "--" if label.startswith("supervised") else "-"
     axes[0].plot([r["step"] for r in h], [r["count_accuracy"] for r in h], style, label=label)
     axes[1].plot([r["step"] for r in h], [r["position_error"] for r in h], style, label=label)
-axes[0].set_ylabel("count accuracy (100 held-out scenes)")
+axes[0].set_ylabel(f"count accuracy ({min(T.CHECK_SCENES, cfg.test_scenes)} held-out scenes)")
 axes[1].set_ylabel("position error (table widths)")
 for ax in axes:
     ax.set_xlabel("training step")
@@ -420,7 +420,7 @@ from airlib.pretrained import seed_records
 
 dair_seeds = seed_records("tabletop-dair", profile, nets["DAIR"].record)
 def check_at(record, step):
-    """The count on the first 100 held-out scenes that training logged at ``step`` (NaN where none was)."""
+    """The count on the first ``T.CHECK_SCENES`` held-out scenes that training logged at ``step`` (NaN where none was)."""
     return next((h["count_accuracy"] for h in record["history"] if h["step"] == step), float("nan"))
 
 drop_step = dair_cfg.lr_drops[0][0] if dair_cfg.lr_drops else None
@@ -442,14 +442,19 @@ def spread(column):
 glue("dair_seed_count_range", spread("count"), display=False)
 glue("dair_seed_count_mean", f"{dair_seed_rows['count'].mean():.1%}", display=False)
 glue("dair_seed_id_range", spread("identity"), display=False)
-if drop_step:  # the lower rate's effect, seed by seed, on the 100-scene checks (smoke: no drop)
+n_check = min(T.CHECK_SCENES, dair_cfg.test_scenes)
+glue("n_check", f"{n_check}", display=False)
+if drop_step:  # the lower rate's effect, seed by seed, on the checks logged in training (smoke: no drop)
     gain = dair_seed_rows["check at the end"] - dair_seed_rows["check before the drop"]
+    p_end = dair_seed_rows["check at the end"].mean()  # a check's binomial standard error, at the seeds' mean count
+    glue("dair_check_se", f"{np.sqrt(p_end * (1 - p_end) / n_check) * 100:.0f}", display=False)
     glue("dair_drop_gain", f"{gain.mean() * 100:+.1f} points (from {gain.min() * 100:+.0f} to {gain.max() * 100:+.0f}; "
          f"higher at the end on {(gain > 0).sum()} of {gain.count()} seeds"
          + (f"; without seed 0, the pilot seed: {gain.drop(0).mean() * 100:+.1f} points)"
             if 0 in gain.index and gain.count() > 1 else ")"), display=False)
 else:
     glue("dair_drop_gain", "not measured (this profile has no lower rate)", display=False)
+    glue("dair_check_se", "(not measured)", display=False)
 glue("dair_seeds_pending",
      "All ten seeds, 0 to 9, are trained." if not pending and profile == "paper" else
      f"{'Seed' if len(pending) == 1 else 'Seeds'} {', '.join(map(str, pending))} of 0 to 9 "
@@ -463,10 +468,10 @@ glue("dair_seeds_pending",
 # Seed 0, the one the tables above show, is also the seed on which DAIR and its lower rate were chosen, so
 # the other seeds are the fairer measure. {glue:text}`dair_seeds_pending`
 #
-# The last two columns are the counts that training logged on the first 100 held-out scenes when the lower
-# rate began and when training ended. Over the seeds the lower rate changed them by
-# {glue:text}`dair_drop_gain`. A check on 100 scenes has a standard error of about five points, so the mean
-# over seeds says more than any one seed's change.
+# The last two columns are the counts that training logged on the first {glue:text}`n_check` held-out scenes
+# when the lower rate began and when training ended. Over the seeds the lower rate changed them by
+# {glue:text}`dair_drop_gain`. A check on {glue:text}`n_check` scenes has a standard error of about
+# {glue:text}`dair_check_se` points, so the mean over seeds says more than any one seed's change.
 #
 # ## Is it the model or the inference?
 #

@@ -71,7 +71,8 @@ class Config:
             it the score function commits early to the small types, which cost least when misplaced (at
             step 1,750 of a run without it, 14 of 42 lone plates were named plates, 6 of 24 pans).
         render_size: rendered images' side; the network reads them at 32x32.
-        test_scenes: held-out scenes scored at the end; ``log_every`` steps between scores on 100 of them.
+        test_scenes: held-out scenes scored at the end; ``log_every`` steps between scores on the first
+            ``CHECK_SCENES`` of them.
     """
     steps: int
     batch: int
@@ -97,6 +98,7 @@ class Config:
             raise ValueError(f"lr_drops must be ((step, factor), ...) with steps ascending, got {self.lr_drops}")
 
 
+CHECK_SCENES = 100   # held-out scenes scored every log_every steps during training (the records' history)
 CONFIGS = {"smoke": Config(steps=4, batch=3, test_scenes=6, log_every=2, fine_start=1, fine_ramp=2,
                            checkpoint_seconds=0.0),
            "paper": Config(steps=10000, batch=32, sigma_x=0.05, levels=((16.0, 4),), presence_floor=0.25,
@@ -324,7 +326,7 @@ class Tabletop(Experiment):
 
     def evaluate(self, model, data: dict, cfg: Config, step: int, final: bool = False) -> dict:
         truth = held_out(data)
-        truth = truth if final else truth.take(slice(100))
+        truth = truth if final else truth.take(slice(CHECK_SCENES))
         r = renderer(cfg.render_size)
         images = r.render_batch(*truth)
         with eval_mode(model):
