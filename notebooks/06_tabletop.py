@@ -765,7 +765,8 @@ glue("perturbed_minutes", f"{r['wall_time_s'] / 60:.0f}", display=False)
 #   with the moving camera, whose angle it misses by {glue:text}`air_cam_deg` degrees on average).
 # * DAIR, whose steps read the error canvas of what they have described, counts {glue:text}`dair_count` right
 #   with AIR's recipe and a lower rate at its end ({glue:text}`dair_cam_count` with the moving camera, without
-#   it), and {glue:text}`dair_seed_count_range` over the {glue:text}`dair_seed_n` seeds trained so far.
+#   it), and {glue:text}`dair_seed_count_range` over the {glue:text}`dair_seed_n` seeds trained (the section
+#   "DAIR over seeds").
 # * The naive supervised network, its labels in the data's arbitrary order, counts {glue:text}`sup_count`
 #   right; sorting its labels by type, which is possible only because the types are known, gives
 #   {glue:text}`sup_type_count`.
