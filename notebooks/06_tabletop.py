@@ -297,7 +297,7 @@ for label, net in nets.items():
     style = "--" if label.startswith("supervised") else "-"
     axes[0].plot([r["step"] for r in h], [r["count_accuracy"] for r in h], style, label=label)
     axes[1].plot([r["step"] for r in h], [r["position_error"] for r in h], style, label=label)
-axes[0].set_ylabel(f"count accuracy ({min(T.CHECK_SCENES, cfg.test_scenes)} held-out scenes)")
+axes[0].set_ylabel(f"count accuracy ({cfg.check_scenes} held-out scenes)")
 axes[1].set_ylabel("position error (table widths)")
 for ax in axes:
     ax.set_xlabel("training step")
@@ -420,7 +420,7 @@ from airlib.pretrained import seed_records
 
 dair_seeds = seed_records("tabletop-dair", profile, nets["DAIR"].record)
 def check_at(record, step):
-    """The count on the first ``T.CHECK_SCENES`` held-out scenes that training logged at ``step`` (NaN where none was)."""
+    """The count on the first ``check_scenes`` held-out scenes that training logged at ``step`` (NaN where none was)."""
     return next((h["count_accuracy"] for h in record["history"] if h["step"] == step), float("nan"))
 
 drop_step = dair_cfg.lr_drops[0][0] if dair_cfg.lr_drops else None
@@ -442,7 +442,7 @@ def spread(column):
 glue("dair_seed_count_range", spread("count"), display=False)
 glue("dair_seed_count_mean", f"{dair_seed_rows['count'].mean():.1%}", display=False)
 glue("dair_seed_id_range", spread("identity"), display=False)
-n_check = min(T.CHECK_SCENES, dair_cfg.test_scenes)
+n_check = dair_cfg.check_scenes
 glue("n_check", f"{n_check}", display=False)
 if drop_step:  # the lower rate's effect, seed by seed, on the checks logged in training (smoke: no drop)
     gain = dair_seed_rows["check at the end"] - dair_seed_rows["check before the drop"]

@@ -167,6 +167,12 @@ def test_the_learning_rate_drops_at_the_steps_it_is_told():
         exp.lr_scale(dataclasses.replace(cfg, lr_drops=((4000, 0.1), (2000, 0.3))), 0)
 
 
+def test_checks_during_training_score_the_first_check_scenes_or_all_held_out_scenes_if_fewer():
+    assert T.CONFIGS["paper"].check_scenes == T.CHECK_SCENES == 100       # 1,000 held out
+    assert T.CONFIGS["smoke"].check_scenes == T.CONFIGS["smoke"].test_scenes == 6
+    assert dataclasses.replace(T.CONFIGS["paper"], test_scenes=T.CHECK_SCENES + 1).check_scenes == T.CHECK_SCENES
+
+
 def test_the_committed_networks_stay_valid_with_the_drops_at_their_default():
     """``lr_drops`` came after the table-top records; at its default (constant rate) they are not stale."""
     from airlib import pretrained

@@ -97,6 +97,11 @@ class Config:
         if any(a[0] >= b[0] for a, b in zip(self.lr_drops, self.lr_drops[1:])):
             raise ValueError(f"lr_drops must be ((step, factor), ...) with steps ascending, got {self.lr_drops}")
 
+    @property
+    def check_scenes(self) -> int:
+        """How many held-out scenes each check during training scores: the first ``CHECK_SCENES``, or all if fewer."""
+        return min(CHECK_SCENES, self.test_scenes)
+
 
 CHECK_SCENES = 100   # held-out scenes scored every log_every steps during training (the records' history)
 CONFIGS = {"smoke": Config(steps=4, batch=3, test_scenes=6, log_every=2, fine_start=1, fine_ramp=2,
@@ -326,7 +331,7 @@ class Tabletop(Experiment):
 
     def evaluate(self, model, data: dict, cfg: Config, step: int, final: bool = False) -> dict:
         truth = held_out(data)
-        truth = truth if final else truth.take(slice(CHECK_SCENES))
+        truth = truth if final else truth.take(slice(cfg.check_scenes))
         r = renderer(cfg.render_size)
         images = r.render_batch(*truth)
         with eval_mode(model):
