@@ -1,4 +1,4 @@
-"""The command line: ``python -m airlib {data,list,train,sweep,promote,evaluate-3d,evaluate-representations,export,reproduce,book,twins,repository} ...``."""
+"""The command line: ``python -m airlib {data,list,train,sweep,promote,evaluate,export,reproduce,book,twins,repository} ...``."""
 from __future__ import annotations
 
 import argparse
@@ -13,6 +13,12 @@ def main(argv=None) -> int:
     if argv[:1] == ["train"]:
         from . import train
         return train.main(argv[1:]) or 0
+    args = _parser().parse_args(argv)
+    return COMMANDS[args.command](args) or 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The command line's parser: one subcommand per entry of ``COMMANDS``."""
     parser = argparse.ArgumentParser(prog="python -m airlib", description=__doc__)
     parser.add_argument("--version", action="version", version=f"airlib {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -22,14 +28,13 @@ def main(argv=None) -> int:
     promote.add_argument("run_dirs", nargs="+", help="run folders, e.g. runs/air-multi-mnist-paper-seed0")
     promote.add_argument("--record-only", action="store_true", help="copy the record, not the weights")
     promote.add_argument("--replace", action="store_true", help="allow replacing an existing artifact")
-    ev3 = sub.add_parser("evaluate-3d", help="score the 3D networks and direct optimisation into runs/3d-results")
-    ev3.add_argument("--profile", default="paper", choices=PROFILES, help="profile (default: paper)")
-    evr = sub.add_parser("evaluate-representations", help="the downstream study of Fig. 7 (AIR, CAE, DRAW, "
-                         "pixels) into runs/representations-results-PROFILE")
-    evr.add_argument("--profile", default="paper", choices=PROFILES, help="profile (default: paper)")
-    evr.add_argument("--jobs", type=int, default=2, help="representations fitted at once (default 2)")
-    evr.add_argument("--only", nargs="*", help="compute only these representations (AIR CAE DRAW pixels); "
-                     "a later full run reuses them")
+    ev = sub.add_parser("evaluate", help="run a recorded study of trained models (3d-results, representations-results, "
+                        "tabletop-results) into runs/NAME-PROFILE")
+    ev.add_argument("name", help="the study (python -m airlib list names them)")
+    ev.add_argument("--profile", default="paper", choices=PROFILES, help="profile (default: paper)")
+    ev.add_argument("--jobs", type=int, default=None, help="fits at once, for studies that have them (default 2)")
+    ev.add_argument("--only", nargs="*", help="representations-results: compute only these representations "
+                    "(AIR CAE DRAW pixels); a later full run reuses them")
     exp = sub.add_parser("export", help="write a trained AIR or DAIR's inference network to ONNX and check it "
                          "with onnxruntime on the held-out images")
     exp.add_argument("name", help="air-multi-mnist or dair-multi-mnist (or another AIR experiment)")
@@ -65,97 +70,102 @@ def main(argv=None) -> int:
     smoke.add_argument("out", help="output folder")
     twins = sub.add_parser("twins", help="write the notebooks/NN_*.ipynb twins of the .py chapters (Binder, Colab)")
     twins.add_argument("--check", action="store_true", help="write nothing; fail if a twin is missing or stale")
-    args = parser.parse_args(argv)
-    if args.command == "list":
-        from .reproduce import list_experiments
-        return list_experiments(check_data=not args.no_data)
-    if args.command == "promote":
-        from . import runs
-        for run_dir in args.run_dirs:
-            try:
-                stem = runs.promote(run_dir, weights=not args.record_only, replace=args.replace)
-            except runs.ArtifactError as e:
-                print(f"promote: {e}", file=sys.stderr)
-                return 1
-            print(f"promoted {run_dir} -> {stem.relative_to(runs.ROOT) if stem.is_relative_to(runs.ROOT) else stem}")
-        return 0
-    if args.command == "evaluate-3d":
-        import torch
-        torch.set_num_threads(1)          # one job per core: torch's default threads oversubscribe a busy machine
-        from .reproduce import evaluate_3d
-        print(evaluate_3d(args.profile))
-        return 0
-    if args.command == "evaluate-representations":
-        from . import representations, runs
-        out = runs.RUNS / f"{representations.RESULTS}-{args.profile}"
-        representations.evaluate(args.profile, out / "model",
-                                 f"python -m airlib evaluate-representations --profile {args.profile}", jobs=args.jobs,
-                                 only=args.only)
-        print(out)
-        return 0
-    if args.command == "export":
-        from .export import export
+    return parser
+
+
+def _list(args) -> int:
+    from .reproduce import list_experiments
+    return list_experiments(check_data=not args.no_data)
+
+
+def _promote(args) -> int:
+    from . import runs
+    for run_dir in args.run_dirs:
         try:
-            path, result = export(args.name, args.seed, args.out)
-        except ValueError as e:
-            print(f"export: {e}", file=sys.stderr)
+            stem = runs.promote(run_dir, weights=not args.record_only, replace=args.replace)
+        except runs.ArtifactError as e:
+            print(f"promote: {e}", file=sys.stderr)
             return 1
-        print(f"wrote {path}; checked on {result['images']} held-out images: {result['count_mismatches']} counts "
-              f"differ, windows within {result['max_abs_window']:.1e}, reconstructions within "
-              f"{result['max_abs_reconstruction']:.1e} ({'ok' if result['ok'] else 'FAILED'})")
-        return 0 if result["ok"] else 1
-    if args.command == "reproduce":
-        from .reproduce import reproduce
-        from .sweep import SweepError
-        try:
-            return reproduce(only=args.only, jobs=args.jobs, book=not args.no_book, backend=args.backend,
-                             address=args.address, device=args.device)
-        except SweepError as e:
-            print(f"reproduce: {e}", file=sys.stderr)
-            return 2
-    if args.command == "sweep":
-        return _sweep(args)
-    if args.command == "repository":
-        from .book import BookError, repository, write_twins
-        try:
-            if args.url:
-                for path in repository.set_url(args.url) + write_twins():
-                    print(f"wrote {path.relative_to(repository.ROOT)}")
-            print(repository.url())
-            problems = repository.stale()
-        except BookError as e:
-            print(f"repository: {e}", file=sys.stderr)
-            return 2
-        for problem in problems:
-            print(f"repository: {problem}", file=sys.stderr)
-        return 1 if problems else 0
-    if args.command == "data":
-        from .data import load_mnist, multi_mnist_splits
-        for split in ("train", "test"):
-            images, _ = load_mnist(split)
-            print(f"MNIST {split}: {len(images)} digits, verified")
-        for profile in ("smoke", "paper"):
-            train, test = multi_mnist_splits(profile)
-            print(f"multi-MNIST ({profile}): {len(train)} training and {len(test)} test images, cached")
-    elif args.command == "book":
-        from . import book
-        try:
-            book.build(profile=args.profile, only=args.only, check=not args.no_check)
-        except book.BookError as e:
-            print(f"book: {e}", file=sys.stderr)
-            return 1
-    elif args.command == "smoke-notebooks":
-        from . import book
-        for path in book.parameterize_all(args.out, profile="smoke"):
-            print(path)
-    elif args.command == "twins":
-        from . import book
-        stale = book.stale_twins() if args.check else book.write_twins()
-        for path in stale:
-            print(f"{'stale' if args.check else 'wrote'} {path.relative_to(book.ROOT)}")
-        if args.check and stale:
-            print("twins: run `python -m airlib twins`", file=sys.stderr)
-            return 1
+        print(f"promoted {run_dir} -> {stem.relative_to(runs.ROOT) if stem.is_relative_to(runs.ROOT) else stem}")
+    return 0
+
+
+def _export(args) -> int:
+    from .export import export
+    try:
+        path, result = export(args.name, args.seed, args.out)
+    except ValueError as e:
+        print(f"export: {e}", file=sys.stderr)
+        return 1
+    print(f"wrote {path}; checked on {result['images']} held-out images: {result['count_mismatches']} counts "
+          f"differ, windows within {result['max_abs_window']:.1e}, reconstructions within "
+          f"{result['max_abs_reconstruction']:.1e} ({'ok' if result['ok'] else 'FAILED'})")
+    return 0 if result["ok"] else 1
+
+
+def _reproduce(args) -> int:
+    from .reproduce import reproduce
+    from .sweep import SweepError
+    try:
+        return reproduce(only=args.only, jobs=args.jobs, book=not args.no_book, backend=args.backend,
+                         address=args.address, device=args.device)
+    except SweepError as e:
+        print(f"reproduce: {e}", file=sys.stderr)
+        return 2
+
+
+def _repository(args) -> int:
+    from .book import BookError, repository, write_twins
+    try:
+        if args.url:
+            for path in repository.set_url(args.url) + write_twins():
+                print(f"wrote {path.relative_to(repository.ROOT)}")
+        print(repository.url())
+        problems = repository.stale()
+    except BookError as e:
+        print(f"repository: {e}", file=sys.stderr)
+        return 2
+    for problem in problems:
+        print(f"repository: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+def _data(args) -> int:
+    from .data import load_mnist, multi_mnist_splits
+    for split in ("train", "test"):
+        images, _ = load_mnist(split)
+        print(f"MNIST {split}: {len(images)} digits, verified")
+    for profile in ("smoke", "paper"):
+        train, test = multi_mnist_splits(profile)
+        print(f"multi-MNIST ({profile}): {len(train)} training and {len(test)} test images, cached")
+    return 0
+
+
+def _book(args) -> int:
+    from . import book
+    try:
+        book.build(profile=args.profile, only=args.only, check=not args.no_check)
+    except book.BookError as e:
+        print(f"book: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _smoke_notebooks(args) -> int:
+    from . import book
+    for path in book.parameterize_all(args.out, profile="smoke"):
+        print(path)
+    return 0
+
+
+def _twins(args) -> int:
+    from . import book
+    stale = book.stale_twins() if args.check else book.write_twins()
+    for path in stale:
+        print(f"{'stale' if args.check else 'wrote'} {path.relative_to(book.ROOT)}")
+    if args.check and stale:
+        print("twins: run `python -m airlib twins`", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -166,6 +176,23 @@ def _backend_options(parser) -> None:
                         "a local cluster of --jobs CPUs)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"),
                         help="where each job trains: cpu (default), cuda, or auto (a GPU when there is one)")
+
+
+def _evaluate(args) -> int:
+    import torch
+
+    from . import evaluations, runs
+    torch.set_num_threads(1)          # one job per core: torch's default threads oversubscribe a busy machine
+    options = {k: v for k, v in (("jobs", args.jobs), ("only", args.only)) if v is not None}
+    try:
+        record = evaluations.evaluate(args.name, args.profile, **options)
+    except (ValueError, runs.ArtifactError) as e:
+        print(f"evaluate: {e}", file=sys.stderr)
+        return 2
+    out = runs.RUNS / f"{args.name}-{args.profile}"
+    done = "partial study, no record" if record is None else f"record in {record['wall_time_s'] / 60:.1f} min"
+    print(f"{out}: {done}")
+    return 0
 
 
 def _sweep(args) -> int:
@@ -182,6 +209,11 @@ def _sweep(args) -> int:
         return 2
     print(sweep.format_report(spec, sweep.summarise(spec, sweep.expand(spec, out, args.device))))
     return 1 if result and result["failed"] else 0
+
+
+COMMANDS = {"list": _list, "promote": _promote, "evaluate": _evaluate, "export": _export, "reproduce": _reproduce,
+            "sweep": _sweep, "repository": _repository, "data": _data, "book": _book,
+            "smoke-notebooks": _smoke_notebooks, "twins": _twins}
 
 
 if __name__ == "__main__":

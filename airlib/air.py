@@ -19,11 +19,11 @@ latents; it outputs ``q(z_pres^i)`` and ``q(z_where^i)``; the attended window ``
 ``q(z_what^i)``. All ``N`` steps are computed for the whole batch and steps after the first
 ``z_pres = 0`` are masked, which keeps the batch dense.
 
-The model owns its loss (:meth:`AIR.loss`, Eqs. 4 to 7), assembled from ``airlib.estimators``: the
-densities, the KL of Gaussians, presence sampling and log-probabilities, the step mask, the learning
-signal, the score-function surrogate and NVIL's baseline network and regression are the same functions
-the toy model of chapter 1 uses; this file adds only what is particular to AIR (the networks, the
-spatial transformer, the exact stop-value baseline).
+The model owns its loss (:meth:`AIR.loss`, Eqs. 4 to 7) and hands its terms to ``airlib.estimators``:
+the densities, the KL of Gaussians, presence sampling and log-probabilities, the step mask, NVIL's
+baseline network and the variance-reduced surrogate (``elbo_surrogate``) are the ones the toy model of
+chapter 1 uses; this file adds only what is particular to AIR (the networks, the spatial transformer,
+the exact stop-value baseline).
 """
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -166,15 +167,15 @@ class AIR(nn.Module):
     def loss(self, images: Tensor, pres_prior: float, generator: torch.Generator | None = None
              ) -> tuple[Tensor, dict]:
         """The loss whose gradient is minus the AIR gradient estimate, Eqs. (4)-(7), plus the
-        baseline's regression loss.
+        baseline's regression loss (``estimators.elbo_surrogate``).
 
         One sample ``(z, n) ~ q(. | x)`` per image. ``z_what`` and ``z_where`` take the pathwise
         estimator, Eq. (6), through the analytic KLs of :meth:`elbo_terms`. Each ``z_pres^i`` takes
-        the likelihood-ratio estimator, Eq. (7), with the local learning signal (the likelihood and
-        the terms of steps ``j >= i``, ``estimators.learning_signal``) minus the baseline
+        the likelihood-ratio estimator, Eq. (7), with the local learning signal minus the baseline
         ``stop_value + b(x, z^{1:i-1})``: the exact value of stopping at step ``i`` plus NVIL's
-        input-dependent network, which ``estimators.baseline_loss`` regresses onto the signal.
-        The direct gradient of ``-log q(z_pres)`` inside ``l`` has expectation zero and is left out.
+        input-dependent network, regressed onto the signal. The presence terms are passed as
+        ``discrete_terms``, so the pathwise part leaves out the direct gradient of ``-log q(z_pres)``
+        (zero in expectation).
 
         Args:
             images: (B, H, W) float in [0, 1] (or uint8).
@@ -188,13 +189,10 @@ class AIR(nn.Module):
         images = self.check_images(images)
         trace = self(images, sample=True, generator=generator)
         t = self.elbo_terms(trace, images, pres_prior)
-        mask = trace.active                                                       # (B, N) step mask
-        signal = est.learning_signal(t["loglik"], t["pres"] - t["kl"], mask)      # (B, N) local credit
-        baseline = self.stop_value(trace, images, pres_prior).detach() + trace.baseline
-        score = est.score_function_surrogate(t["log_q_pres"], signal - baseline.detach(), mask)  # Eq. (7)
-        pathwise = -(t["loglik"] - t["kl"].sum(1)).mean()                         # Eq. (6)
-        loss = pathwise + score + est.baseline_loss(baseline, signal, mask)
-        return loss, dict(elbo=t["elbo"].detach(), z_pres=trace.z_pres.detach(), trace=trace)
+        baseline = self.stop_value(trace, images, pres_prior).detach() + trace.baseline   # (B, N)
+        s = est.elbo_surrogate(t["loglik"], -t["kl"], t["log_q_pres"], trace.active, baseline,
+                               discrete_terms=t["pres"])
+        return s.loss, dict(elbo=t["elbo"].detach(), z_pres=trace.z_pres.detach(), trace=trace)
 
     # ------------------------------------------------------------------ the objective, Eq. (3)
 
@@ -278,11 +276,12 @@ class AIR(nn.Module):
     # ------------------------------------------------------------------ public inference
 
     @torch.no_grad()
-    def infer(self, images: Tensor, chunk: int = 1000, threads: int | None = None) -> Inference:
+    def infer(self, images: Tensor | np.ndarray, chunk: int = 1000, threads: int | None = None) -> Inference:
         """Deterministic scene inference: the count, the posterior means and the reconstruction.
 
         Args:
-            images: (B, 50, 50), float in [0, 1] or uint8 in [0, 255]; B = 0 gives empty results.
+            images: (B, 50, 50) tensor or numpy array, float in [0, 1] or uint8 in [0, 255]; B = 0 gives
+                empty results.
             chunk: images per forward pass. The pass keeps every step's partial canvas, about
                 ``(N + 3) * H * W * 4`` bytes per image (80 KB at 50x50), so chunks bound the memory.
             threads: torch CPU threads for this call (restored afterwards). Default: one thread for
@@ -295,8 +294,8 @@ class AIR(nn.Module):
             ``z_what`` (B, N, Z), ``reconstruction`` (B, 50, 50).
 
         Raises:
-            TypeError, ValueError: for input that is not such a tensor, or a chunk that is not a
-                positive integer.
+            TypeError, ValueError: for input that is not such a tensor or array, or a chunk that is not
+                a positive integer.
         """
         est.check_num_samples(chunk, 1, "chunk")
         images = self.check_images(images)
@@ -344,10 +343,18 @@ def _clamp_zoom(z_where: Tensor) -> Tensor:
 
 
 def image_batch(images, size: int, like: Tensor) -> Tensor:
-    """Validates a batch of square images (B, size, size), uint8 in [0, 255] or float in [0, 1], and returns
-    it as floats in [0, 1] in ``like``'s dtype and on its device; a clear TypeError or ValueError otherwise."""
+    """Validates a batch of square images (B, size, size), a tensor or numpy array, uint8 in [0, 255] or float
+    in [0, 1], and returns it as floats in [0, 1] in ``like``'s dtype and on its device; a clear TypeError or
+    ValueError otherwise."""
+    if isinstance(images, np.ndarray):
+        dtype = images.dtype
+        if not (dtype.kind == "f" and dtype.itemsize in (2, 4, 8) or dtype.kind == "u" and dtype.itemsize == 1):
+            raise TypeError(f"images must be float in [0, 1] or uint8, got numpy dtype {dtype}")
+        images = images.astype(dtype.newbyteorder("="), copy=not images.flags.writeable)
+        images = torch.from_numpy(images)
     if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor of shape (B, {size}, {size}), got {type(images).__name__}")
+        raise TypeError(f"images must be a torch.Tensor or numpy array of shape (B, {size}, {size}), "
+                        f"got {type(images).__name__}")
     if images.dim() != 3 or images.shape[1:] != (size, size):
         raise ValueError(f"images must have shape (B, {size}, {size}), got {tuple(images.shape)}")
     if images.dtype == torch.uint8:

@@ -4,7 +4,7 @@ Everything works on per-step tensors that any model produces: ``B`` images, ``N`
 samples per image. Every surrogate is a *loss to minimise* whose gradient is minus the estimator of
 the bound's gradient, so it plugs into any ``torch.optim`` optimiser.
 
-The unary z_pres code (Sec. I-A, Eq. 2): n ones, then a zero (no zero when n = N).
+The unary z_pres code (Sec. I-A, Eq. 2; :mod:`airlib.presence`, re-exported here): n ones, then a zero.
     sample_presence(probs | logits (B, N)) -> z_pres (B, N), zeros after the first zero
     sample_presence_step(prev (B,), probs | logits (B,)) -> (B,), one step of a recurrent model
     step_mask(z_pres) -> (B, N): steps that run (z_pres^{1:i-1} = 1); weighs log q(z_pres^i)
@@ -27,8 +27,10 @@ Score-function gradients, Eq. (7), with NVIL's variance reduction [25]:
     baseline_loss(baseline (B, N), signal (B, N), mask (B, N)) -> scalar regression loss
     SignalNormaliser(n_steps, momentum=0.9, scale=True)(signal, mask) -> (B, N): running
         centring and scaling (signal - c_i) / max(1, sqrt(v_i))
-    elbo_surrogate(log_lik, step_terms, log_q_pres, mask, baseline=None, normaliser=None,
-        local=True) -> Surrogate(loss, elbo (B,), signal (B, N)): the whole recipe in one call
+    elbo_surrogate(log_lik, step_terms, log_q, mask, baseline=None, normaliser=None, local=True,
+        normalise="after" | "before", samples=K, discrete_terms=None, fixed_terms=None,
+        pathwise_log_lik=None) -> Surrogate(loss, elbo (B,), signal (B, N)): the whole recipe in
+        one call, the one every model trains with (toy, AIR, the 3D and table-top networks)
 Beyond the paper:
     vimco_surrogate(log_w (B, K), log_q (B, K)) -> scalar: VIMCO, leave-one-out baselines, K >= 2
     relaxed_presence(logits (B, N), temperature, hard=False) -> (B, N): binary Concrete z_pres,
@@ -42,154 +44,10 @@ from typing import NamedTuple, Optional
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
-# ---------- Argument checks
-
-
-def _check_same_shape(**tensors: torch.Tensor) -> None:
-    shapes = {name: tuple(t.shape) for name, t in tensors.items() if t is not None}
-    if len(set(shapes.values())) > 1:
-        raise ValueError("shapes must match: " + ", ".join(f"{k} {v}" for k, v in shapes.items()))
-
-
-def _check_ndim(name: str, t: torch.Tensor, ndim: int) -> None:
-    if t.dim() != ndim:
-        raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(t.shape)}")
-
-
-def _check_probs(probs: torch.Tensor, name: str = "probs") -> None:
-    if not torch.all((probs > 0) & (probs < 1)):
-        bad = probs[~((probs > 0) & (probs < 1))].flatten()[:3].tolist()
-        raise ValueError(f"{name} must lie in the open interval (0, 1); got e.g. {bad}. "
-                         "Pass logits instead where a sigmoid can saturate.")
-
-
-def _logits_from(probs: Optional[torch.Tensor], logits: Optional[torch.Tensor]) -> torch.Tensor:
-    if (probs is None) == (logits is None):
-        raise ValueError("pass exactly one of probs and logits")
-    if logits is not None:
-        if not torch.all(torch.isfinite(logits)):
-            raise ValueError("logits must be finite")
-        return logits
-    _check_probs(probs)
-    return torch.log(probs) - torch.log1p(-probs)
-
-
-def check_num_samples(k: int, minimum: int = 1, name: str = "K") -> int:
-    """Returns ``k`` if it is an integer >= ``minimum``, else raises a ValueError."""
-    if isinstance(k, bool) or not isinstance(k, int) or k < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {k!r}")
-    return k
-
-
-# ---------- The unary z_pres code, Sec. I-A
-
-
-def step_mask(z_pres: torch.Tensor) -> torch.Tensor:
-    """Steps that run, (B, N) z_pres in {0, 1} (or relaxed, [0, 1]) -> (B, N) prod_{j < i} z_pres^j."""
-    _check_ndim("z_pres", z_pres, 2)
-    ones = torch.ones_like(z_pres[:, :1])
-    return torch.cumprod(torch.cat([ones, z_pres[:, :-1]], dim=1), dim=1)
-
-
-def object_mask(z_pres: torch.Tensor) -> torch.Tensor:
-    """Steps that describe an object (the first n): (B, N) z_pres -> (B, N) prod_{j <= i} z_pres^j."""
-    _check_ndim("z_pres", z_pres, 2)
-    return torch.cumprod(z_pres, dim=1)
-
-
-def count(z_pres: torch.Tensor) -> torch.Tensor:
-    """The number of objects n encoded by a unary z_pres: (B, N) -> (B,) (leading ones)."""
-    return object_mask(z_pres).sum(dim=1)
-
-
-def unary(n: torch.Tensor, N: int) -> torch.Tensor:
-    """The unary code of Sec. I-A: n ones followed by zeros, (B,) integer -> (B, N) float."""
-    check_num_samples(N, 1, "N")
-    n = torch.as_tensor(n)
-    if torch.any(n < 0) or torch.any(n > N):
-        raise ValueError(f"counts must lie in 0..{N}, got {n.tolist()}")
-    return (torch.arange(N, device=n.device) < n.unsqueeze(-1)).to(torch.get_default_dtype())
-
-
-def sample_presence_step(prev: torch.Tensor, probs: Optional[torch.Tensor] = None,
-                         logits: Optional[torch.Tensor] = None,
-                         generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """One step of the interruption variable: z_pres^i ~ Bernoulli(p^i) if z_pres^{i-1} = 1, else 0.
-
-    Args: prev (B,) the previous step's z_pres (ones at the first step); probs (B,)
-    q(z_pres^i = 1 | x, z^{1:i-1}) in (0, 1), or logits (B,). Returns (B,) z_pres^i, no gradient.
-    """
-    logit = _logits_from(probs, logits)
-    _check_same_shape(prev=prev, probs=logit)
-    u = torch.rand(logit.shape, generator=generator, dtype=logit.dtype, device=logit.device)
-    return (u < torch.sigmoid(logit.detach())).to(logit.dtype) * prev
-
-
-def sample_presence(probs: Optional[torch.Tensor] = None, logits: Optional[torch.Tensor] = None,
-                    generator: Optional[torch.Generator] = None) -> torch.Tensor:
-    """Samples a unary presence code that stops at the first zero (Eq. 2).
-
-    Args: probs (B, N) per-step q(z_pres^i = 1 | ...) in (0, 1), or logits (B, N).
-    Returns (B, N) z_pres: n ones followed by zeros, no gradient.
-    """
-    logit = _logits_from(probs, logits)
-    _check_ndim("probs/logits", logit, 2)
-    u = torch.rand(logit.shape, generator=generator, dtype=logit.dtype, device=logit.device)
-    return torch.cumprod((u < torch.sigmoid(logit.detach())).to(logit.dtype), dim=1)
-
-
-def presence_log_prob(z_pres: torch.Tensor, probs: Optional[torch.Tensor | float] = None,
-                      logits: Optional[torch.Tensor] = None) -> torch.Tensor:
-    """Per-step log q(z_pres^i | x, z^{1:i-1}), masked so steps after the first zero add nothing.
-
-    Eq. (2): log q(n | x) = sum_{i <= n} log q(z_pres^i = 1 | ...) + log q(z_pres^{n+1} = 0 | ...),
-    which is ``presence_log_prob(...).sum(-1)`` (no trailing zero when n = N). The same function
-    gives a prior's log p(n): with ``probs`` a float rho, every step is Bernoulli(rho), the
-    geometric prior p(n) = rho^n (1 - rho) truncated at N (Sec. I-A), computed as
-    ``z log rho + (1 - z) log(1 - rho)`` with no logit round trip (exact for rho = 1e-7).
-
-    Args:
-        z_pres: (B, N) in {0, 1} (a relaxed value in [0, 1] gives the Bernoulli log-mass
-            extended linearly in z_pres).
-        probs: (B, N) in (0, 1), or a float in (0, 1) for every step, or ``logits`` (B, N)
-            (use logits where a sigmoid can saturate).
-
-    Returns:
-        (B, N) log-probabilities, zero where ``step_mask(z_pres)`` is zero.
-    """
-    if isinstance(probs, (float, int)) and not isinstance(probs, bool):
-        if logits is not None:
-            raise ValueError("pass exactly one of probs and logits")
-        if not 0 < probs < 1:
-            raise ValueError(f"probs must lie in the open interval (0, 1), got {probs!r}")
-        _check_ndim("z_pres", z_pres, 2)
-        return (z_pres * math.log(probs) + (1 - z_pres) * math.log1p(-probs)) * step_mask(z_pres)
-    logit = _logits_from(probs, logits)
-    if logit.dim() == 1:
-        logit = logit.expand_as(z_pres)
-    _check_same_shape(z_pres=z_pres, logits=logit)
-    _check_ndim("z_pres", z_pres, 2)
-    log_p = -F.binary_cross_entropy_with_logits(logit, z_pres, reduction="none")
-    return log_p * step_mask(z_pres)
-
-
-def presence_prior_probs(prior_n: torch.Tensor) -> torch.Tensor:
-    """Writes a prior p_N(n), n = 0..N (Eq. 1), as per-step presence probabilities.
-
-    rho_i = P(z_pres^i = 1 | z_pres^{1:i-1} = 1) = P(n >= i) / P(n >= i - 1), so that
-    p_N(n) = prod_{i <= n} rho_i * (1 - rho_{n+1}) in the unary code.
-    Args: prior_n (N + 1,) positive, summing to one. Returns (N,) rho_1..rho_N.
-    """
-    _check_ndim("prior_n", prior_n, 1)
-    if prior_n.numel() < 2 or not torch.all(prior_n > 0):
-        raise ValueError("prior_n must hold N + 1 >= 2 positive probabilities")
-    if abs(float(prior_n.sum()) - 1.0) > 1e-6:
-        raise ValueError(f"prior_n must sum to one, sums to {float(prior_n.sum())}")
-    tail = torch.flip(torch.cumsum(torch.flip(prior_n, [0]), 0), [0])  # (N+1,) P(n >= i)
-    return (tail[1:] / tail[:-1]).clamp(1e-12, 1 - 1e-12)
-
+from .presence import (_check_ndim, _check_same_shape, check_num_samples, count, object_mask,  # noqa: F401
+                       presence_log_prob, presence_prior_probs, sample_presence, sample_presence_step, step_mask,
+                       unary)
 
 # ---------- Pathwise gradients, Eq. (6)
 
@@ -383,41 +241,96 @@ class Surrogate(NamedTuple):
     signal: torch.Tensor  # (B, N) raw learning signal, before baseline and normalisation
 
 
-def elbo_surrogate(log_lik: torch.Tensor, step_terms: torch.Tensor, log_q_pres: torch.Tensor,
+def elbo_surrogate(log_lik: torch.Tensor, step_terms: torch.Tensor, log_q: Optional[torch.Tensor],
                    mask: torch.Tensor, baseline: Optional[torch.Tensor] = None,
-                   normaliser: Optional[SignalNormaliser] = None, local: bool = True) -> Surrogate:
-    """The whole estimator of Sec. I-B as one loss: pathwise (Eq. 6) + score function (Eq. 7).
+                   normaliser: Optional[SignalNormaliser] = None, local: bool = True, *,
+                   normalise: str = "after", samples: int = 1,
+                   discrete_terms: Optional[torch.Tensor] = None,
+                   fixed_terms: Optional[torch.Tensor] = None,
+                   pathwise_log_lik: Optional[torch.Tensor] = None) -> Surrogate:
+    """The estimator of Sec. I-B as one loss, with NVIL's variance reduction [25].
 
-    loss = -mean_b l_b                                (Eq. 6 through reparameterised latents)
-           + score_function_surrogate(log_q_pres, A, mask)       (Eq. 7, A the credited signal)
-           + baseline_loss(baseline, signal, mask)               (if a baseline is given)
-    with signal = ``learning_signal(log_lik, step_terms, mask, local)``, A = signal - baseline,
-    then ``normaliser(A)`` if one is given. The l term also carries the direct gradient of
-    -log q(z_pres) (its expectation is zero), which is part of the unbiased estimator.
+    l = log_lik + sum_i mask_i step_terms_i (+ fixed_terms) is the ELBO sample of Eq. (5); the
+    loss's gradient is minus the estimate of the bound's gradient::
+
+        loss = -mean_b l_b                               Eq. (6), autograd through reparameterised z
+               + score_function_surrogate(log_q, A, mask)
+                   = -mean_b sum_i mask_i A_i log q(z^i | omega^i)    Eq. (7), l replaced by A_i
+               + baseline_loss(baseline, S, mask)        NVIL's regression, when a baseline is given
+
+    with signal = ``learning_signal(log_lik, step_terms (+ discrete_terms), mask, local)`` (step i
+    keeps the terms its choice can change), S = signal, or ``normaliser(signal)`` with
+    ``normalise="before"``, and A = S - b, then ``normaliser(A)`` with ``normalise="after"``. The
+    baseline b is ``baseline``, or with ``samples`` K > 1 the mean S of the other K - 1 samples of
+    the same image; neither depends on step i's choice, so the estimator stays unbiased. The -l term
+    also carries the direct gradient of -log q of the discrete choices (zero in expectation) unless
+    ``discrete_terms`` keeps them out of it.
 
     Args:
         log_lik: (B,) log p(x | z) (plus any prior over n not written per step), differentiable.
-        step_terms: (B, N) per-step log p - log q (all latents of step i, masked), differentiable.
-        log_q_pres: (B, N) ``presence_log_prob`` of the sampled z_pres (and any other discrete
-            latents of step i), differentiable in phi.
+        step_terms: (B, N) per-step log p - log q of step i's latents (with ``discrete_terms``:
+            of its continuous latents only), differentiable.
+        log_q: (B, N) log q of step i's discrete choices (``presence_log_prob``, plus e.g. a
+            categorical's), differentiable in phi; None: no score-function term (the choices are
+            not trained, e.g. during a warm-up; the normaliser and the baseline still learn).
         mask: (B, N) ``step_mask`` of the sampled z_pres.
-        baseline: optional (B, N) baseline values, differentiable in the baseline's parameters
-            only (compute it from detached inputs).
+        baseline: optional (B, N) b(x, z^{1:i-1}), differentiable in the baseline's parameters only
+            (compute it from detached inputs).
         normaliser: optional ``SignalNormaliser``.
         local: credit each step only with the terms it affects.
+        normalise: ``"after"`` (NVIL: normalise the baseline-subtracted signal; the baseline
+            regresses on the raw signal) or ``"before"`` (normalise the raw signal, and fit and
+            subtract the baseline on that scale: a small network cannot reach a raw signal of
+            ~1e4 nats).
+        samples: K, rows are K samples of each image, sample index fastest
+            (``repeat_interleave``); K > 1 replaces ``baseline`` by the leave-one-out mean.
+        discrete_terms: optional (B, N) log p - log q of step i's discrete choices, kept apart from
+            ``step_terms``: in l and in the signal, not in the pathwise term.
+        fixed_terms: optional (B,) terms of l fixed before any step (a camera sampled first): in l
+            and its gradient, in no step's signal.
+        pathwise_log_lik: optional (B,) log-likelihood that replaces ``log_lik`` in the pathwise
+            term only (l - log_lik + pathwise_log_lik); the signal and the returned ELBO keep
+            ``log_lik``. Then the loss is no longer one objective's gradient.
 
     Returns:
         ``Surrogate(loss, elbo, signal)``.
     """
-    _check_same_shape(step_terms=step_terms, log_q_pres=log_q_pres, mask=mask, baseline=baseline)
-    elbo = log_lik + (step_terms * mask).sum(1)  # (B,)
-    signal = learning_signal(log_lik, step_terms, mask, local)
-    credited = signal if baseline is None else signal - baseline.detach()
-    if normaliser is not None:
-        credited = normaliser(credited, mask)
-    loss = -elbo.mean() + score_function_surrogate(log_q_pres, credited, mask)
+    if normalise not in ("after", "before"):
+        raise ValueError(f"normalise must be 'after' or 'before', got {normalise!r}")
+    K = check_num_samples(samples, 1, "samples")
+    if K > 1 and baseline is not None:
+        raise ValueError("samples > 1 uses the leave-one-out baseline: pass no baseline")
+    _check_same_shape(step_terms=step_terms, log_q=log_q, mask=mask, baseline=baseline,
+                      discrete_terms=discrete_terms)
+    if log_lik.shape[0] % K:
+        raise ValueError(f"{log_lik.shape[0]} rows are not groups of samples={K}")
+    terms = step_terms if discrete_terms is None else discrete_terms + step_terms
+    elbo = log_lik + (terms * mask).sum(1)  # (B,)
+    if fixed_terms is not None:
+        elbo = elbo + fixed_terms
+    pathwise = elbo
+    if discrete_terms is not None:
+        pathwise = log_lik + (step_terms * mask).sum(1)
+        if fixed_terms is not None:
+            pathwise = pathwise + fixed_terms
+    if pathwise_log_lik is not None:
+        pathwise = pathwise - log_lik + pathwise_log_lik
+    signal = learning_signal(log_lik, terms, mask, local)  # (B, N)
+    target = normaliser(signal, mask) if normaliser is not None and normalise == "before" else signal
+    credited = target
     if baseline is not None:
-        loss = loss + baseline_loss(baseline, signal, mask)
+        credited = target - baseline.detach()
+    elif K > 1:
+        s = target.view(-1, K, target.shape[1])  # (B / K, K, N)
+        loo = (s.sum(1, keepdim=True) - s) / (K - 1)
+        credited = (s - loo).view(-1, target.shape[1])
+    if normaliser is not None and normalise == "after":
+        credited = normaliser(credited, mask)
+    loss = -pathwise.mean()
+    if log_q is not None:
+        loss = loss + score_function_surrogate(log_q, credited, mask)
+    if baseline is not None:
+        loss = loss + baseline_loss(baseline, target, mask)
     return Surrogate(loss, elbo.detach(), signal)
 
 

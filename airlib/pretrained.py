@@ -35,9 +35,7 @@ def available_seeds(name: str, directory: Path | None = None, weights: bool = Fa
 @functools.lru_cache(maxsize=None)
 def todays_data_sha256(name: str, profile: str) -> dict:
     """The ``data_sha256`` the code would record for ``name`` today (computed once per process)."""
-    from .train import data_hashes
-    exp = experiments.get(name)
-    return data_hashes(exp.data(profile))
+    return runs.data_hashes(experiments.get(name).data(profile))
 
 
 def config_changes(recorded, today) -> list[str]:
@@ -57,18 +55,6 @@ def config_changes(recorded, today) -> list[str]:
         if recorded.get(key, "(absent)") != now.get(key, "(absent)"):
             changes.append(f"{key}: {recorded.get(key, '(absent)')} -> {now.get(key, '(absent)')}")
     return changes
-
-
-def results_record(name: str, today) -> dict:
-    """The committed record of an evaluation (``artifacts/<name>-seed0.json``, paper profile), refused when it
-    was made under another configuration than ``today``, naming the fields and the command that redoes it."""
-    stem = runs.artifact_stem(name, 0)
-    record = runs.load_record(stem)
-    changes = config_changes(record["train_config"], today)
-    if changes:
-        raise ArtifactError(f"{stem.name} was made with another configuration ({', '.join(changes)}); redo it with: "
-                            f"{record['command']} && python -m airlib promote runs/{name}-paper")
-    return record
 
 
 def check_record(name: str, record: dict, data: bool = True) -> list[str]:
@@ -115,7 +101,9 @@ def load_pretrained(name: str = "air-multi-mnist", seed: int = DEFAULT_SEED, dev
     Args:
         name: an experiment (``python -m airlib list``), e.g. ``"air-multi-mnist"``.
         seed: which training run (``available_seeds(name, weights=True)``).
-        device: where to put the model.
+        device: where to put the model: ``"cpu"``, ``"cuda"`` (``"cuda:1"``, or a ``torch.device``) or
+            ``"auto"`` (a GPU when torch sees one), checked before anything is loaded
+            (:func:`airlib.runs.resolve_device`).
         directory: where the artifacts lie (default: the repository's ``artifacts/``).
 
     Returns:
@@ -123,8 +111,10 @@ def load_pretrained(name: str = "air-multi-mnist", seed: int = DEFAULT_SEED, dev
         and ``figures`` (the tensors saved for the book's figures).
 
     Raises:
+        ValueError: a device this torch cannot use (e.g. ``"cuda"`` without a GPU or CUDA build).
         ArtifactError: missing, damaged or stale, naming the file and the command that remakes it.
     """
+    device = runs.resolve_device(str(device) if isinstance(device, torch.device) else device)
     exp = experiments.get(name)
     record = load_record(name, seed, directory)
     _, tensors = runs.load_artifact(runs.artifact_stem(name, seed, directory))

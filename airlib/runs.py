@@ -90,7 +90,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         raise ValueError(f"unknown device {name!r}: expected cpu, cuda or auto")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {name!r} asked for, but torch sees no GPU here (torch {torch.__version__}); "
-                         "use --device cpu or auto")
+                         "use the device cpu or auto instead")
     return torch.device(name)
 
 
@@ -112,6 +112,12 @@ def provenance(device: torch.device, command: str) -> dict:
     commit, dirty = git_state()
     return dict(command=command, commit=commit, dirty=dirty, device=device_name(device), torch=str(torch.__version__),
                 determinism=determinism(), host=host())
+
+
+def data_hashes(data: dict) -> dict[str, str]:
+    """A record's ``data_sha256``: the SHA-256 of every tensor a run trains or a study scores, by split."""
+    from .data import tensor_sha256
+    return {k: tensor_sha256(v) for k, v in sorted(data.items())}
 
 
 def file_sha256(path: Path) -> str:

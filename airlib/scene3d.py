@@ -27,10 +27,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from airlib import estimators as est
+from airlib.pose import MAX_SCALE, clamp_position, log_uniform_pose, pose_gaussian
 from airlib.profiles import select
 from airlib.render import OBJECTS, SYMMETRY, SceneSpec, sample_scenes, shared_renderer
 from airlib.render.gradient import DEFAULT_EPS, render
-from airlib.render.likelihood import downsample, pyramid_log_likelihood
+from airlib.render.likelihood import check_images, downsample, level_weights, pyramid_log_likelihood  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -128,13 +129,6 @@ def config(profile: str) -> Config:
 STAGES = (("coarse", CONFIGS["paper"].levels[:1]), ("fine", CONFIGS["paper"].levels))
 
 
-def level_weights(cfg: Config, step: int) -> tuple:
-    """Weight of each likelihood level at a training step: 1 for the widest, and for the narrower
-    ones 0 before ``fine_start``, rising linearly to 1 over ``fine_ramp`` steps."""
-    fine = min(max((step - cfg.fine_start) / max(cfg.fine_ramp, 1), 0.0), 1.0)
-    return (1.0,) + (fine,) * (len(cfg.levels) - 1)
-
-
 def log_likelihood(cfg: Config, images: torch.Tensor, rendered: torch.Tensor, weights=None) -> torch.Tensor:
     """log p(x | z) of the model: the blur pyramid of ``cfg.levels`` (all levels at full weight by default).
 
@@ -149,13 +143,6 @@ def wrap_angle(theta: torch.Tensor) -> torch.Tensor:
     return torch.remainder(theta + math.pi, 2 * math.pi) - math.pi
 
 
-# Largest standard deviations of q(z_where | x): 10 cm, and 0.5 rad for the angle. The prior on the
-# angle is uniform on the circle, so where the likelihood is flat in the angle (the wide level,
-# early in training) the entropy term widens q(theta) as far as it may. At a width of pi, samples
-# cover the circle, the expected gradient of the likelihood with respect to the mean angle
-# vanishes, and the narrow level, once on, could not pull it. At 0.5 rad the samples stay within
-# reach of the nearest basin.
-MAX_SCALE = torch.tensor([0.1, 0.1, 0.5])
 MIN_RADIUS = 0.25  # see SceneNet.pose
 # Order of each type's rotational symmetry: m turns of 2 pi / m leave the object's image unchanged.
 ORDER = torch.tensor([round(2 * math.pi / SYMMETRY[o]) if SYMMETRY[o] else 1 for o in OBJECTS])
@@ -173,10 +160,9 @@ def _encoder(hidden: int, input_size: int) -> nn.Sequential:
 class SceneNet(nn.Module):
     """Takes a small image to q(z_what | x) (3 logits) and q(z_where | x) (Gaussian loc, scale).
 
-    The mean angle is read as atan2 of two outputs, a point on the circle: a network output on
-    the line would need a jump somewhere on the circle of angles, where a turn of the object by a
-    hair flips its estimate by a whole turn. Without ``symmetric`` this uses only that angles are
-    periodic, nothing of any object's symmetry (the paper's supervised baseline).
+    The pose is read by :func:`airlib.pose.pose_gaussian`: the mean angle is the atan2 of two
+    outputs, a point on the circle. Without ``symmetric`` this uses only that angles are periodic,
+    nothing of any object's symmetry (the paper's supervised baseline).
 
     The cube's image repeats every quarter turn, so its posterior over theta has four modes, and
     no continuous map from its images to one point on the circle of theta exists (going once round
@@ -187,10 +173,7 @@ class SceneNet(nn.Module):
     apart, with density q(theta) = N(theta; mu, s) / m near its mean; the likelihood is the same
     for every copy, so the sample's copy is rendered (the copies do not overlap: s <= 0.5 / m).
 
-    Position and angle share one encoder. Variants with a branch of its own for the angle (alone,
-    or beside the shared features, batch-normalised; with the angle on the line or as atan2) did
-    not let AIR learn the angle either, and the supervised network then lost the cylinder's angle
-    (development runs, not recorded; the chapter's "what we tried").
+    Position and angle share one encoder.
 
     The paper's R(x, ...) for one step (N = 1), as two branches: one for the type, one for the
     pose. With one shared encoder, AIR's encoder follows the pathwise gradient of the likelihood
@@ -225,18 +208,13 @@ class SceneNet(nn.Module):
         scale the circle's scale / m.
         """
         out = self.where(self.encoder(x))
-        p = SPEC.placement_half_width
-        phi = torch.atan2(out[:, 3], out[:, 2])[:, None]  # (B, 1), in (-pi, pi]
-        # d phi / d(cos, sin) grows as 1/r near the origin, where a network pulled between
-        # symmetric modes (the supervised cube) drifts; its gradient is capped at 1/MIN_RADIUS
-        # there (the value is unchanged).
-        r = out[:, 2:4].norm(dim=1, keepdim=True).detach()
-        phi = phi.detach() + (phi - phi.detach()) * (r / r.clamp(min=MIN_RADIUS))
-        scale = MAX_SCALE * torch.sigmoid(out[:, 4:]) + 1e-3
+        # The angle's gradient is capped near the origin of (cos, sin), where a network pulled
+        # between symmetric modes (the supervised cube) drifts.
+        loc, scale = pose_gaussian(out, SPEC.placement_half_width, "sigmoid", MIN_RADIUS)
         if self.symmetric:
             m = ORDER.to(out)[identity][:, None]  # (B, 1)
-            phi, scale = phi / m, torch.cat([scale[:, :2], scale[:, 2:] / m], dim=1)
-        loc = torch.cat([p * torch.tanh(out[:, :2]), phi], dim=1)  # positions on the table
+            loc = torch.cat([loc[:, :2], loc[:, 2:] / m], dim=1)
+            scale = torch.cat([scale[:, :2], scale[:, 2:] / m], dim=1)
         return loc, scale
 
     def forward(self, x: torch.Tensor, identity: torch.Tensor | None = None):
@@ -264,15 +242,13 @@ def log_prior(identity: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
     Returns:
         (B,) a constant, log(1/3) - 2 log(2p) - log(2 pi), inside the placement square.
     """
-    p = SPEC.placement_half_width
-    const = -math.log(len(OBJECTS)) - 2 * math.log(2 * p) - math.log(2 * math.pi)
+    const = -math.log(len(OBJECTS)) + log_uniform_pose(SPEC.placement_half_width)
     return torch.full(identity.shape, const, dtype=pose.dtype)
 
 
 def clamp_to_table(pose: torch.Tensor) -> torch.Tensor:
     """Keeps (x, y) on the placement square (where the prior has its mass); theta is free."""
-    p = SPEC.placement_half_width
-    return torch.cat([pose[:, :2].clamp(-p, p), pose[:, 2:]], dim=1)
+    return clamp_position(pose, SPEC.placement_half_width)
 
 
 class AIRTrainer(nn.Module):
@@ -316,26 +292,12 @@ class AIRTrainer(nn.Module):
         y = render(what, pose, shared_renderer(cfg.render_size, SPEC), eps=cfg.eps, check=False)
         log_lik = log_likelihood(cfg, images, y, weights)  # (B K,)
         step = (log_prior(what, where) - log_q_what[:, 0] - log_q_where)[:, None]  # (B K, 1)
-        mask = torch.ones_like(step)
-        elbo = log_lik + step[:, 0]
-        signal = est.learning_signal(log_lik, step, mask)  # (B K, 1)
-        if K == 1:
-            # NVIL: centre and scale the signal by running statistics, then subtract an
-            # input-dependent baseline fitted to the normalised signal (its raw scale, ~1e4 nats,
-            # is out of reach of a small MLP's output). Neither depends on the sampled z_what.
-            centred = self.normaliser(signal, mask)
-            baseline = self.baseline(x.flatten(1)[:, None])  # (B, 1)
-            credited, extra = centred - baseline.detach(), est.baseline_loss(baseline, centred, mask)
-        else:
-            # Leave-one-out baseline: each sample is credited with its signal minus the mean signal
-            # of the other K - 1 samples of the same image, which do not depend on its z_what;
-            # then NVIL's running scaling.
-            s = signal.view(-1, K)
-            loo = (s.sum(1, keepdim=True) - s) / (K - 1)
-            credited, extra = self.normaliser((s - loo).view(-1, 1), mask), 0.0
-        score = est.score_function_surrogate(log_q_what, credited, mask) if learn_what else 0.0
-        loss = -elbo.mean() + score + extra
-        return est.Surrogate(loss, elbo.detach(), signal)
+        # K = 1: NVIL's baseline network, fitted to the normalised signal (its raw scale, ~1e4 nats,
+        # is out of a small MLP's reach); K > 1: the other samples of the same image as the baseline.
+        baseline = self.baseline(x.flatten(1)[:, None]) if K == 1 else None  # (B, 1)
+        return est.elbo_surrogate(log_lik, step, log_q_what if learn_what else None, torch.ones_like(step),
+                                  baseline, self.normaliser, normalise="before" if K == 1 else "after",
+                                  samples=K)
 
 
 def supervised_loss(net: SceneNet, images: torch.Tensor, identity: torch.Tensor,
@@ -377,46 +339,6 @@ def supervised_loss(net: SceneNet, images: torch.Tensor, identity: torch.Tensor,
 
 # ---------------------------------------------------------------------------------------------
 # Inference and evaluation
-
-
-def check_images(images, input_size: int = 32) -> torch.Tensor:
-    """Validates a batch of observed images and returns it as float32 intensities in [0, 1].
-
-    Args:
-        images: (B, 3, H, W) tensor or array, square, with H a multiple of ``input_size``
-            (the renderer's 128x128 images, or 32x32 ones): floats in [0, 1], or uint8 in 0..255
-            (divided by 255).
-
-    Returns:
-        float32 tensor (B, 3, H, W).
-
-    Raises:
-        TypeError: for a dtype other than floating point or uint8.
-        ValueError: for another shape, a non-finite value, or a float outside [0, 1] (the
-            message tells 0..255 data apart).
-    """
-    images = torch.as_tensor(images)
-    if images.ndim != 4 or images.shape[1] != 3 or images.shape[2] != images.shape[3] \
-            or images.shape[2] < input_size or images.shape[2] % input_size:
-        raise ValueError(f"images must be (B, 3, H, H) with H a multiple of {input_size} "
-                         f"(channels first, as Renderer.render_batch returns), got "
-                         f"{tuple(images.shape)}")
-    if images.dtype == torch.uint8:
-        return images.float().div_(255.0)
-    if not images.is_floating_point():
-        raise TypeError(f"images must be floats in [0, 1] or uint8 in 0..255, got {images.dtype}")
-    images = images.float()
-    if images.numel() == 0:
-        return images
-    if not torch.isfinite(images).all():
-        raise ValueError(f"images must be finite: {int((~torch.isfinite(images)).sum())} values "
-                         f"are NaN or infinite")
-    low, high = images.min().item(), images.max().item()
-    if low < 0 or high > 1:
-        hint = " (these look like 0..255 values: divide by 255 or pass uint8)" if high > 1.5 else ""
-        raise ValueError(f"float images must be intensities in [0, 1], got values in "
-                         f"[{low!r}, {high!r}]{hint}")
-    return images
 
 
 @torch.no_grad()

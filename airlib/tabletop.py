@@ -23,6 +23,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from .pose import log_uniform_pose
 from .render.crockery import BODY_RADIUS
 from .render.tabletop import KINDS, TableSpec
 
@@ -135,7 +136,7 @@ def count_probs(prior: ScenePrior = ScenePrior()) -> list[float]:
 
 def log_pose_density(spec: TableSpec = TableSpec()) -> float:
     """log p(z_where): a position uniform on the placement square and a rotation uniform on a turn."""
-    return -math.log((2 * spec.placement_half_width) ** 2) - math.log(2 * math.pi)
+    return log_uniform_pose(spec.placement_half_width)
 
 
 def log_prior(scenes: Scenes, prior: ScenePrior = ScenePrior(), spec: TableSpec = TableSpec()) -> np.ndarray:

@@ -36,13 +36,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import estimators as est
-from .render.likelihood import downsample, pyramid_log_likelihood
+from .pose import clamp_position, log_uniform_pose, pose_gaussian
+from .render.likelihood import check_images, downsample, pyramid_log_likelihood
 from .render.tabletop import DEFAULT_EPS, KINDS, TableSpec, TabletopRenderer, render
-from .scene3d import check_images
-from .tabletop import N, ScenePrior, count_probs, log_pose_density, overlap_log_prior
-
-MAX_SCALE = torch.tensor([0.1, 0.1, 0.5])       # q(z_where)'s widest: metres, metres, radians
-MIN_SCALE = 1e-3
+from .tabletop import N, ScenePrior, count_probs, overlap_log_prior
 
 
 class Inference(NamedTuple):
@@ -58,7 +55,7 @@ class Inference(NamedTuple):
     baseline_features: torch.Tensor   # (B, N, F) detached: what each step's baseline may see
 
 
-def _encoder(hidden: int) -> nn.Sequential:
+def encoder(hidden: int) -> nn.Sequential:
     """Takes a 32x32 RGB image to a feature vector of size ``hidden``."""
     return nn.Sequential(nn.Conv2d(3, 32, 4, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(),
                          nn.Conv2d(64, 64, 3, 1, 1), nn.ReLU(), nn.Flatten(), nn.Linear(64 * 8 * 8, hidden), nn.ReLU())
@@ -80,11 +77,11 @@ class TabletopAIR(nn.Module):
         super().__init__()
         self.hidden, self.moving_camera, self.spec, self.prior = hidden, moving_camera, spec, prior
         self.difference = difference
-        self.encoder = _encoder(hidden)
+        self.encoder = encoder(hidden)
         # step input: features, z_pres, one-hot z_what, z_where as (x/p, y/p, cos, sin), z_cam / range, h
         self.cell = nn.Linear(hidden + 1 + len(KINDS) + 4 + 1 + hidden, hidden)
         self.heads = nn.Linear(hidden, 1 + len(KINDS) + 4 + 3)   # presence, identity, where loc (x, y, cos, sin), scale
-        self.camera_net = nn.Sequential(_encoder(hidden // 2), nn.Linear(hidden // 2, 2)) if moving_camera else None
+        self.camera_net = nn.Sequential(encoder(hidden // 2), nn.Linear(hidden // 2, 2)) if moving_camera else None
         self.baseline = est.BaselineMLP(2 * hidden, hidden=64)
         self.normaliser = est.SignalNormaliser(N)
         rho = est.presence_prior_probs(torch.tensor(count_probs(prior)))
@@ -148,7 +145,7 @@ class TabletopAIR(nn.Module):
         the model's renderer, needed by a difference network for its partial reconstructions."""
         if not 0.0 <= floor < 0.5:
             raise ValueError(f"floor must be in [0, 0.5), got {floor!r}")
-        x = downsample(check_images(images, 32), 32)                # (B, 3, 32, 32); chapter 5's check
+        x = downsample(check_images(images, 32), 32)                # (B, 3, 32, 32)
         B, p = len(x), self.spec.placement_half_width
         camera, camera_term = self._camera(x, sample, generator)
         delta = self._canvases(x, camera, renderer)
@@ -157,7 +154,7 @@ class TabletopAIR(nn.Module):
         prev_pres, prev_what = feat.new_ones(B), feat.new_zeros(B, len(KINDS))
         prev_where = feat.new_zeros(B, 4)
         logits, pres, kind, pose, object_terms, log_q_what, base_in = [], [], [], [], [], [], []
-        log_pose = log_pose_density(self.spec)                      # log p(z_where), uniform
+        log_pose = log_uniform_pose(p)                              # log p(z_where), uniform
         for i in range(N):
             if delta is not None and i > 0:                         # Delta x^{i+1}: objects 1..i rendered
                 feat = self.encoder(delta(pres, kind, pose))
@@ -171,10 +168,7 @@ class TabletopAIR(nn.Module):
             if floor > 0:                                           # the logit of floor + (1 - 2 floor) sigmoid(logit)
                 pres_logit = torch.logaddexp(pres_logit + math.log(1 - floor), torch.tensor(math.log(floor))) \
                     - torch.logaddexp(torch.tensor(math.log(1 - floor)), pres_logit + math.log(floor))
-            loc_xy = p * torch.tanh(out[:, 4:6])
-            loc_theta = torch.atan2(out[:, 7], out[:, 6])
-            loc = torch.cat([loc_xy, loc_theta[:, None]], 1)         # (B, 3)
-            scale = torch.minimum(F.softplus(out[:, 8:11]) + MIN_SCALE, MAX_SCALE.to(out))
+            loc, scale = pose_gaussian(out[:, 4:11], p, "clamp")    # (B, 3) each
             if sample:
                 z_pres = est.sample_presence_step(prev_pres, logits=pres_logit, generator=generator)
                 what = torch.multinomial(F.softmax(what_logits, 1), 1, generator=generator)[:, 0]
@@ -185,7 +179,7 @@ class TabletopAIR(nn.Module):
             log_q_what.append(F.log_softmax(what_logits, 1).gather(1, what[:, None])[:, 0])
             # log p(z_what) + log p(z_where | earlier objects) - log q(z_where): a uniform position on the square
             # and rotation, away from the objects already placed (overlap_log_prior)
-            clamped = torch.cat([where[:, :2].clamp(-p, p), where[:, 2:]], 1)
+            clamped = clamp_position(where, p)
             earlier = (torch.stack(pose, 1)[..., :2] if pose else clamped.new_zeros(B, 0, 2),
                        torch.stack(kind, 1) if kind else what.new_zeros(B, 0),
                        torch.stack(pres, 1) if pres else clamped.new_zeros(B, 0))
@@ -229,16 +223,10 @@ class TabletopAIR(nn.Module):
         kind = torch.where(q.present > 0, q.kind, torch.full_like(q.kind, -1))
         y = render(q.present > 0, kind, q.pose, q.camera, renderer, eps, check=False)     # (B, 3, H, W)
         log_lik = pyramid_log_likelihood(images, y, sigma_x, levels, weights)           # (B,)
-        mask = est.step_mask(q.present)
-        # the camera is fixed before every step: its term is in the ELBO, not in any step's signal
-        elbo = log_lik + q.step_terms.sum(1) + q.camera_term                            # (B,), step_terms masked
-        signal = est.learning_signal(log_lik, q.step_terms, mask)                       # (B, N)
-        # NVIL as in chapter 5: centre and scale the signal by running statistics (its raw scale is ~1e4
-        # nats), then subtract a baseline fitted to the normalised signal from x and z^{1:i-1} alone
-        centred = self.normaliser(signal, mask)
-        baseline = self.baseline(q.baseline_features)                                   # (B, N)
-        score = est.score_function_surrogate(q.log_q_discrete, centred - baseline.detach(), mask)
-        pathwise = elbo if pose_levels is None else \
-            elbo - log_lik + pyramid_log_likelihood(images, y, sigma_x, pose_levels)    # (B,)
-        loss = -pathwise.mean() + score + est.baseline_loss(baseline, centred, mask)
-        return est.Surrogate(loss, elbo.detach(), signal), q
+        pose_lik = None if pose_levels is None else pyramid_log_likelihood(images, y, sigma_x, pose_levels)
+        # NVIL as in chapter 5: the signal (~1e4 nats) is normalised before the baseline is fitted to it;
+        # the camera is drawn before every step, so its term is in the ELBO but in no step's signal
+        s = est.elbo_surrogate(log_lik, q.step_terms, q.log_q_discrete, est.step_mask(q.present),
+                               self.baseline(q.baseline_features), self.normaliser, normalise="before",
+                               fixed_terms=q.camera_term, pathwise_log_lik=pose_lik)
+        return s, q

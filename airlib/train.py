@@ -33,20 +33,13 @@ class Run(NamedTuple):
     figures: dict
 
 
-MAX_SEED = 2**63 - 1
-
-
 def check_seed(seed) -> int:
-    """The seed as an int in [0, (2**63 - 1) // 1_000_003) (the 3D stream multiplies it), or a ValueError naming it."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED // 1_000_003:
-        raise ValueError(f"seed must be an integer in [0, {MAX_SEED // 1_000_003}), got {seed!r}")
+    """The seed as an int in [0, bound), the bound every experiment accepts (``Experiment.max_seed``: one seed
+    means the same range everywhere), or a ValueError naming it."""
+    bound = min(experiments.get(name).max_seed for name in experiments.names())
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < bound:
+        raise ValueError(f"seed must be an integer in [0, {bound}), got {seed!r}")
     return seed
-
-
-def data_hashes(data: dict) -> dict[str, str]:
-    """``data_sha256``: the SHA-256 of every tensor the run trains and is evaluated on, by split."""
-    from .data import tensor_sha256
-    return {k: tensor_sha256(v) for k, v in sorted(data.items())}
 
 
 def train(name: str, profile: str = "paper", seed: int = 0, run_dir=None, stop_at: int | None = None,
@@ -79,7 +72,7 @@ def train(name: str, profile: str = "paper", seed: int = 0, run_dir=None, stop_a
     torch.set_num_threads(threads)
     data = exp.data(profile) if data is None else data
     identity = dict(experiment=name, profile=profile, seed=seed, model_config=as_dict(model_cfg),
-                    train_config=as_dict(cfg), data_sha256=data_hashes(data))
+                    train_config=as_dict(cfg), data_sha256=runs.data_hashes(data))
     if run_dir is None:
         run_dir = runs.RUNS / runs.run_name(name, profile, seed, overrides)
     run_dir = Path(run_dir)
@@ -96,39 +89,24 @@ def train(name: str, profile: str = "paper", seed: int = 0, run_dir=None, stop_a
     spent_before = 0.0                      # seconds of earlier processes on this run, redone steps included
     state = runs.load_checkpoint(ckpt_path, identity, dev, extendable=exp.extendable, schedules=exp.schedules)
     if state is not None:
-        model.load_state_dict(state["model"])
-        optim.load_state_dict(state["optim"])
-        gen.set_state(state["generator"].cpu() if dev.type == "cpu" else state["generator"])
-        step, train_time, history, figures = state["step"], state["train_time"], state["history"], state["figures"]
-        torch.set_rng_state(state["torch_rng"])
+        step, train_time, history, figures, extensions, prov = _resume(state, model, optim, gen, identity, prov)
         spent_before = _spent(run_dir)
-        extensions = state.get("extensions", [])
-        before, now = (runs._jsonable(i["train_config"]) for i in (state["identity"], identity))
-        if before != now:     # an extendable run given more steps (or a schedule changed from its step on)
-            extensions = [*extensions, dict(from_steps=before["steps"], to_steps=cfg.steps, at_step=step,
-                                            changed={k: [before.get(k), now.get(k)] for k in sorted(set(before) | set(now))
-                                                     if k != "steps" and before.get(k) != now.get(k)},
-                                            **{k: prov[k] for k in ("command", "commit", "dirty")})]
-        prov = state.get("provenance", prov)
     run_dir.mkdir(parents=True, exist_ok=True)
     runs.write_metrics(log_path, history)
     t_process = time.time()
 
     end = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=cfg.steps, initial=step, desc=name, dynamic_ncols=True)
+    bar = _progress_bar(name, cfg.steps, step) if progress else None
     last_save, t_log, n_log, running = time.time(), 0.0, 0, {}
     model.train()
     while step <= end:
         if not any(h["step"] == step for h in history) and (step % cfg.log_every == 0 or step == cfg.steps):
             figures |= exp.figures(model, data, cfg, step)
-            rec = dict(step=step, **exp.evaluate(model, data, cfg, step), **{f"train_{k}": v for k, v in running.items()},
-                       step_time=t_log / n_log if n_log else None, train_time=train_time)
-            history.append(rec)
+            history.append(dict(step=step, **exp.evaluate(model, data, cfg, step),
+                                **{f"train_{k}": v for k, v in running.items()},
+                                step_time=t_log / n_log if n_log else None, train_time=train_time))
             with open(log_path, "a") as f:
-                f.write(json.dumps(rec) + "\n")
+                f.write(json.dumps(history[-1]) + "\n")
             t_log, n_log, running = 0.0, 0, {}
             _write_spent(run_dir, spent_before + time.time() - t_process)
         if step == end or (step % cfg.log_every == 0 and time.time() - last_save >= cfg.checkpoint_seconds):
@@ -140,14 +118,7 @@ def train(name: str, profile: str = "paper", seed: int = 0, run_dir=None, stop_a
         if step == end:
             break
         t0 = time.time()
-        for group, lr in zip(optim.param_groups, base_lrs):
-            group["lr"] = lr * exp.lr_scale(cfg, step)
-        loss, info = exp.loss(model, exp.batch(data, cfg, seed, step), cfg, step, gen)
-        optim.zero_grad(set_to_none=True)
-        loss.backward()
-        if getattr(cfg, "clip", None):
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
-        optim.step()
+        info = _step(exp, model, optim, base_lrs, data, cfg, seed, step, gen)
         for k, v in info.items():   # running means over the logging interval
             running[k] = running.get(k, 0.0) + (v - running.get(k, 0.0)) / (n_log + 1)
         step += 1
@@ -172,6 +143,43 @@ def train(name: str, profile: str = "paper", seed: int = 0, run_dir=None, stop_a
         tensors = {f"model.{k}": storable(v) for k, v in model.state_dict().items()}
         record = runs.save_artifact(run_dir / "model", tensors | figures, record)
     return Run(model, record, figures)
+
+
+def _progress_bar(name: str, steps: int, step: int):
+    from tqdm.auto import tqdm
+    return tqdm(total=steps, initial=step, desc=name, dynamic_ncols=True)
+
+
+def _resume(state: dict, model, optim, gen: torch.Generator, identity: dict, prov: dict):
+    """Restores a checkpoint's model, optimiser and random streams; returns ``(step, train_time, history,
+    figures, extensions, provenance)``, with an extension entry when the configuration grew since."""
+    model.load_state_dict(state["model"])
+    optim.load_state_dict(state["optim"])
+    gen.set_state(state["generator"].cpu() if gen.device.type == "cpu" else state["generator"])
+    torch.set_rng_state(state["torch_rng"])
+    extensions = state.get("extensions", [])
+    before, now = (runs._jsonable(i["train_config"]) for i in (state["identity"], identity))
+    if before != now:     # an extendable run given more steps (or a schedule changed from its step on)
+        extensions = [*extensions, dict(from_steps=before["steps"], to_steps=now["steps"], at_step=state["step"],
+                                        changed={k: [before.get(k), now.get(k)] for k in sorted(set(before) | set(now))
+                                                 if k != "steps" and before.get(k) != now.get(k)},
+                                        **{k: prov[k] for k in ("command", "commit", "dirty")})]
+    return (state["step"], state["train_time"], state["history"], state["figures"], extensions,
+            state.get("provenance", prov))
+
+
+def _step(exp, model, optim, base_lrs: list[float], data: dict, cfg, seed: int, step: int,
+          gen: torch.Generator) -> dict:
+    """One optimiser step at the scheduled rate (gradient clipped at ``cfg.clip`` if set); the loss's info."""
+    for group, lr in zip(optim.param_groups, base_lrs):
+        group["lr"] = lr * exp.lr_scale(cfg, step)
+    loss, info = exp.loss(model, exp.batch(data, cfg, seed, step), cfg, step, gen)
+    optim.zero_grad(set_to_none=True)
+    loss.backward()
+    if getattr(cfg, "clip", None):
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
+    optim.step()
+    return info
 
 
 def storable(tensor: torch.Tensor) -> torch.Tensor:

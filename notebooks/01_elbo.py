@@ -603,8 +603,8 @@ plt.show()
 # - Eq. (6): `est.normal_rsample`, `est.normal_log_prob`. Eq. (7) with NVIL's variance reduction:
 #   `est.learning_signal` (per-step signal), `est.BaselineMLP` and `est.baseline_loss` (learned,
 #   input-dependent baseline), `est.SignalNormaliser` (running centring and scaling), and
-#   `est.score_function_surrogate`, all assembled by `est.elbo_surrogate`. The AIR model of the next
-#   chapters trains with these.
+#   `est.score_function_surrogate`, all assembled by `est.elbo_surrogate`, the one surrogate that AIR
+#   and the 3D and table-top networks of the later chapters train with.
 # - Beyond the paper: `est.vimco_surrogate`, `est.relaxed_presence`; for evaluation, `est.iwae_bound`.
 # - On the exact toy, every score-function variant is unbiased (Sec. 1.5), each refinement cuts the
 #   variance (Sec. 1.6), all of them drive $q(n\mid x)$ to the exact posterior (Sec. 1.7), and the

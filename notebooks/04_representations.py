@@ -47,7 +47,7 @@ from IPython.display import display
 from myst_nb import glue
 
 import airlib.representations as reps
-from airlib import plotting
+from airlib import evaluations, plotting
 from airlib.profiles import check
 
 check(profile)
@@ -99,7 +99,7 @@ print(inspect.getsource(reps.sort_objects))
 # Every fit runs `epochs` passes over its labelled images, between `min_steps` and `max_steps` steps.
 
 # %%
-results = reps.load_results(profile)
+results, _ = evaluations.load("representations-results", profile)
 study = results["metrics"]
 for label, src in results["model_config"].items():
     print(f"{label}: {src['experiment']} seed {src['seed']}, trained in {src['wall_time_s'] / 60:.1f} min")
@@ -214,5 +214,5 @@ display(pd.DataFrame(rows).set_index("representation").style.format("{:.1f}"))
 #   to right by their ink boxes' centres, the upper one first at equal centres.
 # * AIR's code is sorted by position, so its slot order cannot leak; every classifier's size is
 #   chosen on a validation set, per label count and seed.
-# * The study is one recorded run (`python -m airlib evaluate-representations`), so every number
+# * The study is one recorded run (`python -m airlib evaluate representations-results`), so every number
 #   above is read from its record.

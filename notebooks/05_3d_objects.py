@@ -43,7 +43,8 @@ if importlib.util.find_spec("airlib") is None:
 #
 # This chapter builds the three, tests each of these claims on 1,000 held-out scenes, and says
 # which hold. Everything imports `airlib.render` (the renderer as a probabilistic model) and
-# `airlib.scene3d` (the three inference methods).
+# `airlib.scene3d` (the three inference methods); the comparison is the recorded study `3d-results`
+# (`airlib.evaluations.objects3d`), and the figures are drawn by `airlib.figures.objects3d`.
 
 # %% tags=["parameters"]
 profile = "paper"
@@ -52,7 +53,6 @@ seed = 0
 # %%
 import inspect
 import json
-import math
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -61,31 +61,26 @@ import torch
 from IPython.display import display
 from myst_nb import glue
 
-from airlib import direct, scene3d
-from airlib.render import OBJECTS, SYMMETRY, sample_scenes, shared_renderer
-from airlib.render.gradient import DEFAULT_EPS, image_jacobian
-from airlib.render.likelihood import downsample, pyramid_log_likelihood
-import airlib
 import airlib.runs
-from airlib.experiments.objects3d import load_results
+from airlib import evaluations, scene3d
+from airlib.direct import direct_optimise
+from airlib.evaluations import objects3d as study
+from airlib.figures import objects3d as figures
+from airlib.render import shared_renderer
+from airlib.render.gradient import DEFAULT_EPS, image_jacobian
+from airlib.render.likelihood import pyramid_log_likelihood
 
 torch.set_num_threads(1)
 torch.manual_seed(seed)
-cfg = scene3d.config(profile)
+cfg, probe = scene3d.config(profile), study.probe_config(profile)
 renderer = shared_renderer(cfg.render_size, scene3d.SPEC)
-COARSE, FINE = dict(scene3d.STAGES)["coarse"], dict(scene3d.STAGES)["fine"]
-glue("wide_px", f"{COARSE[0][0]:g}", display=False)
-glue("wide_stride", f"{COARSE[0][1]}", display=False)
-glue("narrow_px", f"{FINE[-1][0]:g}", display=False)
-glue("input_size", f"{cfg.input_size}", display=False)
-glue("train_steps", f"{cfg.steps:,}", display=False)
-glue("test_scenes", f"{cfg.test_scenes:,}", display=False)
-glue("max_theta_scale", f"{scene3d.MAX_SCALE[2].item():g}", display=False)
-glue("beta", f"{cfg.supervised_beta:g}", display=False)
-# A uniformly random angle is off by a quarter of the symmetry period on average.
-chance = {obj: math.degrees(SYMMETRY[obj]) / 4 for obj in ("cube", "cylinder")}
-glue("chance_cube", f"{chance['cube']:g}", display=False)
-glue("chance_cylinder", f"{chance['cylinder']:g}", display=False)
+chance = study.CHANCE_DEG      # a uniformly random angle is off by a quarter of the symmetry period on average
+for name, text in {"wide_px": f"{study.COARSE[0][0]:g}", "wide_stride": f"{study.COARSE[0][1]}",
+                   "narrow_px": f"{study.FINE[-1][0]:g}", "input_size": f"{cfg.input_size}",
+                   "train_steps": f"{cfg.steps:,}", "test_scenes": f"{cfg.test_scenes:,}",
+                   "max_theta_scale": f"{scene3d.MAX_SCALE[2].item():g}", "beta": f"{cfg.supervised_beta:g}",
+                   "chance_cube": f"{chance['cube']:g}", "chance_cylinder": f"{chance['cylinder']:g}"}.items():
+    glue(name, text, display=False)
 cfg
 
 # %% [markdown]
@@ -106,19 +101,7 @@ print(inspect.getsource(scene3d.scenes))
 
 # %%
 identity, pose, images = scene3d.scenes(8, [seed, 99])
-fig, axes = plt.subplots(2, 8, figsize=(12.5, 3.6))
-for i in range(8):
-    axes[0, i].imshow(images[i].permute(1, 2, 0))
-    axes[0, i].set_title(f"{OBJECTS[identity[i]]}\n({pose[i, 0]:.2f}, {pose[i, 1]:.2f}, {pose[i, 2]:.2f})",
-                         fontsize=9)
-    axes[1, i].imshow(downsample(images[i:i + 1], cfg.input_size)[0].permute(1, 2, 0))
-for ax in axes.flat:
-    ax.axis("off")
-axes[0, 0].text(-10, 64, "128x128", rotation=90, va="center", ha="right")
-axes[1, 0].text(-3, cfg.input_size / 2, f"{cfg.input_size}x{cfg.input_size} input", rotation=90, va="center",
-                ha="right")
-fig.suptitle("Fig. 8a: images from the data set (type and x, y, theta), and the network's input")
-plt.tight_layout()
+figures.data_set(identity, pose, images, cfg.input_size)
 plt.show()
 
 # %% [markdown]
@@ -161,23 +144,8 @@ print(inspect.getsource(scene3d.level_weights))
 # object.
 
 # %%
-truth = torch.tensor([[0.2, 0.1, 0.3]])
-x_obs = renderer.render_batch([0], truth)
-grid = np.linspace(-0.35, 0.35, 15 if profile == "paper" else 6)
-guesses = torch.tensor([[a, b, 0.3] for b in grid[::-1] for a in grid])
-y = renderer.render_batch([0] * len(guesses), guesses)
-fig, axes = plt.subplots(1, 3, figsize=(12.5, 3.9))
-for ax, (name, levels) in zip(axes, [(f"wide level ({COARSE[0][0]:g} px)", COARSE),
-                                     (f"narrow level ({FINE[-1][0]:g} px)", FINE[-1:]),
-                                     ("pyramid (both)", FINE)]):
-    ll = pyramid_log_likelihood(x_obs.expand(len(guesses), -1, -1, -1), y, cfg.sigma_x, levels)
-    im = ax.imshow((ll - ll.max()).view(len(grid), len(grid)), extent=(-0.35, 0.35, -0.35, 0.35))
-    ax.plot(*truth[0, :2], "w*", ms=14)
-    ax.set_title(f"{name}\nlog p(x | cube at (x, y)) - max", fontsize=10)
-    ax.set_xlabel("x (m)")
-    ax.set_ylabel("y (m)")
-    plt.colorbar(im, ax=ax)
-plt.tight_layout()
+truth = (0.2, 0.1, 0.3)                                       # the observed cube: x, y, theta
+figures.likelihood_basin(study.likelihood_basin(renderer, cfg, truth, probe.basin_points), truth[:2])
 plt.show()
 
 # %% [markdown]
@@ -186,44 +154,16 @@ plt.show()
 # chapter used before, and the first stage of training) and under the pyramid.
 
 # %%
-angles = np.array([0.5, 1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 150, 180])
-rng = np.random.default_rng(seed)
-n_poses = 8 if profile == "paper" else 2
-drops = {}  # (object, likelihood) -> (poses, angles) nats lost
-for ident in (OBJECTS.index("cube"), OBJECTS.index("cylinder")):
-    _, bases = sample_scenes(n_poses, scene3d.SPEC, rng)
-    for base in bases:
-        x_rot = renderer.render_batch([ident], base[None])
-        turned = np.repeat(base[None], len(angles), 0)
-        turned[:, 2] += np.radians(angles).astype(np.float32)
-        y_rot = renderer.render_batch([ident] * len(angles), turned)
-        for name, levels in (("wide only", COARSE), ("pyramid", FINE)):
-            same = pyramid_log_likelihood(x_rot, x_rot, cfg.sigma_x, levels)
-            off = pyramid_log_likelihood(x_rot.expand(len(angles), -1, -1, -1), y_rot, cfg.sigma_x, levels)
-            drops.setdefault((OBJECTS[ident], name), []).append((same - off).numpy())
-drops = {k: np.mean(v, 0) for k, v in drops.items()}
-
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-for ax, obj in zip(axes, ("cube", "cylinder")):
-    for name, style in (("wide only", "o--"), ("pyramid", "o-")):
-        ax.plot(angles, np.maximum(drops[obj, name], 1e-2), style, label=name)
-    ax.set_yscale("log")
-    ax.set_xscale("symlog", linthresh=10)
-    ax.axhline(1, color="grey", lw=0.8)
-    ax.set_xlabel("angle error (degrees)")
-    ax.set_ylabel("log p(x | true z) - log p(x | turned z)")
-    ax.set_title(f"{obj} (symmetry: {math.degrees(SYMMETRY[obj]):g} degrees)")
-    ax.legend()
-plt.tight_layout()
+angles = study.ANGLES_DEG
+drops = study.angle_drops(renderer, cfg, probe.drop_poses, np.random.default_rng(seed))  # (object, level) -> nats
+figures.angle_drops(angles, drops)
 plt.show()
-table = pd.DataFrame({f"{o}, {n}": drops[o, n] for o in ("cube", "cylinder") for n in ("wide only", "pyramid")},
-                     index=pd.Index(angles, name="degrees")).T
+table = pd.DataFrame({f"{o}, {n}": d for (o, n), d in drops.items()}, index=pd.Index(angles, name="degrees")).T
 display(table.loc[:, [1, 5, 10, 45, 90, 180]].style.format("{:.1f}"))
-at = lambda obj, name, deg: drops[obj, name][list(angles).index(deg)]  # noqa: E731
 glue("cyl_peak", f"{angles[drops['cylinder', 'pyramid'].argmax()]:g}", display=False)
 for obj, deg in (("cube", 5), ("cube", 45), ("cylinder", 10), ("cylinder", 180)):
     for name, key in (("wide only", "old"), ("pyramid", "new")):
-        glue(f"drop_{obj}_{deg}_{key}", f"{at(obj, name, deg):.1f}", display=False)
+        glue(f"drop_{obj}_{deg}_{key}", f"{drops[obj, name][list(angles).index(deg)]:.1f}", display=False)
 
 # %% [markdown]
 # Under the wide level alone a cube turned by 5 degrees loses {glue:text}`drop_cube_5_old` nats and
@@ -251,25 +191,14 @@ for obj, deg in (("cube", 5), ("cube", 45), ("cylinder", 10), ("cylinder", 180))
 # truth:
 
 # %%
-bench = json.loads((airlib.runs.ROOT / "benchmarks" / "render_results.json").read_text())
-rows = []
-for stage in bench["informativeness"]:
-    for r in stage["rows"]:
-        rows.append({"stage": f"{stage['stage']}: " + " + ".join(f"{b:g} px" for b, _ in stage["levels"]),
-                     "eps x, y (m)": r["eps_xy"], "eps theta (rad)": r["eps_theta"], "scheme": r["scheme"],
-                     "rel. error x, y": r["median_rel_error_xy"], "sign x, y": r["sign_agreement_xy"],
-                     "rel. error theta": r["median_rel_error_theta"], "sign theta": r["sign_agreement_theta"]})
-eps_table = pd.DataFrame(rows)
-display(eps_table[eps_table.scheme == "forward"].drop(columns="scheme").set_index(["stage", "eps x, y (m)"])
-        .style.format({"eps theta (rad)": "{:g}", "rel. error x, y": "{:.2f}", "sign x, y": "{:.2f}",
-                       "rel. error theta": "{:.2f}", "sign theta": "{:.2f}"}))
+forward = study.gradient_table(json.loads((airlib.runs.ROOT / "benchmarks" / "render_results.json").read_text()))
+display(forward.style.format(study.GRADIENT_FORMATS))
 print("eps used (x, y, theta):", DEFAULT_EPS)
-chosen = eps_table[(eps_table.scheme == "forward") & np.isclose(eps_table["eps x, y (m)"], DEFAULT_EPS[0])]
+chosen = forward[np.isclose(forward.index.get_level_values("eps x, y (m)"), DEFAULT_EPS[0])]
 for stage, (_, r) in zip(("coarse", "fine"), chosen.iterrows()):
-    glue(f"eps_{stage}_xy", f"{r['rel. error x, y']:.0%}", display=False)
-    glue(f"eps_{stage}_sign_xy", f"{r['sign x, y']:.0%}", display=False)
-    glue(f"eps_{stage}_theta", f"{r['rel. error theta']:.0%}", display=False)
-    glue(f"eps_{stage}_sign_theta", f"{r['sign theta']:.0%}", display=False)
+    for key, column in (("xy", "rel. error x, y"), ("sign_xy", "sign x, y"), ("theta", "rel. error theta"),
+                        ("sign_theta", "sign theta")):
+        glue(f"eps_{stage}_{key}", f"{r[column]:.0%}", display=False)
 glue("eps_xy", f"{DEFAULT_EPS[0]:g}", display=False)
 glue("eps_theta", f"{DEFAULT_EPS[2]:g}", display=False)
 
@@ -286,16 +215,7 @@ glue("eps_theta", f"{DEFAULT_EPS[2]:g}", display=False)
 
 # %%
 jac = image_jacobian(renderer, 2, (0.0, 0.0, 0.5))  # (3, 3, H, W)
-fig, axes = plt.subplots(1, 4, figsize=(12.5, 3.4))
-axes[0].imshow(renderer.render(2, (0.0, 0.0, 0.5))[32:96, 32:96])
-axes[0].set_title("cylinder at (0, 0, 0.5)")
-for ax, j, name in zip(axes[1:], jac, ["d y / d x", "d y / d y", "d y / d theta"]):
-    m = j.abs().max()
-    ax.imshow(j.sum(0)[32:96, 32:96], cmap="RdBu", vmin=-m, vmax=m)
-    ax.set_title(name + " (forward difference)")
-for ax in axes:
-    ax.axis("off")
-plt.tight_layout()
+figures.jacobian(renderer.render(2, (0.0, 0.0, 0.5)), jac, "cylinder at (0, 0, 0.5)")
 plt.show()
 
 # %% [markdown]
@@ -332,45 +252,28 @@ plt.show()
 print(inspect.getsource(scene3d.SceneNet))
 print(inspect.getsource(scene3d.AIRTrainer.loss))
 print(inspect.getsource(scene3d.supervised_loss))
-print(inspect.getsource(direct.direct_optimise))
+print(inspect.getsource(direct_optimise))
 
 # %% [markdown]
 # ## Training (or loading the committed models)
 #
 # The `paper` profile loads the models in `artifacts/`, trained on this 2-core CPU by
 # `python -m airlib train 3d-air --profile paper` and `python -m airlib train 3d-supervised --profile paper`,
-# and the comparison in `artifacts/3d-results-seed0.*` made by `python -m airlib evaluate-3d`
+# and the comparison in `artifacts/3d-results-seed0.*` made by `python -m airlib evaluate 3d-results`
 # (their JSON records hold the commands, commits and wall times); the `smoke` profile trains tiny
 # ones here.
 
 # %%
-nets = {m: airlib.load_or_train(f"3d-{m}", profile) for m in ("air", "supervised")}
-histories = {m: net.record["history"] for m, net in nets.items()}
+inputs = evaluations.Inputs(profile)                          # the trained networks, each loaded once
+nets = {m: inputs.model(f"3d-{m}") for m in study.METHODS}
 for m, net in nets.items():
     r = net.record
     print(f"{m}: {r['steps']} steps in {r['wall_time_s'] / 60:.1f} min on {r['device']}, commit {r['commit'][:8]}")
     glue(f"minutes_{m}", f"{r['wall_time_s'] / 60:.1f}", display=False)
     glue(f"steps_{m}", f"{r['steps']:,}", display=False)
-res, figures = load_results(profile, nets)
-
-fig, axes = plt.subplots(1, 4, figsize=(12.5, 3.2))
-h = [r for r in histories["air"] if r.get("train_elbo") is not None]
-axes[0].plot([r["step"] for r in h], [r["train_elbo"] for r in h])
-axes[0].set_title("AIR: ELBO of training batches")
-for m in ("air", "supervised"):
-    steps = [r["step"] for r in histories[m]]
-    axes[1].plot(steps, [r["identity_accuracy"] for r in histories[m]], label=m)
-    axes[2].plot(steps, [r["position_error"] for r in histories[m]], label=m)
-    axes[3].plot(steps, [r["rotation_error_deg"] for r in histories[m]], label=m)
-axes[1].set_title("type accuracy")
-axes[2].set_title("position error / table width")
-axes[3].set_title("rotation error (cube, cylinder), deg")
-for ax in axes:
-    ax.set_xlabel("step")
-    ax.axvline(cfg.fine_start, color="grey", lw=0.8, ls=":")
-axes[1].legend()
-fig.suptitle("Training on 100 held-out scenes (dotted: the narrow level switches on)")
-plt.tight_layout()
+record, tensors = evaluations.load("3d-results", profile, inputs)
+res, inferred = record["metrics"], study.figures(tensors)
+figures.training_curves({m: net.record["history"] for m, net in nets.items()}, cfg.fine_start)
 plt.show()
 
 # %% [markdown]
@@ -385,32 +288,8 @@ plt.show()
 # first `direct_scenes` scenes; the networks' numbers on that subset are given too.
 
 # %%
-def rot(r, obj):
-    """Rotation error in degrees of one type (NaN where no scene of it was typed right)."""
-    v = r["per_type"][obj]["rotation_error_deg"]
-    return float("nan") if v is None else v
-
-
-def row(r):
-    return {"scenes": r["scenes"], "identity accuracy": r["identity_accuracy"],
-            "position error": r["position_error"],
-            "cube rotation (deg)": rot(r, "cube"), "cylinder rotation (deg)": rot(r, "cylinder"),
-            "reconstruction MSE": r["reconstruction_mse"], "s / image": r["seconds_per_image"]}
-
-
-air, sup, direct = res["air"], res["supervised"], res["direct"]
-formats = {"scenes": "{:.0f}", "identity accuracy": "{:.1%}", "position error": "{:.2%}",
-           "cube rotation (deg)": "{:.1f}", "cylinder rotation (deg)": "{:.1f}",
-           "reconstruction MSE": "{:.5f}", "s / image": "{:.1e}", "minutes of training": "{:.1f}"}
-columns = {"AIR": row(air), "supervised": row(sup), "direct opt.": row(direct),
-           "AIR *": row(air["subset"]), "supervised *": row(sup["subset"])}
-for m in ("AIR *", "supervised *"):
-    columns[m]["s / image"] = None  # timed over all scenes only
-columns["AIR"]["minutes of training"] = nets["air"].record["wall_time_s"] / 60
-columns["supervised"]["minutes of training"] = nets["supervised"].record["wall_time_s"] / 60
-results = pd.DataFrame({m: {k: "-" if k not in c or c[k] is None or c[k] != c[k] else f.format(c[k])
-                            for k, f in formats.items()} for m, c in columns.items()})
-display(results)
+air, sup, direct, rot = res["air"], res["supervised"], res["direct"], study.rotation_deg
+display(study.comparison_table(res, {m: net.record["wall_time_s"] / 60 for m, net in nets.items()}))
 print("* on the scenes direct optimisation was run on")
 for name, r in (("air", air), ("sup", sup), ("direct", direct)):
     glue(f"{name}_acc", f"{r['identity_accuracy']:.1%}", display=False)
@@ -431,33 +310,9 @@ glue("direct_seconds", f"{direct['seconds_per_image']:.1f}", display=False)
 # number under each image is its rotation error in degrees, modulo the object's symmetry.
 
 # %%
-test_identity, test_pose = (torch.from_numpy(a) for a in
-                            sample_scenes(cfg.test_scenes, scene3d.SPEC, np.random.default_rng(scene3d.TEST_SEED)))
-n_direct = direct["scenes"]
-per_type = {"cube": 3, "cylinder": 3, "sphere": 2} if profile == "paper" else {"cube": 1, "cylinder": 1, "sphere": 1}
-chosen = [i for name, k in per_type.items()
-          for i in (test_identity[:n_direct] == OBJECTS.index(name)).nonzero()[:k, 0].tolist()]
-sel = torch.tensor(chosen, dtype=torch.long)
-rows = [("(a) data", test_identity[sel], test_pose[sel])]
-for name, label in [("air", "(b) AIR"), ("supervised", "(c) supervised"), ("direct", "(d) direct opt.")]:
-    gi, gp = figures["inferred"][name]
-    rows.append((label, gi[sel], gp[sel].float()))
-fig, axes = plt.subplots(len(rows), len(sel), figsize=(1.55 * len(sel), 1.8 * len(rows)), squeeze=False)
-for r, (label, gi, gp) in enumerate(rows):
-    imgs = renderer.render_batch(gi, gp, check=False)
-    err = torch.rad2deg(scene3d.rotation_error(test_identity[sel], test_pose[sel, 2], gp[:, 2]))
-    for i in range(len(sel)):
-        axes[r, i].imshow(imgs[i].permute(1, 2, 0)[16:112, 16:112])
-        axes[r, i].set_xticks([])
-        axes[r, i].set_yticks([])
-        if r and not math.isnan(err[i]):
-            wrong = "" if gi[i] == test_identity[sel][i] else f"{OBJECTS[gi[i]]}! "
-            axes[r, i].set_xlabel(f"{wrong}{err[i]:.1f}", fontsize=9)
-        elif r == 0:
-            axes[r, i].set_title(OBJECTS[test_identity[sel][i]], fontsize=9)
-    axes[r, 0].set_ylabel(label, fontsize=9)
-fig.suptitle("Fig. 8: data, and the re-rendered inferences (rotation error in degrees below each)")
-plt.tight_layout()
+test_identity, test_pose = study.held_out(profile)
+sel = study.fig8_scenes(test_identity, direct["scenes"], dict(probe.fig8_per_type))
+figures.inferences(study.rerendered(renderer, inferred, test_identity, test_pose, sel), test_identity[sel])
 plt.show()
 
 # %% [markdown]
@@ -471,46 +326,19 @@ plt.show()
 # for AIR and the supervised network, and the histogram of the error modulo 90 degrees.
 
 # %%
-cubes = (test_identity == OBJECTS.index("cube")).nonzero()[:, 0]
-true_deg = torch.rad2deg(test_pose[cubes, 2]).numpy()
-modes_mean = (true_deg + 180) % 90 - 45  # the mean, on the line, of the 4 labels in [-180, 180)
-fig, axes = plt.subplots(1, 3, figsize=(12.5, 3.8))
-summary = {}
-for k, (name, label) in enumerate((("air", "AIR"), ("supervised", "supervised"))):
-    gi, gp = figures["inferred"][name]
-    pred = torch.rad2deg(scene3d.wrap_angle(gp[cubes, 2].float())).numpy()
-    axes[k].scatter(true_deg, pred, s=4, alpha=0.6)
-    axes[k].set_xlabel("true angle (deg)")
-    axes[k].set_ylabel("predicted angle (deg)")
-    axes[k].set_title(f"{label}: cubes")
-    mod = ((pred - true_deg + 45) % 90) - 45  # signed error modulo the quarter turn
-    axes[2].hist(mod, bins=np.arange(-45, 46, 3), histtype="step", lw=1.5, label=label)
-    in_mode = np.mean(np.abs(mod) <= 5)
-    in_mean = np.mean(np.abs(((pred - modes_mean + 180) % 360) - 180) <= 5)
-    summary[label] = {"within 5 deg of a true mode": in_mode, "within 5 deg of the 4 labels' mean": in_mean,
-                      "45 +- 5 deg off (mod 90)": np.mean(np.abs(np.abs(mod) - 45) <= 5)}
-    glue(f"{name}_cube_in_mode", f"{in_mode:.0%}", display=False)
-    z = np.exp(1j * np.radians(pred)).mean()  # circular mean of the predicted angles
-    glue(f"{name}_cube_pred_mean", f"{np.degrees(np.angle(z)):.0f}", display=False)
-    glue(f"{name}_cube_pred_spread", f"{np.degrees(np.sqrt(-2 * np.log(abs(z)))):.0f}", display=False)
-    glue(f"{name}_cube_in_mean", f"{in_mean:.0%}", display=False)
-for x in (-90, 0, 90):
-    axes[0].plot([-180, 180], [x - 180, x + 180], color="grey", lw=0.5)
-    axes[1].plot([-180, 180], [x - 180, x + 180], color="grey", lw=0.5)
-axes[1].plot(true_deg, modes_mean, ".", ms=1.5, color="red", label="mean of the 4 labels")
-axes[1].legend(loc="lower right", fontsize=8)
-axes[2].set_xlabel("error modulo 90 degrees")
-axes[2].set_ylabel("cubes")
-axes[2].legend()
-for ax in axes[:2]:
-    ax.set_xlim(-180, 180)
-    ax.set_ylim(-180, 180)
-plt.tight_layout()
+cubes = study.cube_angles(inferred, test_identity, test_pose)
+figures.cube_symmetry(cubes["true_deg"], cubes["pred"], cubes["error"], cubes["modes_mean"])
 plt.show()
-display(pd.DataFrame(summary).T.style.format("{:.1%}"))
-random_in_mode = 10 / 90                                   # a random angle: a 10-degree window in 90
-glue("random_in_mode", f"{random_in_mode:.0%}", display=False)
-reads = {n: summary[n]["within 5 deg of a true mode"] >= 0.5 for n in ("AIR", "supervised")}
+summary = pd.DataFrame(cubes["summary"]).T
+display(summary.style.format("{:.1%}"))
+for name, label in study.LABELS.items():
+    in_mode, in_mean = summary.loc[label, ["within 5 deg of a true mode", "within 5 deg of the 4 labels' mean"]]
+    glue(f"{name}_cube_in_mode", f"{in_mode:.0%}", display=False)
+    glue(f"{name}_cube_in_mean", f"{in_mean:.0%}", display=False)
+    glue(f"{name}_cube_pred_mean", f"{cubes['circular'][label][0]:.0f}", display=False)
+    glue(f"{name}_cube_pred_spread", f"{cubes['circular'][label][1]:.0f}", display=False)
+glue("random_in_mode", f"{10 / 90:.0%}", display=False)        # a random angle: a 10-degree window in 90
+reads = summary["within 5 deg of a true mode"] >= 0.5
 glue("cube_readers", {(True, False): "AIR reads the cube's angle and the supervised network does not",
                       (False, False): "Neither network reads the cube's angle",
                       (True, True): "Both networks read the cube's angle",
@@ -548,21 +376,7 @@ glue("disagree", f"{stab['disagree']:.0%}", display=False)
 glue("wrong_type", f"{stab['wrong_type']:.1%}", display=False)
 glue("rotation_spread", "-" if stab["rotation_spread_deg"] is None else f"{stab['rotation_spread_deg']:.1f}",
      display=False)
-restart_rot = figures["stability"]["rotation_error_deg"]  # (scenes, restarts)
-fig, axes = plt.subplots(1, 2, figsize=(12.5, 3.6))
-for j in range(restart_rot.shape[1]):
-    axes[0].plot(np.arange(len(restart_rot)), restart_rot[:, j].numpy(), "o", ms=3, alpha=0.7)
-axes[0].set_xlabel("held-out scene")
-axes[0].set_ylabel("rotation error (deg)")
-axes[0].set_title(f"direct optimisation, {stab['restarts']} random restarts per scene")
-for t in figures["direct_traces"][:50]:
-    axes[1].plot((t - t.max()).numpy(), alpha=0.4)
-axes[1].set_yscale("symlog")
-axes[1].axvline(cfg.direct_steps // 2, color="grey", lw=0.8, ls=":")
-axes[1].set_xlabel("Adam step (dotted: the narrow level switches on)")
-axes[1].set_ylabel("log p(x | z) - its best (nats)")
-axes[1].set_title("direct optimisation, one line per test image")
-plt.tight_layout()
+figures.stability(inferred["stability"]["rotation_error_deg"], inferred["direct_traces"][:50], cfg.direct_steps // 2)
 plt.show()
 print(json.dumps({k: stab[k] for k in ("restarts", "scenes", "disagree", "wrong_type", "rotation_spread_deg",
                                        "position_spread")}, indent=1))
@@ -581,79 +395,34 @@ print(json.dumps({k: stab[k] for k in ("restarts", "scenes", "disagree", "wrong_
 # seeds, each scored by its own record on the {glue:text}`test_scenes` held-out scenes:
 
 # %%
-from airlib.pretrained import seed_records
-
-air_seeds = seed_records("3d-air", profile, nets["air"].record)
-seed_rows = pd.DataFrame({s: {"identity accuracy": r["metrics"]["identity_accuracy"],
-                              "position error": r["metrics"]["position_error"],
-                              "cube rotation (deg)": r["metrics"]["per_type"]["cube"]["rotation_error_deg"],
-                              "cylinder rotation (deg)": r["metrics"]["per_type"]["cylinder"]["rotation_error_deg"],
-                              "reconstruction MSE": r["metrics"]["reconstruction_mse"],
-                              "minutes of training": r["wall_time_s"] / 60} for s, r in sorted(air_seeds.items())}).T
-seed_rows.index.name = "seed"
-display(seed_rows.style.format({k: f for k, f in formats.items() if k in seed_rows.columns}))
-on_target = ((seed_rows["cube rotation (deg)"] <= 5) & (seed_rows["cylinder rotation (deg)"] <= 10)).sum()
+air_seeds = inputs.records("3d-air")                          # seed -> record (paper: every committed seed)
+seed_rows = study.seed_table(air_seeds)
+display(seed_rows.style.format({k: f for k, f in study.FORMATS.items() if k in seed_rows.columns}))
+hit = study.on_targets(seed_rows)
+cube_deg, cyl_deg = seed_rows["cube rotation (deg)"], seed_rows["cylinder rotation (deg)"]
 glue("seed_count", f"{len(seed_rows)}", display=False)
-glue("seeds_on_target", f"{on_target} of {len(seed_rows)}", display=False)
-glue("seed_cube_range", f"{seed_rows['cube rotation (deg)'].min():.1f} to {seed_rows['cube rotation (deg)'].max():.1f}",
-     display=False)
-glue("seed_cyl_range", f"{seed_rows['cylinder rotation (deg)'].min():.1f} to "
-     f"{seed_rows['cylinder rotation (deg)'].max():.1f}", display=False)
-
-
-def end_trend(record, window=500, by=2.0):
-    """The 100-scene check ``window`` steps before the last, and whether the angle error fell by more than
-    ``by`` degrees since then (still falling when training ended)."""
-    h = [r for r in record["history"] if r.get("rotation_error_deg") is not None]
-    before = min(h, key=lambda r: abs(r["step"] - (h[-1]["step"] - window)))
-    return before, h[-1]["rotation_error_deg"] < before["rotation_error_deg"] - by
-
-
-missing = [s for s in seed_rows.index if not (seed_rows.loc[s, "cube rotation (deg)"] <= 5
-                                                 and seed_rows.loc[s, "cylinder rotation (deg)"] <= 10)]
-falling = [s for s in missing if end_trend(air_seeds[s])[1]]
+glue("seeds_on_target", f"{hit.sum()} of {len(seed_rows)}", display=False)
+glue("seed_cube_range", f"{cube_deg.min():.1f} to {cube_deg.max():.1f}", display=False)
+glue("seed_cyl_range", f"{cyl_deg.min():.1f} to {cyl_deg.max():.1f}", display=False)
+missing = list(seed_rows.index[~hit])
+falling = [s for s in missing if study.end_trend(air_seeds[s])[1]]
 glue("seeds_missing", "No seed misses them." if not missing else
      f"Of the seeds that miss (seed{'s' if len(missing) > 1 else ''} {', '.join(map(str, missing))}), "
      + (f"{len(falling)} of {len(missing)} had an angle error still falling over the last 500 steps of training "
         f"(100-scene checks): the step budget, not a plateau, ended {'it' if len(falling) == 1 else 'them'}."
-        if falling else
-        "none was still improving at the end: they settled above the targets."), display=False)
-
-
-TYPES_FROM = 1500                                                     # checks after the type head's first steps
-
-
-def identity_checks(record, after=TYPES_FROM):
-    """``(step, identity accuracy)`` of the 100-scene checks from step ``after`` on, in order."""
-    return [(r["step"], r["identity_accuracy"]) for r in record["history"]
-            if r["step"] >= after and r.get("identity_accuracy") is not None]
-
-
-def longest_run(flags):
-    """The most consecutive true values in ``flags``."""
-    run = best = 0
-    for f in flags:
-        run = run + 1 if f else 0
-        best = max(best, run)
-    return best
-
-
-checks = {s: identity_checks(rec) for s, rec in air_seeds.items()}
-all_dips = [(acc, s, step) for s, c in checks.items() for step, acc in c if acc < 0.98]
-if all_dips:
-    low, low_seed, low_step = min(all_dips)
-    longest = max(longest_run(acc < 0.98 for _, acc in c) for c in checks.values())
-    glue("identity_dips", f"The type head is less steady during training than its final score: at {len(all_dips)} "
-         f"of the {sum(map(len, checks.values()))} 100-scene checks from step {TYPES_FROM:,} on "
-         f"({len({s for _, s, _ in all_dips})} of {len(checks)} seeds), the identity accuracy fell below 98%, the "
-         f"lowest to {low:.0%} (seed {low_seed}, step {low_step:,}), for at most {longest} "
-         f"check{'s' if longest > 1 else ''} in a row; "
-         + (f"every final network names {lo:.1%} of the types." if (lo := seed_rows["identity accuracy"].min())
-            == (hi := seed_rows["identity accuracy"].max()) else
+        if falling else "none was still improving at the end: they settled above the targets."), display=False)
+dips, (lo, hi) = study.identity_dips(air_seeds), seed_rows["identity accuracy"].agg(["min", "max"])
+if dips["dips"]:
+    (low, low_seed, low_step), longest = dips["lowest"], dips["longest"]
+    glue("identity_dips", f"The type head is less steady during training than its final score: at {len(dips['dips'])} "
+         f"of the {dips['checks']} 100-scene checks from step {dips['after']:,} on ({dips['seeds_dipping']} of "
+         f"{dips['seeds']} seeds), the identity accuracy fell below {dips['below']:.0%}, the lowest to {low:.0%} (seed "
+         f"{low_seed}, step {low_step:,}), for at most {longest} check{'s' if longest > 1 else ''} in a row; "
+         + (f"every final network names {lo:.1%} of the types." if lo == hi else
             f"the final networks name {lo:.1%} to {hi:.1%} of the types."), display=False)
 else:
-    glue("identity_dips", f"The identity accuracy of every 100-scene check from step {TYPES_FROM:,} on stayed at 98% "
-         "or more.", display=False)
+    glue("identity_dips", f"The identity accuracy of every 100-scene check from step {dips['after']:,} on stayed at "
+         f"{dips['below']:.0%} or more.", display=False)
 glue("seeds_enough", "These are the ten seeds this project asks of a recipe before judging it." if len(seed_rows) >= 10
      else "That is fewer seeds than this project asks of a recipe (ten).", display=False)
 
@@ -669,78 +438,39 @@ glue("seeds_enough", "These are the ten seeds this project asks of a recipe befo
 # it), the number that tests it, and whether it holds.
 
 # %%
-air_sub, sup_sub = air["subset"], sup["subset"]
-claims = [
-    ("AIR infers identity: accuracy >= 98%", f"{air['identity_accuracy']:.1%}", air["identity_accuracy"] >= 0.98),
-    ("AIR infers position: error <= 5% of the table", f"{air['position_error']:.2%}", air["position_error"] <= 0.05),
-    ("AIR infers the cube's angle: error <= 5 deg", f"{rot(air, 'cube'):.1f} deg", rot(air, "cube") <= 5),
-    ("AIR infers the cylinder's angle: error <= 10 deg", f"{rot(air, 'cylinder'):.1f} deg", rot(air, "cylinder") <= 10),
-    ("AIR reconstructs no worse than the supervised network",
-     f"MSE {air['reconstruction_mse']:.5f} vs {sup['reconstruction_mse']:.5f}",
-     air["reconstruction_mse"] <= sup["reconstruction_mse"]),
-    ("supervised: much more difficulty with the cube's angle than AIR (at least twice AIR's error)",
-     f"{rot(sup, 'cube'):.1f} vs {rot(air, 'cube'):.1f} deg", rot(sup, "cube") >= 2 * rot(air, "cube")),
-    ("supervised: the difficulty is the cube's (its cylinder error, relative to chance, is lower)",
-     f"cube {rot(sup, 'cube') / chance['cube']:.0%} of chance, cylinder {rot(sup, 'cylinder') / chance['cylinder']:.0%}",
-     rot(sup, "cube") / chance["cube"] > rot(sup, "cylinder") / chance["cylinder"]),
-    ("direct optimisation is slower (at least 100x)", f"{direct['seconds_per_image'] / air['seconds_per_image']:,.0f}x",
-     direct["seconds_per_image"] >= 100 * air["seconds_per_image"]),
-    ("direct optimisation is less stable (restarts end apart on some scenes; AIR is deterministic)",
-     f"{stab['disagree']:.0%} of scenes", stab["disagree"] > 0),
-    ("direct optimisation is more susceptible to local minima (worse than AIR in type or angle, same scenes)",
-     f"type {direct['identity_accuracy']:.1%} vs {air_sub['identity_accuracy']:.1%}; cylinder "
-     f"{rot(direct, 'cylinder'):.1f} vs {rot(air_sub, 'cylinder'):.1f} deg",
-     direct["identity_accuracy"] < air_sub["identity_accuracy"] or rot(direct, "cylinder") > rot(air_sub, "cylinder")
-     or rot(direct, "cube") > rot(air_sub, "cube")),
-    ("AIR's recipe reaches both angle targets in every trained seed (the seeds table)",
-     f"{on_target} of {len(seed_rows)} seeds", on_target == len(seed_rows)),
-    ("training within 30 minutes per network on this CPU (every AIR seed, and the supervised network)",
-     f"AIR {seed_rows['minutes of training'].min():.1f} to {seed_rows['minutes of training'].max():.1f}, "
-     f"supervised {nets['supervised'].record['wall_time_s'] / 60:.1f} min",
-     max(seed_rows["minutes of training"].max(), nets["supervised"].record["wall_time_s"] / 60) <= 30),
-]
-verdicts = pd.DataFrame(claims, columns=["claim or target", "measured", "holds"]).set_index("claim or target")
+verdicts = study.claims(res, seed_rows, nets["supervised"].record["wall_time_s"] / 60)
 display(verdicts)
 glue("claims_held", f"{int(verdicts.holds.sum())} of {len(verdicts)}", display=False)
 glue("claims_failed", "; ".join(verdicts.index[~verdicts.holds]) or "none", display=False)
 
 # %%
-def learned(r, obj, tol):
-    """'learned' within ``tol`` degrees, 'chance' within a fifth of chance's error, else 'partly'."""
-    e = rot(r, obj)
-    return "learned" if e <= tol else ("chance" if e >= 0.8 * chance[obj] else "partly")
-
-
-air_state = (learned(air, "cube", 5), learned(air, "cylinder", 10))
-sup_state = (learned(sup, "cube", 5), learned(sup, "cylinder", 10))
-dir_state = (learned(direct, "cube", 5), learned(direct, "cylinder", 10))
+state = {m: (study.angle_state(res[m], "cube"), study.angle_state(res[m], "cylinder")) for m in res}
 glue("air_angle_sentence", {
     ("learned", "learned"): "AIR learns the angle of both objects without a label",
     ("chance", "chance"): "AIR does not learn the angle: its errors are those of a random guess",
     ("chance", "partly"): "AIR does not learn the cube's angle, and the cylinder's only in part",
-}.get(air_state, "AIR learns the angle only in part"), display=False)
-h = [r for r in histories["air"] if r.get("rotation_error_deg") is not None]
-at_full = min(h, key=lambda r: abs(r["step"] - (cfg.fine_start + cfg.fine_ramp)))
+}.get(state["air"], "AIR learns the angle only in part"), display=False)
+at_full = study.check_near(nets["air"].record, cfg.fine_start + cfg.fine_ramp)   # the narrow level at full weight
 glue("air_rot_full", f"{at_full['rotation_error_deg']:.1f}", display=False)
 glue("air_rot_full_step", f"{at_full['step']:,}", display=False)
-glue("air_rot_end", f"{h[-1]['rotation_error_deg']:.1f}", display=False)
-before_end, air_falling = end_trend(nets["air"].record)
+glue("air_rot_end", f"{study.angle_checks(nets['air'].record)[-1]['rotation_error_deg']:.1f}", display=False)
+before_end, air_falling = study.end_trend(nets["air"].record)
 glue("air_rot_trend", f"{before_end['rotation_error_deg']:.1f} at step {before_end['step']:,}: "
      + ("still falling when training ended" if air_falling else "level by the end"), display=False)
 glue("air_angle_budget", "Within the 30-minute budget per network, AIR's pathwise gradients through the "
      "renderer's finite differences, one sample per image, " + (
-         "learned the angle of both objects to the targets." if air_state == ("learned", "learned") else
+         "learned the angle of both objects to the targets." if state["air"] == ("learned", "learned") else
          "had not turned the likelihood's information about the angle into an inference network that "
          "reads it as well as the targets ask."), display=False)
 glue("direct_angle_sentence", "direct optimisation on the same likelihood does "
-     + " and ".join(f"{'better' if rot(direct, o) < rot(air, o) else 'worse'} on the {o}" for o in ("cube", "cylinder")),
-     display=False)
+     + " and ".join(f"{'better' if rot(direct, o) < rot(air, o) else 'worse'} on the {o}"
+                    for o in ("cube", "cylinder")), display=False)
 glue("sup_angle_sentence", {
     ("chance", "learned"): "The supervised network finds the cylinder's angle but not the cube's, as the paper says",
     ("chance", "partly"): "The supervised network finds the cylinder's angle in part and the cube's not at all",
-}.get(sup_state, "The supervised network does not show the paper's contrast between the cube and the cylinder"),
-     display=False)
-print("AIR:", air_state, " supervised:", sup_state, " direct optimisation:", dir_state)
+}.get(state["supervised"], "The supervised network does not show the paper's contrast between the cube and the "
+      "cylinder"), display=False)
+print("AIR:", state["air"], " supervised:", state["supervised"], " direct optimisation:", state["direct"])
 
 # %% [markdown]
 # **What the numbers say.** {glue:text}`air_angle_sentence` (cube {glue:text}`air_cube` and
@@ -765,26 +495,16 @@ print("AIR:", air_state, " supervised:", sup_state, " direct optimisation:", dir
 # of the two angles it prefers.
 
 # %%
-n_check = min(300, len(test_identity))
-check_identity, check_pose = test_identity[:n_check], test_pose[:n_check]
-x_check = renderer.render_batch(check_identity, check_pose)
-_, air_pose = scene3d.infer_network(nets["air"], x_check, cfg.input_size)
-turned = check_pose.clone()
-turned[:, 2] = air_pose[:, 2]                                         # true type and position, AIR's angle
-gain = (scene3d.log_likelihood(cfg, x_check, x_check)
-        - scene3d.log_likelihood(cfg, x_check, renderer.render_batch(check_identity, turned))).numpy()   # (n,) nats
-angle_err = torch.rad2deg(scene3d.rotation_error(check_identity, check_pose[:, 2], air_pose[:, 2])).numpy()
-missed = np.nan_to_num(angle_err) > 5                                 # cubes and cylinders AIR misses by > 5 deg
-if not missed.any():
-    angle_check = (f"In none of the first {n_check} held-out scenes is AIR's angle more than 5 degrees off, so "
-                   "there is no miss to put to the likelihood.")
+check = study.angle_check(nets["air"], cfg, test_identity, test_pose, renderer, probe.angle_check_scenes)
+if not check["missed"]:
+    angle_check = (f"In none of the first {check['scenes']} held-out scenes is AIR's angle more than 5 degrees off, "
+                   "so there is no miss to put to the likelihood.")
 else:
-    truth_wins, median_gain = (gain[missed] > 0).mean(), np.median(gain[missed])
-    angle_check = (f"In {missed.sum()} of the first {n_check} held-out scenes AIR's angle is more than 5 degrees "
-                   f"off; in {truth_wins:.0%} of them the likelihood prefers the true angle, by a median of "
-                   f"{median_gain:,.0f} nats. " +
+    angle_check = (f"In {check['missed']} of the first {check['scenes']} held-out scenes AIR's angle is more than 5 "
+                   f"degrees off; in {check['truth_wins']:.0%} of them the likelihood prefers the true angle, by a "
+                   f"median of {check['median_gain']:,.0f} nats. " +
                    ("The objective holds the angle; where AIR misses it, the fault lies in training the inference "
-                    "network (its gradients, or their number), not in the model." if truth_wins >= 0.9 else
+                    "network (its gradients, or their number), not in the model." if check["truth_wins"] >= 0.9 else
                     "The likelihood itself often prefers AIR's angle, so a better-trained network alone would not "
                     "reach the targets."))
 glue("angle_check", angle_check, display=False)

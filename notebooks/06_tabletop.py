@@ -39,7 +39,9 @@ if importlib.util.find_spec("airlib") is None:
 # This chapter builds the scenes, trains AIR with a fixed and with a moving camera and the supervised
 # networks the paper compares against, and measures the claims on held-out scenes. It imports
 # `airlib.tabletop` (the scene model), `airlib.render.tabletop` (the renderer), `airlib.tabletop_air`
-# (the network and its ELBO) and `airlib.experiments.tabletop` (training and scores).
+# (the network and its ELBO) and `airlib.experiments.tabletop` (training and scores); every score below is read
+# from the recorded study `tabletop-results` (`python -m airlib evaluate tabletop-results`), its figures drawn by
+# `airlib.figures.tabletop`.
 
 # %% tags=["parameters"]
 profile = "paper"
@@ -55,23 +57,22 @@ import numpy as np
 import pandas as pd
 import torch
 from IPython.display import display
-from matplotlib.patches import Circle, Rectangle
 from myst_nb import glue
 
-import airlib
 import airlib.runs
-from airlib import experiments, tabletop, tabletop_air
+from airlib import evaluations, experiments, tabletop, tabletop_air
+from airlib.evaluations import tabletop as study
 from airlib.experiments import tabletop as T
-from airlib.render.crockery import BODY_RADIUS
-from airlib.render.likelihood import downsample, pyramid_log_likelihood
-from airlib.render.tabletop import COLOURS, KINDS
+from airlib.figures import tabletop as figures
 
 torch.set_num_threads(1)
-torch.manual_seed(seed)
 SPEC = T.SPEC
 cfg = experiments.config("tabletop-air", profile)[1]
 renderer = T.renderer(cfg.render_size)
 prior = tabletop.ScenePrior()
+inputs = evaluations.Inputs(profile)
+record, tensors = evaluations.load("tabletop-results", profile, inputs)   # every score of this chapter
+scores, study_cfg = record["metrics"], study.study_config(profile)
 glue("alpha", f"{prior.alpha:g}", display=False)
 glue("camera_range", f"{SPEC.camera_range:g}", display=False)
 glue("overlap_nats", f"{prior.overlap_nats:,.0f}", display=False)
@@ -107,22 +108,8 @@ print(inspect.getsource(tabletop.sample_scenes))
 # %%
 rows = [("types may repeat", dict(repeats=True)), ("each type at most once", dict(repeats=False)),
         ("moving camera", dict(repeats=True, moving_camera=True))]
-fig, axes = plt.subplots(4, 6, figsize=(12.5, 8.6))
-for r, (title, kw) in enumerate(rows):
-    s = tabletop.sample_scenes(6, np.random.default_rng([seed, r]), spec=SPEC, **kw)
-    x = renderer.render_batch(*s)
-    for i in range(6):
-        axes[r, i].imshow(x[i].permute(1, 2, 0))
-        names = ", ".join(KINDS[k] for k in s.kind[i][s.present[i]]) or "empty"
-        axes[r, i].set_title(names + (f"\ncamera {s.camera[i]:+.0f} deg" if kw.get("moving_camera") else ""), fontsize=8)
-    axes[r, 0].text(-8, 64, title, rotation=90, va="center", ha="right", fontsize=9)
-    if r == 0:
-        for i in range(6):
-            axes[3, i].imshow(downsample(x[i:i + 1], 32)[0].permute(1, 2, 0))
-        axes[3, 0].text(-2, 16, "32x32 input (row 1)", rotation=90, va="center", ha="right", fontsize=9)
-for ax in axes.flat:
-    ax.axis("off")
-plt.tight_layout()
+figures.sample_scenes([(title, tabletop.sample_scenes(6, np.random.default_rng([seed, r]), spec=SPEC, **kw))
+                       for r, (title, kw) in enumerate(rows)], renderer)
 plt.show()
 
 # %% [markdown]
@@ -146,20 +133,11 @@ plt.show()
 # the spread of $q(z_{\text{where}})$ cost, and a network trained so counted no lone cup at all.
 
 # %%
-single = tabletop.sample_scenes(300, np.random.default_rng([seed, 9]), spec=SPEC)
-single = single.take(single.present.sum(1) == 1)
-x_single = renderer.render_batch(*single)
-empty = renderer.render_batch(np.zeros_like(single.present), np.full_like(single.kind, -1), single.pose)
-worth = {}
-for sigma in (0.1, cfg.sigma_x):
-    gain = (pyramid_log_likelihood(x_single, x_single, sigma, cfg.levels[:1])
-            - pyramid_log_likelihood(x_single, empty, sigma, cfg.levels[:1])).numpy()
-    kind_of = single.kind.max(1)
-    worth[f"sigma_x = {sigma:g}"] = {KINDS[k]: gain[kind_of == k].mean() for k in range(len(KINDS))}
-worth = pd.DataFrame(worth)
+probes = scores["probes"]
+worth = pd.DataFrame({f"sigma_x = {sigma}": by_kind for sigma, by_kind in probes["worth"].items()})
 display(worth.style.format("{:.0f}").set_caption("nats an object at its place gains over the empty table (wide level)"))
 glue("sigma_x", f"{cfg.sigma_x:g}", display=False)
-glue("cup_worth_01", f"{worth.loc['cup', 'sigma_x = 0.1']:.0f}", display=False)
+glue("cup_worth_01", f"{worth.loc['cup', f'sigma_x = {study_cfg.probe_sigma:g}']:.0f}", display=False)
 glue("cup_worth", f"{worth.loc['cup', f'sigma_x = {cfg.sigma_x:g}']:.0f}", display=False)
 
 # %% [markdown]
@@ -177,25 +155,11 @@ glue("cup_worth", f"{worth.loc['cup', f'sigma_x = {cfg.sigma_x:g}']:.0f}", displ
 # log-likelihood of the true scene with one of its objects described a second time, at its own place.
 
 # %%
-held = tabletop.sample_scenes(200, np.random.default_rng([seed, 7]), spec=SPEC)
-one = np.flatnonzero(held.present.sum(1) == 1)[:50]
-s1 = held.take(one)
-x1 = renderer.render_batch(*s1)
-dup = tabletop.Scenes(s1.present.copy(), s1.kind.copy(), s1.pose.copy(), s1.camera)
-slot = s1.present.argmax(1)
-free = (slot + 1) % tabletop.N
-rows_ = np.arange(len(one))
-dup.present[rows_, free] = True
-dup.kind[rows_, free] = s1.kind[rows_, slot]
-dup.pose[rows_, free] = s1.pose[rows_, slot]
-gap = (pyramid_log_likelihood(x1, x1, cfg.sigma_x, cfg.levels)
-       - pyramid_log_likelihood(x1, renderer.render_batch(*dup), cfg.sigma_x, cfg.levels))
-xy, k = torch.from_numpy(s1.pose[rows_, slot, :2]), torch.from_numpy(s1.kind[rows_, slot])   # (B, 2), (B,)
-pen = -tabletop.overlap_log_prior(xy, k, xy[:, None], k[:, None], torch.ones(len(k), 1), prior.overlap_nats).numpy()
-print(f"likelihood lost by describing an object twice: max {gap.abs().max():.3f} nats over {len(one)} scenes; "
-      f"the overlap term charges {pen.min():.0f}-{pen.max():.0f} nats")
-glue("dup_gap", f"{gap.abs().max():.3f}", display=False)
-glue("dup_pen_min", f"{pen.min():.0f}", display=False)
+dup = probes["duplicate"]
+print(f"likelihood lost by describing an object twice: max {dup['max_gap']:.3f} nats over {dup['scenes']} scenes; "
+      f"the overlap term charges {dup['penalty_min']:.0f}-{dup['penalty_max']:.0f} nats")
+glue("dup_gap", f"{dup['max_gap']:.3f}", display=False)
+glue("dup_pen_min", f"{dup['penalty_min']:.0f}", display=False)
 
 # %% [markdown]
 # Describing an object twice costs at most {glue:text}`dup_gap` nats of likelihood; the overlap
@@ -229,26 +193,9 @@ print(inspect.getsource(tabletop_air.TabletopAIR.loss))
 # `benchmarks/tabletop_render.json`.
 
 # %%
-bench = json.loads((airlib.runs.ROOT / "benchmarks" / "tabletop_render.json").read_text())
-fps = bench["median_fps"]
-calls = {"n": 0}
-_render = renderer.render
-
-
-def counting_render(*a, **k):
-    calls["n"] += 1
-    return _render(*a, **k)
-
-
-probe_model = tabletop_air.TabletopAIR(moving_camera=True, spec=SPEC)
-s = tabletop.sample_scenes(cfg.batch, np.random.default_rng([seed, 8]), moving_camera=True, spec=SPEC)
-x = renderer.render_batch(*s)
-renderer.render = counting_render
-out, q = probe_model.loss(x, renderer, cfg.sigma_x, cfg.levels, cfg.eps, generator=torch.Generator().manual_seed(seed))
-out.loss.backward()
-renderer.render = _render
-per_step = calls["n"]
-print(f"one step of batch {cfg.batch} (moving camera, {q.present.sum().item():.0f} objects inferred): {per_step} renders; "
+fps = json.loads((airlib.runs.ROOT / "benchmarks" / "tabletop_render.json").read_text())["median_fps"]
+per_step = scores["renders_per_step"]
+print(f"one step of batch {cfg.batch} (moving camera, a fresh network): {per_step} renders; "
       f"raw MuJoCo {fps['raw_mujoco']:.0f} frames/s, airlib's render {fps['render']:.0f} "
       f"({fps['render'] / fps['raw_mujoco']:.0%}), render_batch {fps['render_batch']:.0f} "
       f"({fps['render_batch'] / fps['raw_mujoco']:.0%})")
@@ -274,35 +221,18 @@ glue("render_s", f"{per_step / fps['render']:.2f}", display=False)
 # ordering that makes supervision "straightforward when there are no repetitions".
 
 # %%
-NAMES = {"AIR": "tabletop-air", "AIR, each type once": "tabletop-air-norep", "AIR, moving camera": "tabletop-air-camera",
-         "DAIR": "tabletop-dair", "DAIR, moving camera": "tabletop-dair-camera",
-         "supervised": "tabletop-supervised", "supervised, each type once": "tabletop-supervised-norep",
-         "supervised by type": "tabletop-supervised-bytype",
-         "supervised by type, each type once": "tabletop-supervised-bytype-norep"}
-with warnings.catch_warnings(record=True) as caught:     # a run below its target warns; say so plainly instead
-    warnings.simplefilter("always")
-    nets = {label: airlib.load_or_train(name, profile, seed) for label, name in NAMES.items()}
-for w in caught:
-    print("below target:", str(w.message).split(";")[0])
-for label, net in nets.items():
-    r = net.record
+records = {label: inputs.record(name, seed) for label, name in study.NETWORKS.items()}
+for label, r in records.items():
+    exp = experiments.get(study.NETWORKS[label])
+    if exp.failed(r):
+        print(f"below target: {exp.name} seed {seed} failed: {exp.success[0]} = {r['metrics'][exp.success[0]]} "
+              f"< {exp.success[1]}")
+for label, r in records.items():
     print(f"{label}: {r['steps']} steps in {r['wall_time_s'] / 60:.1f} min on {r['device']}, commit {r['commit'][:8]}"
           + "".join(f"; continued from {e['from_steps']:,} steps by commit {e['commit'][:8]}"
                     + "".join(f", {k} {old} -> {new}" for k, (old, new) in e.get("changed", {}).items())
                     for e in r.get("extended", [])))
-
-fig, axes = plt.subplots(1, 2, figsize=(12.5, 3.4))
-for label, net in nets.items():
-    h = net.record["history"]
-    style = "--" if label.startswith("supervised") else "-"
-    axes[0].plot([r["step"] for r in h], [r["count_accuracy"] for r in h], style, label=label)
-    axes[1].plot([r["step"] for r in h], [r["position_error"] for r in h], style, label=label)
-axes[0].set_ylabel(f"count accuracy ({cfg.check_scenes} held-out scenes)")
-axes[1].set_ylabel("position error (table widths)")
-for ax in axes:
-    ax.set_xlabel("training step")
-axes[1].legend(fontsize=7, loc="upper right")
-plt.tight_layout()
+figures.training_curves(records, cfg.check_scenes)
 plt.show()
 
 # %% [markdown]
@@ -315,22 +245,12 @@ plt.show()
 # squared difference of the observed and re-rendered $32\times32$ images.
 
 # %%
-results, guesses, truths = {}, {}, {}
-for label, name in NAMES.items():
-    exp = experiments.get(name)
-    data = exp.data(profile)
-    truth = T.held_out(data)
-    images = renderer.render_batch(*truth)
-    if label == "AIR":
-        air_images = images                  # (n_test, 3, H, W) kept for the sections below
-    guess = exp.infer(nets[label], images)
-    results[label] = T.score(truth, guess, images, renderer.render_batch(*guess))
-    results[label]["minutes of training"] = nets[label].record["wall_time_s"] / 60
-    guesses[label], truths[label] = guess, truth
-n_test = len(truth.present)
-table = pd.DataFrame(results).T.rename(columns={
+networks = scores["networks"]
+truths, guesses = study.truths(profile), study.guesses(tensors)     # held-out scenes; each network's inference
+n_test = len(truths["AIR"].present)
+table = pd.DataFrame(networks).T.rename(columns={
     "count_accuracy": "count", "identity_accuracy": "identity", "position_error": "position",
-    "camera_error_deg": "camera (deg)", "reconstruction_error": "recon. MSE", "minutes of training": "minutes"})
+    "camera_error_deg": "camera (deg)", "reconstruction_error": "recon. MSE"})
 display(table.style.format({"count": "{:.1%}", "identity": "{:.1%}", "position": "{:.3f}", "camera (deg)": "{:.1f}",
                             "recon. MSE": "{:.5f}", "minutes": "{:.0f}"}))
 glue("n_test", f"{n_test:,}", display=False)
@@ -338,34 +258,20 @@ for label, key in (("AIR", "air"), ("AIR, each type once", "air_norep"), ("AIR, 
                    ("DAIR", "dair"), ("DAIR, moving camera", "dair_cam"),
                    ("supervised", "sup"), ("supervised, each type once", "sup_norep"),
                    ("supervised by type", "sup_type"), ("supervised by type, each type once", "sup_type_norep")):
-    r = results[label]
+    r = networks[label]
     glue(f"{key}_count", f"{r['count_accuracy']:.1%}", display=False)
     glue(f"{key}_id", f"{r['identity_accuracy']:.1%}", display=False)
     glue(f"{key}_pos", f"{r['position_error']:.3f}", display=False)
     glue(f"{key}_mse", f"{r['reconstruction_error']:.5f}", display=False)
-    glue(f"{key}_min", f"{r['minutes of training']:.0f}", display=False)
-glue("air_cam_deg", f"{results['AIR, moving camera']['camera_error_deg']:.1f}", display=False)
-glue("dair_cam_deg", f"{results['DAIR, moving camera']['camera_error_deg']:.1f}", display=False)
-
-# The issue's targets, checked here rather than asserted in prose.
-# Each for the paper's network (AIR) and for DAIR, its error-canvas variant.
-sup = results["supervised"]
-checks = {}
-for net in ("AIR", "DAIR"):
-    fixed, moving = results[net], results[f"{net}, moving camera"]
-    checks |= {
-        f"{net} count accuracy >= 95% (types repeat)": fixed["count_accuracy"] >= 0.95,
-        f"{net} identity accuracy >= 90% (types repeat)": fixed["identity_accuracy"] >= 0.90,
-        f"{net} count accuracy >= the naive supervised network's (types repeat)":
-            fixed["count_accuracy"] >= sup["count_accuracy"],
-        f"{net} count accuracy >= 90% (moving camera)": moving["count_accuracy"] >= 0.90,
-    }
-checks["every network trained within 2 hours"] = all(r["minutes of training"] <= 120 for r in results.values())
+    glue(f"{key}_min", f"{r['minutes']:.0f}", display=False)
+glue("air_cam_deg", f"{networks['AIR, moving camera']['camera_error_deg']:.1f}", display=False)
+glue("dair_cam_deg", f"{networks['DAIR, moving camera']['camera_error_deg']:.1f}", display=False)
+checks = study.targets(networks)
 display(pd.Series({k: "met" if v else "MISSED" for k, v in checks.items()}, name="target").to_frame())
 glue("targets_met", f"{sum(checks.values())} of {len(checks)}", display=False)
-verdict = ("AIR and DAIR meet the paper's picture here." if all(checks.values()) else
-           "Here the networks fall short of the paper: " + "; ".join(k for k, v in checks.items() if not v) + " (missed).")
-glue("verdict", verdict, display=False)
+glue("verdict", "AIR and DAIR meet the paper's picture here." if all(checks.values()) else
+     "Here the networks fall short of the paper: " + "; ".join(k for k, v in checks.items() if not v) + " (missed).",
+     display=False)
 
 # %% [markdown]
 # With types that may repeat, AIR counts {glue:text}`air_count` of the {glue:text}`n_test` held-out
@@ -416,51 +322,34 @@ glue("verdict", verdict, display=False)
 # by its own record on the {glue:text}`n_test` held-out scenes:
 
 # %%
-from airlib.pretrained import seed_records
-
-dair_seeds = seed_records("tabletop-dair", profile, nets["DAIR"].record)
-def check_at(record, step):
-    """The count on the first ``check_scenes`` held-out scenes that training logged at ``step`` (NaN where none was)."""
-    return next((h["count_accuracy"] for h in record["history"] if h["step"] == step), float("nan"))
-
-drop_step = dair_cfg.lr_drops[0][0] if dair_cfg.lr_drops else None
-dair_seed_rows = pd.DataFrame({s: {"count": r["metrics"]["count_accuracy"], "identity": r["metrics"]["identity_accuracy"],
-                                   "position": r["metrics"]["position_error"], "minutes": r["wall_time_s"] / 60,
-                                   **({"check before the drop": check_at(r, drop_step),
-                                       "check at the end": check_at(r, r["steps"])} if drop_step else {})}
-                               for s, r in sorted(dair_seeds.items())}).T
-dair_seed_rows.index.name = "seed"
-display(dair_seed_rows.style.format({"count": "{:.1%}", "identity": "{:.1%}", "position": "{:.3f}", "minutes": "{:.0f}",
-                                     "check before the drop": "{:.0%}", "check at the end": "{:.0%}"}))
-wanted = range(10)
-pending = [s for s in wanted if s not in dair_seeds]
-glue("dair_seed_n", f"{len(dair_seed_rows)}", display=False)
-def spread(column):
-    """'a to b' over the seeds (one value when there is one seed)."""
-    lo, hi = dair_seed_rows[column].min(), dair_seed_rows[column].max()
-    return f"{lo:.1%}" if lo == hi else f"{lo:.1%} to {hi:.1%}"
-glue("dair_seed_count_range", spread("count"), display=False)
-glue("dair_seed_count_mean", f"{dair_seed_rows['count'].mean():.1%}", display=False)
-glue("dair_seed_id_range", spread("identity"), display=False)
-n_check = dair_cfg.check_scenes
-glue("n_check", f"{n_check}", display=False)
-if drop_step:  # the lower rate's effect, seed by seed, on the checks logged in training (smoke: no drop)
-    gain = dair_seed_rows["check at the end"] - dair_seed_rows["check before the drop"]
-    p_end = dair_seed_rows["check at the end"].mean()  # a check's binomial standard error, at the seeds' mean count
-    glue("dair_check_se", f"{np.sqrt(p_end * (1 - p_end) / n_check) * 100:.0f}", display=False)
-    glue("dair_drop_gain", f"{gain.mean() * 100:+.1f} points (from {gain.min() * 100:+.0f} to {gain.max() * 100:+.0f}; "
-         f"higher at the end on {(gain > 0).sum()} of {gain.count()} seeds"
-         + (f"; without seed 0, the pilot seed: {gain.drop(0).mean() * 100:+.1f} points)"
-            if 0 in gain.index and gain.count() > 1 else ")"), display=False)
+seeds = pd.DataFrame(scores["seeds"]["rows"]).T
+seeds.index = seeds.index.astype(int).rename("seed")
+display(seeds.style.format({"count": "{:.1%}", "identity": "{:.1%}", "position": "{:.3f}", "minutes": "{:.0f}",
+                            "check before the drop": "{:.0%}", "check at the end": "{:.0%}"}))
+pending = scores["seeds"]["pending"]
+glue("dair_seed_n", f"{len(seeds)}", display=False)
+for column, key in (("count", "dair_seed_count_range"), ("identity", "dair_seed_id_range")):
+    lo, hi = seeds[column].min(), seeds[column].max()
+    glue(key, f"{lo:.1%}" if lo == hi else f"{lo:.1%} to {hi:.1%}", display=False)
+glue("dair_seed_count_mean", f"{seeds['count'].mean():.1%}", display=False)
+glue("n_check", f"{dair_cfg.check_scenes}", display=False)
+gain = study.lower_rate_gain(scores["seeds"]["rows"], study_cfg.pilot_seeds)
+if gain:  # the lower rate's effect, seed by seed, on the checks logged in training (smoke: no drop)
+    p_end = seeds["check at the end"].mean()  # a check's binomial standard error, at the seeds' mean count
+    glue("dair_check_se", f"{np.sqrt(p_end * (1 - p_end) / dair_cfg.check_scenes) * 100:.0f}", display=False)
+    pilots = ", ".join(map(str, study_cfg.pilot_seeds))
+    glue("dair_drop_gain", f"{gain['mean'] * 100:+.1f} points (from {gain['min'] * 100:+.0f} to {gain['max'] * 100:+.0f}; "
+         f"higher at the end on {gain['higher']} of {gain['seeds']} seeds"
+         + (f"; without seed {pilots}, the pilot seed: {gain['mean_fresh'] * 100:+.1f} points)"
+            if gain["mean_fresh"] is not None else ")"), display=False)
 else:
     glue("dair_drop_gain", "not measured (this profile has no lower rate)", display=False)
     glue("dair_check_se", "(not measured)", display=False)
 glue("dair_seeds_pending",
-     "All ten seeds, 0 to 9, are trained." if not pending and profile == "paper" else
-     f"{'Seed' if len(pending) == 1 else 'Seeds'} {', '.join(map(str, pending))} of 0 to 9 "
-     f"{'is' if len(pending) == 1 else 'are'} not trained yet (each about "
-     f"{dair_seed_rows['minutes'].median():.0f} minutes here, two at a time on the two cores): the recipe is not yet "
-     "judged over ten seeds." if profile == "paper" else "The smoke profile trains one seed.", display=False)
+     "The smoke profile trains one seed." if profile != "paper" else
+     f"All ten seeds, {study_cfg.seeds[0]} to {study_cfg.seeds[-1]}, are trained." if not pending else
+     f"Seeds {', '.join(map(str, pending))} of {study_cfg.seeds[0]} to {study_cfg.seeds[-1]} are not trained yet: "
+     "the recipe is not yet judged over ten seeds.", display=False)
 
 # %% [markdown]
 # Over {glue:text}`dair_seed_n` seeds DAIR counts {glue:text}`dair_seed_count_range` of the held-out scenes
@@ -483,36 +372,23 @@ glue("dair_seeds_pending",
 # (`airlib.tabletop.log_prior` is the prior part of its ELBO).
 
 # %%
-n_joint = min(300, n_test)
-joint_images = air_images[:n_joint]                     # the truth rendered (AIR and DAIR share the data set)
-
-
-def log_joint(scenes, rendered):
-    return pyramid_log_likelihood(joint_images, rendered, cfg.sigma_x, cfg.levels).numpy() + tabletop.log_prior(scenes)
-
-
 for net, key in (("AIR", "joint"), ("DAIR", "dair_joint")):
-    joint_truth, joint_guess = truths[net].take(slice(n_joint)), guesses[net].take(slice(n_joint))
-    gap = (log_joint(joint_truth, joint_images)              # (n_joint,) nats in favour of the truth
-           - log_joint(joint_guess, renderer.render_batch(*joint_guess)))
-    wrong = joint_truth.count != joint_guess.count
-    prefers_truth = (gap[wrong] > 0).mean() if wrong.any() else float("nan")
-    median_gap = np.median(gap[wrong]) if wrong.any() else float("nan")
-    display(pd.crosstab(pd.Series(truths[net].count, name="true count"),
-                        pd.Series(guesses[net].count, name=f"{net}'s count")))
-    print(f"{net}: {wrong.sum()} of {n_joint} scenes counted wrong; the truth has the higher joint in "
-          f"{prefers_truth:.0%} of them, by a median of {median_gap:.0f} nats")
-    glue(f"{key}_wrong", f"{wrong.sum()}", display=False)
-    glue(f"{key}_prefers_truth", f"{prefers_truth:.0%}", display=False)
-    glue(f"{key}_gap", f"{median_gap:.0f}", display=False)
-    glue(f"{key}_under", f"{(truths[net].count > guesses[net].count).mean():.0%}", display=False)
-    glue(f"{key}_over", f"{(truths[net].count < guesses[net].count).mean():.0%}", display=False)
+    joint, counts = scores["joint"][net], scores["counts"][net]
+    display(pd.DataFrame(counts["confusion"]).T.fillna(0).astype(int).sort_index().sort_index(axis=1)
+            .rename_axis(index="true count", columns=f"{net}'s count"))
+    print(f"{net}: {joint['wrong']} of {joint['n']} scenes counted wrong; the truth has the higher joint in "
+          f"{joint['prefers_truth']:.0%} of them, by a median of {joint['median_gap']:.0f} nats")
+    glue(f"{key}_wrong", f"{joint['wrong']}", display=False)
+    glue(f"{key}_prefers_truth", f"{joint['prefers_truth']:.0%}", display=False)
+    glue(f"{key}_gap", f"{joint['median_gap']:.0f}", display=False)
+    glue(f"{key}_under", f"{counts['under']:.0%}", display=False)
+    glue(f"{key}_over", f"{counts['over']:.0%}", display=False)
     glue(f"{key}_verdict", f"The model is not what fails {net}: under it, the true description is worth more than "
          f"{net}'s in nearly every miscounted scene, so the objective would reward the right count; the inference "
-         "network does not find it." if prefers_truth >= 0.9 else
+         "network does not find it." if joint["prefers_truth"] >= 0.9 else
          f"The model itself often prefers {net}'s description to the true one, so better inference alone would not "
          "fix its count.", display=False)
-glue("joint_n", f"{n_joint}", display=False)
+glue("joint_n", f"{scores['joint']['AIR']['n']}", display=False)
 
 # %% [markdown]
 # Of the first {glue:text}`joint_n` held-out scenes, AIR counts {glue:text}`joint_wrong` wrong, and in
@@ -528,21 +404,14 @@ glue("joint_n", f"{n_joint}", display=False)
 # right, by the object's type:
 
 # %%
-lone, weakest = {}, []
-for net in ("AIR", "DAIR", "AIR, moving camera", "DAIR, moving camera"):
-    t, g = truths[net], guesses[net]
-    one = t.count == 1
-    kind = t.kind[one][t.present[one]]                   # (n_lone,) the lone object's type
-    said = g.count[one]                                  # (n_lone,) the network's count
-    lone[net] = {name: (said[kind == k] == 1).mean() for k, name in enumerate(KINDS)}
-    k = int(np.argmin([lone[net][name] for name in KINDS]))
-    missed = said[(kind == k) & (said != 1)]
+lone = scores["lone"]
+display(pd.DataFrame({net: {f"lone {k}": v for k, v in r["right"].items()} for net, r in lone.items()}).T
+        .style.format("{:.0%}"))
+weakest = []
+for net, r in lone.items():
     whose = f"the moving-camera {net.split(',')[0]}'s" if "moving" in net else f"{net}'s"
-    weakest.append(f"{whose} the {KINDS[k]} ({lone[net][KINDS[k]]:.0%} right; of the rest "
-                   f"{(missed == 0).mean():.0%} left out, {(missed > 1).mean():.0%} counted as more)")
-lone = pd.DataFrame(lone).T
-lone.columns = [f"lone {name}" for name in KINDS]
-display(lone.style.format("{:.0%}"))
+    weakest.append(f"{whose} the {r['weakest']} ({r['right'][r['weakest']]:.0%} right; of the rest "
+                   f"{r['left_out']:.0%} left out, {r['counted_more']:.0%} counted as more)")
 glue("lone_weakest", "; ".join(weakest), display=False)
 
 # %% [markdown]
@@ -559,66 +428,20 @@ glue("lone_weakest", "; ".join(weakest), display=False)
 
 
 # %%
-def top_view(ax, truth, guess, b, camera=False):
-    """Draws scene b of truth and guess on the table seen from above."""
-    t = SPEC.table_half_width
-    ax.add_patch(Rectangle((-t, -t), 2 * t, 2 * t, color="0.15"))
-    for i in np.flatnonzero(truth.present[b]):
-        k = KINDS[truth.kind[b, i]]
-        ax.add_patch(Circle(truth.pose[b, i, :2], BODY_RADIUS[k], color=COLOURS[k], alpha=0.9))
-    for step, i in enumerate(np.flatnonzero(guess.present[b])):
-        k = KINDS[guess.kind[b, i]]
-        ax.add_patch(Circle(guess.pose[b, i, :2], BODY_RADIUS[k], fill=False, ec="red", lw=2))
-        ax.text(*guess.pose[b, i, :2], str(step + 1), color="red", ha="center", va="center", fontsize=9)
-    if camera:
-        for c, colour in ((truth.camera[b], "black"), (guess.camera[b], "red")):
-            a = np.radians(SPEC.azimuth + c)         # MuJoCo's azimuth: the camera looks along (cos a, sin a)
-            ax.annotate("", xy=(0.25 * np.cos(a), 0.25 * np.sin(a)), xytext=(-0.7 * np.cos(a), -0.7 * np.sin(a)),
-                        arrowprops=dict(arrowstyle="->", color=colour, lw=2))
-    ax.set_xlim(-0.75, 0.75)
-    ax.set_ylim(-0.75, 0.75)
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
 examples = [b for b in range(n_test) if truths["AIR"].present[b].sum() >= 2][:4]
 cam_examples = [b for b in range(n_test) if truths["AIR, moving camera"].present[b].sum() >= 2][:4]
-rows = (("AIR", examples, False), ("DAIR", examples, False), ("AIR, moving camera", cam_examples, True),
-        ("DAIR, moving camera", cam_examples, True))
-fig, axes = plt.subplots(len(rows), 8, figsize=(12.5, 1.8 * len(rows)))
-for j, (label, picks, cam) in enumerate(rows):
-    tr = truths[label]
-    images = renderer.render_batch(*tr.take(picks))
-    for n, b in enumerate(picks):
-        axes[j, 2 * n].imshow(images[n].permute(1, 2, 0))
-        axes[j, 2 * n].axis("off")
-        top_view(axes[j, 2 * n + 1], tr, guesses[label], b, camera=cam)
-    axes[j, 0].set_title(label, fontsize=9, loc="left")
-for ax in axes.flat:
-    if not ax.has_data() and not ax.patches:
-        ax.axis("off")
-plt.tight_layout()
+figures.scenes_from_above([(net, truths[net], guesses[net], picks, cam) for net, picks, cam in (
+    ("AIR", examples, False), ("DAIR", examples, False), ("AIR, moving camera", cam_examples, True),
+    ("DAIR, moving camera", cam_examples, True))], renderer)
 plt.show()
 
 # %% [markdown]
 # ## Fig. 9, middle: AIR against the supervised networks
 
 # %%
-groups = [("types repeat", "AIR", "supervised", "supervised by type"),
-          ("each type once", "AIR, each type once", "supervised, each type once", "supervised by type, each type once")]
-fig, axes = plt.subplots(1, 2, figsize=(12.5, 3.2))
-width = 0.27
-for ax, key, title in ((axes[0], "reconstruction_error", "reconstruction error (MSE, 32x32)"),
-                       (axes[1], "count_accuracy", "count accuracy")):
-    for n, (who, colour) in enumerate((("AIR", "C3"), ("naive supervised", "C0"), ("supervised by type", "C2"))):
-        vals = [results[g[1 + n]][key] for g in groups]
-        ax.bar(np.arange(2) + (n - 1) * width, vals, width, color=colour, label=who)
-    ax.set_xticks(np.arange(2), [g[0] for g in groups])
-    ax.set_title(title, fontsize=10)
-axes[1].set_ylim(0, 1)
-axes[1].legend(fontsize=8, loc="lower right")
-plt.tight_layout()
+figures.against_supervised(networks, [
+    ("types repeat", "AIR", "supervised", "supervised by type"),
+    ("each type once", "AIR, each type once", "supervised, each type once", "supervised by type, each type once")])
 plt.show()
 
 # %% [markdown]
@@ -629,30 +452,9 @@ plt.show()
 # are exchangeable in Eq. (8), so each network chooses its own order of description.
 
 # %%
-p = SPEC.placement_half_width
-bins = np.linspace(-p - 0.05, p + 0.05, 13)
-nets_shown = ("AIR", "DAIR")
-fig, axes = plt.subplots(2 * len(nets_shown), 3, figsize=(9.5, 6.2 * len(nets_shown)))
-step_kinds = {}
-for r, net in enumerate(nets_shown):
-    g = guesses[net]
-    for i in range(tabletop.N):
-        on = g.present[:, i]
-        axes[2 * r, i].hist2d(g.pose[on, i, 0], g.pose[on, i, 1], bins=[bins, bins], cmap="magma")
-        axes[2 * r, i].set_title(f"{net}, step {i + 1}: {on.sum()} objects", fontsize=9)
-    for k, name in enumerate(KINDS):
-        on = g.present & (g.kind == k)
-        axes[2 * r + 1, k].hist2d(g.pose[..., 0][on], g.pose[..., 1][on], bins=[bins, bins], cmap="magma")
-        axes[2 * r + 1, k].set_title(f"{net}, inferred {name}s: {on.sum()}", fontsize=9)
-    step_kinds[net] = pd.crosstab(np.repeat(np.arange(1, tabletop.N + 1)[None], n_test, 0)[g.present],
-                                  np.array(KINDS)[g.kind[g.present]], rownames=["step"], colnames=["inferred type"])
-for ax in axes.flat:
-    ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-plt.tight_layout()
+fig, step_kinds = figures.where_steps_look({net: guesses[net] for net in ("AIR", "DAIR")})
 plt.show()
-display(pd.concat(step_kinds, names=["network"]))
+display(step_kinds)
 
 # %% [markdown]
 # ## Fig. 10: the moving camera
@@ -661,33 +463,13 @@ display(pd.concat(step_kinds, names=["network"]))
 # $F(\mathbf{x})$ (below), and the distribution of their camera angle errors.
 
 # %%
-tr = truths["AIR, moving camera"]
-picks = list(range(min(8, n_test)))
-cam_nets = ("AIR, moving camera", "DAIR, moving camera")
-fig = plt.figure(figsize=(12.5, 1.6 * (1 + len(cam_nets))))
-grid = fig.add_gridspec(1 + len(cam_nets), 10)
-rows = [("data", tr)] + [(label.split(",")[0], guesses[label]) for label in cam_nets]
-for r, (who, scenes) in enumerate(rows):
-    images = renderer.render_batch(*scenes.take(picks))
-    for n in range(len(picks)):
-        a = fig.add_subplot(grid[r, n])
-        a.imshow(images[n].permute(1, 2, 0))
-        a.set_title(f"{who}: {scenes.present[n].sum()} obj, {scenes.camera[n]:+.0f} deg", fontsize=7)
-        a.axis("off")
-a = fig.add_subplot(grid[:, 8:])
-errors = {label.split(",")[0]: guesses[label].camera - tr.camera for label in cam_nets}
-edges = np.histogram_bin_edges(np.concatenate(list(errors.values())), bins=40)
-for who, err in errors.items():
-    a.hist(err, bins=edges, alpha=0.6, label=who)
-a.set_xlabel("inferred - true camera angle (deg)")
-a.legend(fontsize=8)
-plt.tight_layout()
+figures.moving_camera(truths["AIR, moving camera"], {net.split(",")[0]: guesses[net]
+                                                     for net in ("AIR, moving camera", "DAIR, moving camera")}, renderer)
 plt.show()
-far = 30                                                  # degrees: a miss beyond any near-miss
-for who, err in errors.items():
-    glue(f"{who.lower()}_cam_far", f"{(np.abs(err) > far).mean():.1%}", display=False)
-    glue(f"{who.lower()}_cam_median", f"{np.median(np.abs(err)):.1f}", display=False)
-glue("cam_far", f"{far}", display=False)
+for net, r in scores["camera"].items():
+    glue(f"{net.split(',')[0].lower()}_cam_far", f"{r['far']:.1%}", display=False)
+    glue(f"{net.split(',')[0].lower()}_cam_median", f"{r['median']:.1f}", display=False)
+glue("cam_far", f"{study_cfg.camera_far_deg:g}", display=False)
 
 # %% [markdown]
 # AIR's mean camera error comes mostly from {glue:text}`air_cam_far` of the scenes whose angle it misses by
@@ -706,14 +488,8 @@ glue("cam_far", f"{far}", display=False)
 
 # %%
 shown = truths["AIR"].take(slice(6))
-fig, axes = plt.subplots(2, 6, figsize=(12.5, 4.4))
-for row, images in enumerate((renderer.render_batch(*shown),
-                              T.perturbed_images(shown, np.random.default_rng([seed, 11]), cfg.render_size))):
-    for i in range(6):
-        axes[row, i].imshow(images[i].permute(1, 2, 0))
-        axes[row, i].axis("off")
-    axes[row, 0].set_title(("plain renders", "with colour and size perturbations")[row], fontsize=9, loc="left")
-plt.tight_layout()
+figures.image_rows([("plain renders", renderer.render_batch(*shown)), ("with colour and size perturbations",
+                    T.perturbed_images(shown, np.random.default_rng([seed, 11]), cfg.render_size))])
 plt.show()
 glue("perturbed_scales", ", ".join(f"{c:g}" for c in T.PERTURBED_SCALES), display=False)
 glue("colour_jitter", f"{T.COLOUR_JITTER:g}", display=False)
@@ -727,20 +503,10 @@ glue("colour_jitter", f"{T.COLOUR_JITTER:g}", display=False)
 # with fresh perturbations.
 
 # %%
-with warnings.catch_warnings(record=True):
-    warnings.simplefilter("always")
-    perturbed_net = airlib.load_or_train("tabletop-air-perturbed", profile, seed)
-r = perturbed_net.record
-print(f"tabletop-air-perturbed: {r['steps']} steps in {r['wall_time_s'] / 60:.1f} min on {r['device']}")
-shaken_images = T.perturbed_images(truths["AIR"], np.random.default_rng([seed, 12]), cfg.render_size)
-robust = {}
-for label, net in (("AIR, plain training", nets["AIR"]), ("AIR, perturbed training", perturbed_net)):
-    for data_label, images in (("plain scenes", air_images), ("perturbed scenes", shaken_images)):
-        guess = T.air_infer(net, images)
-        sc = T.score(truths["AIR"], guess, images, renderer.render_batch(*guess))
-        robust[label, data_label] = {"count": sc["count_accuracy"], "identity": sc["identity_accuracy"],
-                                     "position": sc["position_error"]}
-robust = pd.DataFrame(robust).T
+r = inputs.record(study.PERTURBED, seed)
+print(f"{study.PERTURBED}: {r['steps']} steps in {r['wall_time_s'] / 60:.1f} min on {r['device']}")
+robust = pd.DataFrame(scores["perturbed"]).T
+robust.index = pd.MultiIndex.from_tuples([tuple(k.split("|")) for k in robust.index])
 display(robust.style.format({"count": "{:.1%}", "identity": "{:.1%}", "position": "{:.3f}"}))
 for (label, data_label), key in ((("AIR, plain training", "perturbed scenes"), "plain_on_shaken"),
                                  (("AIR, perturbed training", "perturbed scenes"), "shaken_on_shaken"),

@@ -3,6 +3,7 @@ against exact enumeration, deterministic inference and its input checks."""
 import math
 import re
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -373,12 +374,35 @@ def test_range_error_shows_the_values_exactly_enough(dtype, low, high):
     (torch.rand(2, 50, 50) * 255, ValueError, r"\[0, 1\]"),
     (torch.full((2, 50, 50), float("nan")), ValueError, "NaN"),
     (torch.zeros(2, 50, 50, dtype=torch.int64), TypeError, "dtype"),
-    ([[0.0] * 50] * 50, TypeError, "torch.Tensor"),
+    ([[0.0] * 50] * 50, TypeError, "torch.Tensor or numpy array"),
+    (np.random.rand(50, 50), ValueError, "shape"),
+    (np.full((2, 50, 50), 2.0), ValueError, r"\[0, 1\]"),
+    (np.full((2, 50, 50), np.nan, dtype=np.float32), ValueError, "NaN"),
+    (np.zeros((2, 50, 50), dtype=np.int64), TypeError, "dtype int64"),
+    (np.zeros((2, 50, 50), dtype=bool), TypeError, "dtype bool"),
 ])
 def test_infer_rejects_bad_input(bad, error, match):
     model = AIR(AIRConfig(**SMALL))
     with pytest.raises(error, match=match):
         model.infer(bad)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", ">f4", "uint8", "read-only"])
+def test_infer_takes_a_numpy_array_as_it_takes_the_tensor(dtype):
+    """A numpy array gives the results of the same values as a tensor (same dtype rules): float in [0, 1]
+    or uint8, in native or foreign byte order, writable or not."""
+    model = AIR(AIRConfig(**SMALL)).eval()
+    pixels = (_images(3) * 255).round()
+    array = pixels.numpy().astype(np.uint8) if dtype == "uint8" else (pixels / 255).numpy()
+    if dtype in ("float64", ">f4"):
+        array = array.astype(dtype)
+    if dtype == "read-only":
+        array.flags.writeable = False
+    got = model.infer(array)
+    want = model.infer(torch.tensor(array.astype(array.dtype.newbyteorder("="))))
+    for f, u, v in zip(got._fields, got, want):
+        assert torch.equal(u, v), f
+    assert got.reconstruction.dtype == torch.float32
 
 
 def test_generate_shapes():

@@ -285,16 +285,121 @@ def test_air_learning_rate_is_capped_once_the_narrow_levels_are_on():
     assert AIR_3D.lr_scale(cfg, 199) > 0.9 and AIR_3D.lr_scale(cfg, 200) == 0.3
 
 
-def test_the_committed_comparison_is_refused_when_its_configuration_changed(tmp_path, monkeypatch):
-    """``load_results("paper")`` names the changed field and the command that redoes the comparison."""
-    import json
-    from airlib import runs
-    from airlib.experiments import as_dict, objects3d
+def test_the_committed_comparison_is_refused_when_its_configuration_changed(monkeypatch):
+    """The committed ``3d-results`` loads through the registry until scene3d's paper configuration changes; then
+    loading it names the changed field and the command that redoes the comparison."""
+    from airlib import evaluations, runs
+    record, _ = evaluations.load("3d-results", "paper")
     cfg = scene3d.config("paper")
-    record = {k: None for k in runs.RECORD_KEYS}
-    record.update(experiment=objects3d.RESULTS, profile="paper", seed=0, command="python -m airlib evaluate-3d",
-                  train_config=dict(as_dict(cfg), steps=cfg.steps - 1), finished=True)
-    (tmp_path / f"{objects3d.RESULTS}-seed0.json").write_text(json.dumps(record))
-    monkeypatch.setattr(runs, "ARTIFACTS", tmp_path)
-    with pytest.raises(runs.ArtifactError, match=f"steps: {cfg.steps - 1} -> {cfg.steps}.*evaluate-3d"):
-        objects3d.load_results("paper")
+    assert record["train_config"]["direct_steps"] == cfg.direct_steps
+    monkeypatch.setitem(scene3d.CONFIGS, "paper", replace(cfg, direct_steps=cfg.direct_steps + 1))
+    with pytest.raises(runs.ArtifactError, match=f"direct_steps: {cfg.direct_steps} -> {cfg.direct_steps + 1}.*"
+                                                 "python -m airlib evaluate 3d-results"):
+        evaluations.load("3d-results", "paper")
+
+
+# --- what chapter 5 reads from the study (airlib.evaluations.objects3d) -------------------------------------
+
+def _history(accuracies, angles, start=1000, every=100):
+    return [dict(step=start + every * i, identity_accuracy=a, rotation_error_deg=r)
+            for i, (a, r) in enumerate(zip(accuracies, angles))]
+
+
+def test_identity_dips_count_the_checks_below_the_threshold_and_the_longest_run():
+    from airlib.evaluations import objects3d as study
+    records = {0: {"history": _history([0.5, 1.0, 0.9, 0.97, 0.99, 0.5, 1.0], [0] * 7)},      # step 1000 is before
+               1: {"history": _history([1.0] * 7, [0] * 7)}}
+    dips = study.identity_dips(records, after=1100, below=0.98)
+    assert dips["checks"] == 12 and dips["seeds"] == 2 and dips["seeds_dipping"] == 1
+    assert sorted(dips["dips"]) == [(0.5, 0, 1500), (0.9, 0, 1200), (0.97, 0, 1300)]
+    assert dips["lowest"] == (0.5, 0, 1500) and dips["longest"] == 2
+    assert "lowest" not in study.identity_dips({1: records[1]}, after=1100)
+
+
+def test_end_trend_compares_the_last_check_with_one_a_window_before():
+    from airlib.evaluations import objects3d as study
+    record = {"history": _history([1] * 6, [40, 30, 20, 12, 11, 10.5], start=0) + [dict(step=600, identity_accuracy=1)]}
+    assert study.check_near(record, 260)["step"] == 300
+    before, falling = study.end_trend(record, window=300, by=2.0)             # 500 vs 200: 10.5 < 20 - 2
+    assert before["step"] == 200 and falling
+    assert not study.end_trend(record, window=100, by=2.0)[1]                 # 500 vs 400: 10.5 > 11 - 2
+
+
+def test_angle_state_and_the_seed_table_use_the_targets_and_chance():
+    from airlib.evaluations import objects3d as study
+    def metrics(cube, cyl):
+        return {"identity_accuracy": 1.0, "position_error": 0.01, "reconstruction_mse": 1e-4,
+                "per_type": {"cube": {"rotation_error_deg": cube}, "cylinder": {"rotation_error_deg": cyl}}}
+    assert study.CHANCE_DEG == {"cube": 22.5, "cylinder": 90.0}
+    assert [study.angle_state(metrics(c, 1), "cube") for c in (5, 5.1, 17.9, 18)] == [
+        "learned", "partly", "partly", "chance"]
+    assert study.angle_state(metrics(1, None), "cylinder") == "partly"       # no right-typed cylinder: NaN
+    seeds = study.seed_table({3: dict(metrics=metrics(6, 2), wall_time_s=600),
+                              1: dict(metrics=metrics(2, 9.9), wall_time_s=60)})
+    assert list(seeds.index) == [1, 3] and seeds.loc[3, "minutes of training"] == 10
+    assert study.on_targets(seeds).tolist() == [True, False]
+
+
+def test_cube_angles_against_hand_placed_predictions():
+    """Predictions a quarter turn off are in a true mode; predictions at the labels' mean are 45 degrees off."""
+    from airlib.evaluations import objects3d as study
+    identity = torch.tensor([0, 0, 0, 2])
+    true = torch.tensor([10.0, 100.0, -170.0, 5.0])
+    pose = torch.stack([torch.zeros(4), torch.zeros(4), torch.deg2rad(true)], 1)
+    modes_mean = (true[:3] + 180) % 90 - 45
+    air = pose.clone()
+    air[:3, 2] = torch.deg2rad(true[:3] + torch.tensor([90.0, -180.0, 2.0]))
+    sup = pose.clone()
+    sup[:3, 2] = torch.deg2rad(modes_mean)
+    inferred = {"inferred": {"air": (identity, air), "supervised": (identity, sup)}}
+    out = study.cube_angles(inferred, identity, pose)
+    assert np.allclose(out["modes_mean"], modes_mean.numpy())
+    assert np.allclose(out["error"]["AIR"], [0, 0, 2], atol=1e-4)
+    assert out["summary"]["AIR"]["within 5 deg of a true mode"] == 1.0
+    assert out["summary"]["supervised"]["within 5 deg of the 4 labels' mean"] == 1.0
+    assert out["summary"]["supervised"]["45 +- 5 deg off (mod 90)"] == 1.0
+
+
+def test_the_comparison_table_formats_and_marks_what_does_not_apply():
+    from airlib.evaluations import objects3d as study
+    from airlib import evaluations
+    record, _ = evaluations.load("3d-results", "paper")
+    table = study.comparison_table(record["metrics"], {"air": 22.0, "supervised": 7.5})
+    assert list(table.columns) == ["AIR", "supervised", "direct opt.", "AIR *", "supervised *"]
+    assert table.loc["scenes", "AIR"] == f"{record['metrics']['air']['scenes']:.0f}"
+    assert table.loc["s / image", "AIR *"] == "-" and table.loc["minutes of training", "direct opt."] == "-"
+    assert table.loc["minutes of training", "supervised"] == "7.5"
+    claims = study.claims(record["metrics"], study.seed_table({0: dict(metrics=record["metrics"]["air"],
+                                                                       wall_time_s=600)}), 7.5)
+    assert len(claims) == 12 and claims.holds.dtype == bool
+
+
+def test_angle_check_prefers_the_true_angle_over_a_turned_one(monkeypatch):
+    """With an inference that turns every object by 20 degrees, the cubes and cylinders are missed (the sphere
+    has no angle) and the likelihood prefers the truth in each of them."""
+    from airlib.evaluations import objects3d as study
+    cfg = scene3d.config("smoke")
+    identity = torch.tensor([0, 1, 2, 0])
+    pose = torch.tensor([[0.1, 0.0, 0.3], [0.0, 0.1, 0.0], [-0.1, 0.0, 1.0], [0.0, -0.1, -0.5]])
+    turned = pose.clone()
+    turned[:, 2] += math.radians(20)
+    monkeypatch.setattr(study.scene3d, "infer_network", lambda net, x, size: (identity[:len(x)], turned[:len(x)]))
+    renderer = scene3d.shared_renderer(128, scene3d.SPEC)
+    check = study.angle_check(None, cfg, identity, pose, renderer, scenes=300)
+    assert check["scenes"] == 4 and check["missed"] == 3 and check["truth_wins"] == 1.0 and check["median_gain"] > 0
+    monkeypatch.setattr(study.scene3d, "infer_network", lambda net, x, size: (identity[:len(x)], pose[:len(x)]))
+    assert study.angle_check(None, cfg, identity, pose, renderer, scenes=2)["missed"] == 0
+
+
+def test_the_likelihood_probes_find_the_truth_and_the_cubes_symmetry():
+    from airlib.evaluations import objects3d as study
+    cfg = scene3d.config("paper")
+    renderer = scene3d.shared_renderer(128, scene3d.SPEC)
+    maps = study.likelihood_basin(renderer, cfg, (0.1, 0.1, 0.3), points=5, half=0.2)     # grid: -0.2, -0.1, ..., 0.2
+    assert [m.shape for m in maps.values()] == [(5, 5)] * 3
+    assert all(m[1, 3] == 0 for m in maps.values())                           # the maximum is at the truth (+y up)
+    drops = study.angle_drops(renderer, cfg, 1, np.random.default_rng(0), angles=np.array([45.0, 90.0]))
+    assert set(drops) == {(o, n) for o in ("cube", "cylinder") for n in ("wide only", "pyramid")}
+    cube = drops["cube", "pyramid"]
+    assert cube[1] < 0.01 * cube[0]                                           # a quarter turn of a cube costs ~nothing
+    assert drops["cylinder", "pyramid"][1] > drops["cylinder", "wide only"][1] > 0

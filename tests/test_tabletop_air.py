@@ -12,7 +12,8 @@ from airlib import tabletop
 from airlib.render.crockery import BODY_RADIUS
 from airlib.render.likelihood import downsample
 from airlib.render.tabletop import KINDS, TableSpec, TabletopRenderer
-from airlib.tabletop_air import MIN_SCALE, TabletopAIR
+from airlib.pose import MIN_SCALE
+from airlib.tabletop_air import TabletopAIR
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +134,7 @@ def test_every_part_of_the_network_learns(renderer):
     (torch.zeros(2, 3, 128, 128, dtype=torch.int64), TypeError, "floats in [0, 1] or uint8"),
 ])
 def test_bad_images_are_named(images, error, message):
-    """The network takes images through chapter 5's check (airlib.scene3d.check_images)."""
+    """The network takes images through chapter 5's check (airlib.render.likelihood.check_images)."""
     with pytest.raises(error, match=re.escape(message)):
         TabletopAIR(16)(images)
 

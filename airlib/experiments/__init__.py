@@ -7,7 +7,6 @@ imported; :func:`get` imports the modules listed in ``MODULES`` on first use.
 """
 from __future__ import annotations
 
-import importlib
 from contextlib import contextmanager
 from dataclasses import asdict, fields, is_dataclass, replace
 from typing import Any
@@ -16,11 +15,12 @@ import torch
 from torch import nn
 
 from ..profiles import PROFILES, check
+from ..registry import Registry
 
 MODULES = ("airlib.experiments.multi_mnist", "airlib.experiments.baselines", "airlib.experiments.objects3d",
            "airlib.experiments.tabletop")
-_REGISTRY: dict[str, "Experiment"] = {}
-_MISSING: dict[str, str] = {}      # module -> the optional package it lacks (e.g. mujoco for the 3D experiments)
+# a module imported again registers its experiments anew: the same class under one name is no clash
+_REGISTRY = Registry("experiment", MODULES, same=lambda a, b: type(a) is type(b))
 
 
 class Experiment:
@@ -46,6 +46,8 @@ class Experiment:
     # ``train_config`` fields of ``((step, value), ...)`` acting from their step on (e.g. ``lr_drops``): an
     # extendable run also continues when they change only at steps its checkpoint has not trained yet.
     schedules: tuple[str, ...] = ()
+    # seeds this experiment accepts are [0, max_seed): one whose streams multiply the seed lowers it
+    max_seed: int = 2**63 - 1
 
     # ------------------------------------------------------------- declared by each experiment
     def data(self, profile: str) -> dict[str, torch.Tensor]:
@@ -109,35 +111,17 @@ def eval_mode(model: nn.Module):
 
 def register(experiment: Experiment) -> Experiment:
     """Adds an experiment to the registry (each name once)."""
-    if experiment.name in _REGISTRY and type(_REGISTRY[experiment.name]) is not type(experiment):
-        raise ValueError(f"experiment {experiment.name!r} is registered twice")
-    _REGISTRY[experiment.name] = experiment
-    return experiment
-
-
-def _load_all() -> None:
-    for module in MODULES:
-        if module in _MISSING:
-            continue
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as e:       # an optional dependency: its experiments are unavailable
-            _MISSING[module] = e.name
+    return _REGISTRY.register(experiment.name, experiment)
 
 
 def names() -> list[str]:
     """Every registered experiment's name."""
-    _load_all()
-    return sorted(_REGISTRY)
+    return _REGISTRY.names()
 
 
 def get(name: str) -> Experiment:
     """The experiment called ``name``, with an error listing the known ones."""
-    _load_all()
-    if name not in _REGISTRY:
-        lacking = "".join(f"; {m} needs the package {p!r}" for m, p in _MISSING.items())
-        raise ValueError(f"unknown experiment {name!r}: expected one of {', '.join(sorted(_REGISTRY))}{lacking}")
-    return _REGISTRY[name]
+    return _REGISTRY.get(name)
 
 
 def config(name: str, profile: str, overrides: dict | None = None) -> tuple[Any, Any]:

@@ -27,10 +27,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from .. import tabletop
-from ..render.likelihood import downsample
+from ..render.likelihood import check_images, downsample, level_weights
+from ..render.renderer import shared
 from ..render.tabletop import COLOURS, DEFAULT_EPS, KINDS, TableSpec, TabletopRenderer
-from ..scene3d import check_images, level_weights  # chapter 5's image check and coarse-to-fine schedule
-from ..tabletop_air import TabletopAIR, _encoder
+from ..tabletop_air import TabletopAIR, encoder
 from . import Experiment, eval_mode, register
 
 TEST_SEED = 20_000
@@ -143,16 +143,13 @@ DAIR_CONFIGS = {"smoke": CONFIGS["smoke"],
 # The supervised networks read no likelihood; 3,000 steps bring them to their plateau (their records).
 SUPERVISED_CONFIGS = {"smoke": CONFIGS["smoke"], "paper": Config(steps=3000, batch=32)}
 
-_RENDERERS: dict[tuple, TabletopRenderer] = {}
 PERTURBED_SCALES = (1.0, 0.85, 1.15)     # object sizes of the perturbed data (relative to the model's meshes)
 COLOUR_JITTER = 0.15                     # each channel of a type's colour moves by up to this much
 
 
 def renderer(size: int, scales: tuple = (1.0,)) -> TabletopRenderer:
     """The process's table-top renderer of a size (one OpenGL context, reused); ``scales`` for perturbed data."""
-    if (size, scales) not in _RENDERERS:
-        _RENDERERS[size, scales] = TabletopRenderer(size, SPEC, scales)
-    return _RENDERERS[size, scales]
+    return shared(TabletopRenderer, size, SPEC, tuple(scales))
 
 
 def perturbed_images(scenes: tabletop.Scenes, rng: np.random.Generator, size: int) -> torch.Tensor:
@@ -173,7 +170,7 @@ class SupervisedNet(nn.Module):
     def __init__(self, hidden: int = 256, moving_camera: bool = False):
         super().__init__()
         self.moving_camera = moving_camera
-        self.encoder = _encoder(hidden)
+        self.encoder = encoder(hidden)
         self.head = nn.Linear(hidden, tabletop.N * (1 + len(KINDS) + 4) + 1)
 
     def forward(self, images: torch.Tensor):

@@ -4,7 +4,8 @@ The paper evaluates p(x | z) in three steps: (1) render the scene description z 
 (2) blur y and the observation x with a fixed-width kernel, (3) compute N(x | y, I sigma_x^2).
 The blur widens the basin of the likelihood: a rendered object that misses the observed one by a
 few pixels still overlaps it after blurring, so the gradient with respect to the pose points
-towards it.
+towards it. Also here: the check every observed image passes (:func:`check_images`) and the schedule
+that brings the narrower levels in during training (:func:`level_weights`).
 """
 from __future__ import annotations
 
@@ -170,3 +171,51 @@ def downsample(images: torch.Tensor, size: int) -> torch.Tensor:
         (B, C, size, size).
     """
     return F.interpolate(images, size=(size, size), mode="area")
+
+
+def check_images(images, input_size: int = 32) -> torch.Tensor:
+    """Validates a batch of observed images and returns it as float32 intensities in [0, 1].
+
+    Args:
+        images: (B, 3, H, W) tensor or array, square, with H a multiple of ``input_size``
+            (the renderer's 128x128 images, or 32x32 ones): floats in [0, 1], or uint8 in 0..255
+            (divided by 255).
+
+    Returns:
+        float32 tensor (B, 3, H, W).
+
+    Raises:
+        TypeError: for a dtype other than floating point or uint8.
+        ValueError: for another shape, a non-finite value, or a float outside [0, 1] (the
+            message tells 0..255 data apart).
+    """
+    images = torch.as_tensor(images)
+    if images.ndim != 4 or images.shape[1] != 3 or images.shape[2] != images.shape[3] \
+            or images.shape[2] < input_size or images.shape[2] % input_size:
+        raise ValueError(f"images must be (B, 3, H, H) with H a multiple of {input_size} "
+                         f"(channels first, as Renderer.render_batch returns), got "
+                         f"{tuple(images.shape)}")
+    if images.dtype == torch.uint8:
+        return images.float().div_(255.0)
+    if not images.is_floating_point():
+        raise TypeError(f"images must be floats in [0, 1] or uint8 in 0..255, got {images.dtype}")
+    images = images.float()
+    if images.numel() == 0:
+        return images
+    if not torch.isfinite(images).all():
+        raise ValueError(f"images must be finite: {int((~torch.isfinite(images)).sum())} values "
+                         f"are NaN or infinite")
+    low, high = images.min().item(), images.max().item()
+    if low < 0 or high > 1:
+        hint = " (these look like 0..255 values: divide by 255 or pass uint8)" if high > 1.5 else ""
+        raise ValueError(f"float images must be intensities in [0, 1], got values in "
+                         f"[{low!r}, {high!r}]{hint}")
+    return images
+
+
+def level_weights(cfg, step: int) -> tuple:
+    """Weight of each likelihood level at a training step: 1 for the widest, and for the narrower
+    ones 0 before ``cfg.fine_start``, rising linearly to 1 over ``cfg.fine_ramp`` steps (``cfg.levels``: the
+    pyramid's levels, widest first)."""
+    fine = min(max((step - cfg.fine_start) / max(cfg.fine_ramp, 1), 0.0), 1.0)
+    return (1.0,) + (fine,) * (len(cfg.levels) - 1)

@@ -173,15 +173,21 @@ def _numpy(values):
     return values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else values
 
 
-_SHARED: dict[tuple[int, SceneSpec], Renderer] = {}
+_SHARED: dict[tuple, Renderer] = {}      # (renderer class, its arguments) -> the process's one instance
+
+
+def shared(make, *args):
+    """The process's renderer ``make(*args)`` (one OpenGL context per class and arguments, reused), created on
+    first use or after it was closed, and closed at exit. Chapter 5's and chapter 6's renderers share this cache."""
+    key = (make, *args)
+    if key not in _SHARED or _SHARED[key]._renderer is None:
+        _SHARED[key] = make(*args)
+    return _SHARED[key]
 
 
 def shared_renderer(size: int = 128, spec: SceneSpec = SceneSpec()) -> Renderer:
-    """The process's renderer for ``(size, spec)``, created on first use and closed at exit."""
-    key = (check_size(size), spec)
-    if key not in _SHARED or _SHARED[key]._renderer is None:
-        _SHARED[key] = Renderer(size, spec)
-    return _SHARED[key]
+    """The process's single-object renderer for ``(size, spec)``."""
+    return shared(Renderer, check_size(size), spec)
 
 
 @atexit.register

@@ -151,6 +151,7 @@ class TabletopRenderer:
 
     def __init__(self, size: int = 128, spec: TableSpec = TableSpec(), scales: tuple[float, ...] = (1.0,)):
         self._renderer = None
+        self.frames = 0                 # frames rendered so far (what a training step costs: chapter 6)
         self.size = check_size(size)
         if not isinstance(spec, TableSpec):
             raise TypeError(f"spec must be a TableSpec, got {type(spec).__name__}")
@@ -208,6 +209,7 @@ class TabletopRenderer:
         mujoco.mj_kinematics(self.model, self.data)
         self.camera.azimuth = self.spec.azimuth + float(camera)
         self._renderer.update_scene(self.data, camera=self.camera)
+        self.frames += 1
         return self._renderer.render()
 
     def render_batch(self, present, kind, pose, camera=None, check: bool = True, scale=None, colours=None) -> torch.Tensor:
