@@ -14,11 +14,11 @@ import torch
 
 from airlib.render import OBJECTS, sample_scenes, shared_renderer
 from airlib.render.gradient import render
-from airlib.scene3d import (SPEC, TEST_SEED, Config, clamp_to_table, infer_network, log_likelihood, metrics,
+from airlib.scene3d import (SPEC, TEST_SEED, Objects3DConfig, clamp_to_table, infer_network, log_likelihood, metrics,
                             rotation_error, scenes)
 
 
-def direct_optimise(image: torch.Tensor, cfg: Config, rng: np.random.Generator):
+def direct_optimise(image: torch.Tensor, cfg: Objects3DConfig, rng: np.random.Generator):
     """Maximises log p(x | z) over z_where from a random start, once per type; keeps the best.
 
     Coarse to fine, as in training: the first half of the ``direct_steps`` Adam steps climb the
@@ -63,7 +63,7 @@ def direct_optimise(image: torch.Tensor, cfg: Config, rng: np.random.Generator):
     return best[1], best[2], torch.tensor(best[3])
 
 
-def direct_stability(identity, pose, images, cfg: Config, rng: np.random.Generator) -> dict:
+def direct_stability(identity, pose, images, cfg: Objects3DConfig, rng: np.random.Generator) -> dict:
     """Direct optimisation restarted ``cfg.direct_restarts`` times per scene from random starts.
 
     Args:
@@ -101,7 +101,7 @@ def direct_stability(identity, pose, images, cfg: Config, rng: np.random.Generat
             "wrong_type": (gi != identity[:, None]).float().mean().item()}
 
 
-def evaluate(nets: dict, cfg: Config, profile_seed: int = TEST_SEED) -> dict:
+def evaluate(nets: dict, cfg: Objects3DConfig, profile_seed: int = TEST_SEED) -> dict:
     """Scores each network, and direct optimisation, on held-out scenes.
 
     Args:

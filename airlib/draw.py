@@ -20,8 +20,8 @@ the grid centre ``g_X = (A + 1)/2 (g~X + 1)`` (pixels counted from 1), stride
 and ``F_X[i, a] = exp(-(a - mu^i_X)^2 / (2 sigma^2)) / Z_X``, normalised over ``a``; likewise in Y.
 ``read = gamma [F_Y x F_X^T, F_Y x_hat F_X^T]`` and ``write = F_Y^T w F_X`` for a patch ``w`` (N x N)
 emitted by the decoder. DRAW's write divides by a second intensity ``gamma``; it only rescales ``w``,
-which the decoder already sets, and in our first paper run this redundant scale drifted until the
-training collapsed twice (the ELBO fell from about 400 to below 0 nats), so the write here has none.
+which the decoder already sets, and such a redundant scale can drift until training collapses, so the
+write here has none.
 """
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ from airlib.render.likelihood import check_images, downsample, level_weights, py
 
 
 @dataclass(frozen=True)
-class Config:
+class Objects3DConfig:
     """Everything that defines a trained model and its evaluation.
 
     Attributes:
@@ -109,10 +109,10 @@ class Config:
 
 
 CONFIGS = {
-    "smoke": Config(steps=25, batch=8, input_size=64, test_scenes=12, direct_scenes=3, direct_steps=6,
+    "smoke": Objects3DConfig(steps=25, batch=8, input_size=64, test_scenes=12, direct_scenes=3, direct_steps=6,
                     direct_restarts=2, stability_scenes=2, what_warmup=5, fine_start=10, fine_ramp=5,
                     log_every=5, checkpoint_seconds=0.0),
-    "paper": Config(steps=5000, batch=32, input_size=64, test_scenes=1000, direct_scenes=200, fine_lr=0.3,
+    "paper": Objects3DConfig(steps=5000, batch=32, input_size=64, test_scenes=1000, direct_scenes=200, fine_lr=0.3,
                     what_warmup=300),
 }
 
@@ -120,7 +120,7 @@ SPEC = SceneSpec()
 TEST_SEED = 10_000
 
 
-def config(profile: str) -> Config:
+def config(profile: str) -> Objects3DConfig:
     """The configuration of a profile (``"smoke"`` or ``"paper"``)."""
     return select(CONFIGS, profile)
 
@@ -129,7 +129,7 @@ def config(profile: str) -> Config:
 STAGES = (("coarse", CONFIGS["paper"].levels[:1]), ("fine", CONFIGS["paper"].levels))
 
 
-def log_likelihood(cfg: Config, images: torch.Tensor, rendered: torch.Tensor, weights=None) -> torch.Tensor:
+def log_likelihood(cfg: Objects3DConfig, images: torch.Tensor, rendered: torch.Tensor, weights=None) -> torch.Tensor:
     """log p(x | z) of the model: the blur pyramid of ``cfg.levels`` (all levels at full weight by default).
 
     Returns:
@@ -251,10 +251,10 @@ def clamp_to_table(pose: torch.Tensor) -> torch.Tensor:
     return clamp_position(pose, SPEC.placement_half_width)
 
 
-class AIRTrainer(nn.Module):
+class ObjectAIR(nn.Module):
     """The inference network with its NVIL baseline and signal normaliser (the ELBO's parts)."""
 
-    def __init__(self, cfg: Config, symmetric: bool = False):
+    def __init__(self, cfg: Objects3DConfig, symmetric: bool = False):
         super().__init__()
         self.cfg = cfg
         self.net = SceneNet(cfg.hidden, cfg.input_size, symmetric)
@@ -313,9 +313,8 @@ def supervised_loss(net: SceneNet, images: torch.Tensor, identity: torch.Tensor,
     variance to the power ``beta``, held constant (beta-NLL, Seitzer et al. 2022, "On the pitfalls
     of heteroscedastic uncertainty estimation"): the minimiser, mean and variance, is unchanged,
     but a component the network cannot yet predict no longer loses its gradient by widening its
-    variance. With the plain NLL (beta = 0) the angle's variance grew to its maximum within the
-    first few hundred steps, its mean's gradient shrank by its square, and the network never learned
-    the cylinder's angle (development runs, not recorded).
+    variance. With the plain NLL (beta = 0) the angle's variance grows to its maximum early in
+    training, its mean's gradient shrinks by its square, and the cylinder's angle is not learned.
 
     Args:
         net: the network.

@@ -17,7 +17,7 @@ so every step faces the first step's task (find an object in what is left unexpl
 first step learns about locating an object serves the later ones. The canvas is rendered without a
 gradient: the pose of step i-1 reaches step i's distribution only through the z^{i-1} input.
 
-The model is the fixed generative model of Eq. (8) (:mod:`airlib.tabletop`) rendered by MuJoCo and compared through a blurred Gaussian likelihood;
+The model is the fixed generative model of Eq. (8) (:mod:`airlib.tabletop_scenes`) rendered by MuJoCo and compared through a blurred Gaussian likelihood;
 gradients reach the poses and the camera by finite differences through the renderer
 (:mod:`airlib.render.tabletop`) and the discrete choices by the score function with NVIL's
 baselines (:mod:`airlib.estimators`), the paper's recipe for its 3D experiments.
@@ -39,10 +39,10 @@ from . import estimators as est
 from .pose import clamp_position, log_uniform_pose, pose_gaussian
 from .render.likelihood import check_images, downsample, pyramid_log_likelihood
 from .render.tabletop import DEFAULT_EPS, KINDS, TableSpec, TabletopRenderer, render
-from .tabletop import N, ScenePrior, count_probs, overlap_log_prior
+from .tabletop_scenes import N, ScenePrior, count_probs, overlap_log_prior
 
 
-class Inference(NamedTuple):
+class TabletopTrace(NamedTuple):
     """A sample (or the most likely value) of q(z | x). present (B, N) float 0/1 (unary); kind (B, N) int64;
     pose (B, N, 3); camera (B,) degrees; and the per-step terms of the ELBO."""
     present: torch.Tensor
@@ -136,7 +136,7 @@ class TabletopAIR(nn.Module):
         return delta
 
     def forward(self, images: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None,
-                floor: float = 0.0, learn_what: bool = True, renderer: TabletopRenderer | None = None) -> Inference:
+                floor: float = 0.0, learn_what: bool = True, renderer: TabletopRenderer | None = None) -> TabletopTrace:
         """Runs q(z | x) on (B, 3, H, W) images, floats in [0, 1] or uint8 (H = W, a multiple of 32).
 
         ``floor``: q's presence probability is ``floor + (1 - 2 floor) sigmoid(logit)``, so every step is
@@ -199,7 +199,7 @@ class TabletopAIR(nn.Module):
         log_p_pres = est.presence_log_prob(z_pres, probs=self.rho.expand_as(z_pres))   # p(n) = Binomial(N, alpha)
         log_q_what = torch.stack(log_q_what, 1) * objects
         step_terms = log_p_pres - log_q_pres + (torch.stack(object_terms, 1) - log_q_what) * objects
-        return Inference(z_pres, torch.stack(kind, 1), torch.stack(pose, 1), camera, log_q_pres + log_q_what,
+        return TabletopTrace(z_pres, torch.stack(kind, 1), torch.stack(pose, 1), camera, log_q_pres + log_q_what,
                          step_terms, camera_term, torch.stack(base_in, 1))
 
     def loss(self, images: torch.Tensor, renderer: TabletopRenderer, sigma_x: float, levels, eps=DEFAULT_EPS,

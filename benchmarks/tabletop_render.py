@@ -26,13 +26,13 @@ import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from airlib import tabletop  # noqa: E402
+from airlib import tabletop_scenes  # noqa: E402
 from airlib.render.tabletop import KINDS, REPLICAS, TableSpec, TabletopRenderer, body_name, scene_xml  # noqa: E402
 
 OUT = Path(__file__).with_name("tabletop_render.json")
 
 
-def raw_loop(size: int, scenes: tabletop.Scenes):
+def raw_loop(size: int, scenes: tabletop_scenes.Scenes):
     """A function drawing every scene with plain MuJoCo, and its cleanup."""
     spec = TableSpec()
     model = mujoco.MjModel.from_xml_string(scene_xml(spec, size))
@@ -66,7 +66,7 @@ def raw_loop(size: int, scenes: tabletop.Scenes):
 
 def main(size: int = 128, scenes_per_round: int = 200, rounds: int = 7) -> dict:
     torch.set_num_threads(1)
-    scenes = tabletop.sample_scenes(scenes_per_round, np.random.default_rng(0), repeats=True, moving_camera=True)
+    scenes = tabletop_scenes.sample_scenes(scenes_per_round, np.random.default_rng(0), repeats=True, moving_camera=True)
     raw, close = raw_loop(size, scenes)
     ours = TabletopRenderer(size)
 

@@ -250,7 +250,7 @@ plt.show()
 
 # %% tags=["hide-output"]
 print(inspect.getsource(scene3d.SceneNet))
-print(inspect.getsource(scene3d.AIRTrainer.loss))
+print(inspect.getsource(scene3d.ObjectAIR.loss))
 print(inspect.getsource(scene3d.supervised_loss))
 print(inspect.getsource(direct_optimise))
 

@@ -38,7 +38,7 @@ if importlib.util.find_spec("airlib") is None:
 #
 # This chapter builds the scenes, trains AIR with a fixed and with a moving camera and the supervised
 # networks the paper compares against, and measures the claims on held-out scenes. It imports
-# `airlib.tabletop` (the scene model), `airlib.render.tabletop` (the renderer), `airlib.tabletop_air`
+# `airlib.tabletop_scenes` (the scene model), `airlib.render.tabletop` (the renderer), `airlib.tabletop_air`
 # (the network and its ELBO) and `airlib.experiments.tabletop` (training and scores); every score below is read
 # from the recorded study `tabletop-results` (`python -m airlib evaluate tabletop-results`), its figures drawn by
 # `airlib.figures.tabletop`.
@@ -60,7 +60,7 @@ from IPython.display import display
 from myst_nb import glue
 
 import airlib.runs
-from airlib import evaluations, experiments, tabletop, tabletop_air
+from airlib import evaluations, experiments, tabletop_scenes, tabletop_air
 from airlib.evaluations import tabletop as study
 from airlib.experiments import tabletop as T
 from airlib.figures import tabletop as figures
@@ -69,7 +69,7 @@ torch.set_num_threads(1)
 SPEC = T.SPEC
 cfg = experiments.config("tabletop-air", profile)[1]
 renderer = T.renderer(cfg.render_size)
-prior = tabletop.ScenePrior()
+prior = tabletop_scenes.ScenePrior()
 inputs = evaluations.Inputs(profile)
 record, tensors = evaluations.load("tabletop-results", profile, inputs)   # every score of this chapter
 scores, study_cfg = record["metrics"], study.study_config(profile)
@@ -103,12 +103,12 @@ cfg
 # $32\times32$, as in the paper.
 
 # %% tags=["hide-output"]
-print(inspect.getsource(tabletop.sample_scenes))
+print(inspect.getsource(tabletop_scenes.sample_scenes))
 
 # %%
 rows = [("types may repeat", dict(repeats=True)), ("each type at most once", dict(repeats=False)),
         ("moving camera", dict(repeats=True, moving_camera=True))]
-figures.sample_scenes([(title, tabletop.sample_scenes(6, np.random.default_rng([seed, r]), spec=SPEC, **kw))
+figures.sample_scenes([(title, tabletop_scenes.sample_scenes(6, np.random.default_rng([seed, r]), spec=SPEC, **kw))
                        for r, (title, kw) in enumerate(rows)], renderer)
 plt.show()
 
@@ -151,7 +151,7 @@ glue("cup_worth", f"{worth.loc['cup', f'sigma_x = {cfg.sigma_x:g}']:.0f}", displ
 # we trained drifted to three. The model's prior therefore says what the data say: an object's
 # position has no density inside an earlier object. To keep gradients, the hard constraint is relaxed
 # to a cost of {glue:text}`overlap_nats` nats per metre by which two bodies' discs overlap
-# (`tabletop.overlap_log_prior`). The cell below measures the problem on held-out scenes: the
+# (`tabletop_scenes.overlap_log_prior`). The cell below measures the problem on held-out scenes: the
 # log-likelihood of the true scene with one of its objects described a second time, at its own place.
 
 # %%
@@ -181,7 +181,7 @@ glue("dup_pen_min", f"{dup['penalty_min']:.0f}", display=False)
 # the plate.
 
 # %% tags=["hide-output"]
-print(inspect.getsource(tabletop.overlap_log_prior))
+print(inspect.getsource(tabletop_scenes.overlap_log_prior))
 print(inspect.getsource(tabletop_air.TabletopAIR.loss))
 
 # %% [markdown]
@@ -286,8 +286,8 @@ glue("verdict", "AIR and DAIR meet the paper's picture here." if all(checks.valu
 # instead of the image, trained with AIR's recipe for {glue:text}`dair_recipe`, counts {glue:text}`dair_count` right and names
 # {glue:text}`dair_id` of the objects (moving camera, trained without the lower rate, which lowered its count:
 # {glue:text}`dair_cam_count`, camera off by {glue:text}`dair_cam_deg` degrees). The plain network's later steps barely learn: its second step's place is
-# not where the remaining object is, and its third step is almost never used (the confusion table below; the DAIR
-# comment below `CONFIGS` in `airlib/experiments/tabletop.py` has the measurements). With the error canvas
+# not where the remaining object is, and its third step is almost never used (the confusion table below; the
+# pilot runs that showed it are in the repository's `notes/tabletop-recipe.md`). With the error canvas
 # every step faces the first step's task, finding an object in what is left unexplained. Of the targets above,
 # {glue:text}`targets_met` are met.
 #
@@ -296,14 +296,14 @@ glue("verdict", "AIR and DAIR meet the paper's picture here." if all(checks.valu
 # ```{admonition} What we tried, and what is left
 # :class: dropdown
 # Each change below was made after a run that showed its cause, and each is now part of the recipe
-# (the docstring of `airlib.experiments.tabletop.Config` has the numbers): the overlap term (counts drifted
+# (`notes/tabletop-recipe.md` in the repository has the pilot runs' numbers): the overlap term (counts drifted
 # to three), the wide likelihood alone (chapter 5's narrow level, added after 1,000 steps, collapsed the
 # counts), the presence floor (later steps switched themselves off), $\sigma_x = 0.05$ (lone cups went
 # uncounted) and the what warm-up (plates and pans were named cups). Each was judged on one seed over at
 # most a few thousand steps, not over ten seeds, and none brought the count near the paper's. DAIR and its
 # lower rate at the end were chosen the same way, on one pilot seed (the next section reports the
-# recipe over seeds). Tried and dropped (the DAIR
-# comment below `CONFIGS` has the numbers): holding the presence floor to the end of training, and, with
+# recipe over seeds). Tried and dropped (the same notes have the numbers): holding the presence floor to the
+# end of training, and, with
 # DAIR, a narrower likelihood level (8 px) whether ramped in, alone, or for the poses' gradient only: each
 # sharper likelihood made the networks undercount. Longer
 # training: the AIR networks were first trained for 6,000 steps and then continued to {glue:text}`steps`
@@ -369,7 +369,7 @@ glue("dair_seeds_pending",
 # it. We tell them apart on held-out scenes with repetitions by comparing the joint
 # $\log p(\mathbf{x}, \mathbf{z}) = \log p(\mathbf{x}\mid\mathbf{z}) + \log p(\mathbf{z})$ of the
 # true scene with that of AIR's inferred one, under the likelihood AIR is trained with
-# (`airlib.tabletop.log_prior` is the prior part of its ELBO).
+# (`airlib.tabletop_scenes.log_prior` is the prior part of its ELBO).
 
 # %%
 for net, key in (("AIR", "joint"), ("DAIR", "dair_joint")):
@@ -416,8 +416,8 @@ glue("lone_weakest", "; ".join(weakest), display=False)
 
 # %% [markdown]
 # The weakest type differs by network: {glue:text}`lone_weakest`. Under the wide blur of the likelihood a
-# small cup is worth little more than its prior cost, and a misplaced one costs little (the comment below
-# `CONFIGS` in `airlib/experiments/tabletop.py` measures both), so leaving it out is cheap.
+# small cup is worth little more than its prior cost, and a misplaced one costs little (the pilot runs in
+# `notes/tabletop-recipe.md` measure both), so leaving it out is cheap.
 #
 # ## Fig. 9, left: the scene from above
 #

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from airlib import tabletop  # noqa: E402
+from airlib import tabletop_scenes  # noqa: E402
 from airlib.experiments import tabletop as T  # noqa: E402
 from airlib.figures import tabletop as F  # noqa: E402
 
@@ -18,7 +18,7 @@ def close_figures():
 
 
 def _scenes(n, seed, moving=False):
-    return tabletop.sample_scenes(n, np.random.default_rng(seed), moving_camera=moving, spec=T.SPEC)
+    return tabletop_scenes.sample_scenes(n, np.random.default_rng(seed), moving_camera=moving, spec=T.SPEC)
 
 
 def test_sample_scenes_shows_each_row_and_the_first_row_downsampled():
@@ -66,8 +66,8 @@ def test_where_steps_look_tabulates_every_inferred_object_by_step_and_type():
 
 def test_moving_camera_shows_the_data_and_each_inference_and_the_angle_errors():
     truth = _scenes(3, 8, moving=True)
-    guess = tabletop.Scenes(truth.present, truth.kind, truth.pose, np.clip(truth.camera, -35, 35) + 5.0)
-    truth = tabletop.Scenes(truth.present, truth.kind, truth.pose, guess.camera - 5.0)
+    guess = tabletop_scenes.Scenes(truth.present, truth.kind, truth.pose, np.clip(truth.camera, -35, 35) + 5.0)
+    truth = tabletop_scenes.Scenes(truth.present, truth.kind, truth.pose, guess.camera - 5.0)
     fig = F.moving_camera(truth, {"AIR": guess}, T.renderer(64), shown=3)
     assert sum(bool(ax.images) for ax in fig.axes) == 2 * 3
     hist = fig.axes[-1]

@@ -13,7 +13,7 @@ import torch
 from torch.nn import functional as F
 
 from airlib import estimators as est
-from airlib import scene3d, tabletop, toy
+from airlib import scene3d, tabletop_scenes, toy
 from airlib.air import AIR, AIRConfig
 from airlib.render.likelihood import downsample, pyramid_log_likelihood
 from airlib.render.tabletop import TabletopRenderer, render as render_table
@@ -185,7 +185,7 @@ def scenes3d():
 @pytest.mark.parametrize("samples", [1, 3])
 def test_the_3d_network(scenes3d, samples, symmetric, learn_what):
     torch.manual_seed(0)
-    trainer = scene3d.AIRTrainer(replace(TINY, samples=samples), symmetric)
+    trainer = scene3d.ObjectAIR(replace(TINY, samples=samples), symmetric)
 
     def new(m, call):
         s = m.loss(scenes3d, learn_what=learn_what, weights=WEIGHTS)
@@ -227,7 +227,7 @@ def table_renderer():
 @pytest.mark.parametrize("pose_levels", [None, POSE_LEVELS], ids=["one-likelihood", "pose-levels"])
 @pytest.mark.parametrize("moving_camera", [False, True], ids=["fixed", "moving"])
 def test_the_tabletop_network(table_renderer, moving_camera, pose_levels):
-    images = table_renderer.render_batch(*tabletop.sample_scenes(6, np.random.default_rng(2),
+    images = table_renderer.render_batch(*tabletop_scenes.sample_scenes(6, np.random.default_rng(2),
                                                                  moving_camera=moving_camera))
     torch.manual_seed(0)
     model = TabletopAIR(32, moving_camera=moving_camera)

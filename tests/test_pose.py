@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from airlib import pose, scene3d, tabletop
+from airlib import pose, scene3d, tabletop_scenes
 from airlib.render.tabletop import TableSpec
 
 torch.set_num_threads(1)
@@ -83,7 +83,7 @@ def test_the_scales_stay_in_their_bounds():
 def test_the_uniform_prior_is_the_one_both_networks_used(spec):
     p = spec.placement_half_width
     assert pose.log_uniform_pose(p) == -math.log((2 * p) ** 2) - math.log(2 * math.pi)
-    assert tabletop.log_pose_density(TableSpec(placement_half_width=p)) == pose.log_uniform_pose(p)
+    assert tabletop_scenes.log_pose_density(TableSpec(placement_half_width=p)) == pose.log_uniform_pose(p)
     for dtype in (torch.float32, torch.float64):
         got = scene3d.log_prior(torch.arange(3), torch.zeros(3, 3, dtype=dtype))
         p3 = scene3d.SPEC.placement_half_width

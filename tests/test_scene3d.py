@@ -37,7 +37,7 @@ def test_rotation_error_is_modulo_the_symmetry():
 
 def test_air_loss_sends_gradients_to_both_heads():
     torch.manual_seed(0)
-    trainer = scene3d.AIRTrainer(TINY)
+    trainer = scene3d.ObjectAIR(TINY)
     _, _, images = scene3d.scenes(4, [0, 0])
     out = trainer.loss(images)
     assert torch.isfinite(out.loss) and out.elbo.shape == (4,)
@@ -63,7 +63,7 @@ def test_elbo_matches_its_definition(symmetric):
     """The ELBO the surrogate reports is log p(x|z) + log p(z) - log q(z|x) of the sampled z,
     recomputed here from the same random draws; with the symmetric angle, q(theta) is the mixture of
     the m copies, summed out in full."""
-    trainer = scene3d.AIRTrainer(TINY, symmetric)
+    trainer = scene3d.ObjectAIR(TINY, symmetric)
     _, _, images = scene3d.scenes(6, [0, 1])
     weights = (1.0, 0.3)  # the fine level part-way through its ramp
     torch.manual_seed(5)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from airlib import tabletop
+from airlib import tabletop_scenes
 from airlib.render import crockery
 from airlib.render.tabletop import KINDS, TableSpec, TabletopRenderer, check_scene
 
@@ -169,7 +169,7 @@ def test_unused_replicas_leave_no_trace_and_slot_order_does_not_matter(renderer)
 
 
 def test_render_batch_matches_single_renders(renderer):
-    s = tabletop.sample_scenes(4, np.random.default_rng(0), moving_camera=True)
+    s = tabletop_scenes.sample_scenes(4, np.random.default_rng(0), moving_camera=True)
     batch = renderer.render_batch(s.present, s.kind, s.pose, s.camera)
     assert batch.shape == (4, 3, 128, 128) and 0 <= batch.min() and batch.max() <= 1
     one = renderer.render(s.present[2], s.kind[2], s.pose[2], s.camera[2])
@@ -193,8 +193,8 @@ def test_bad_scenes_are_named(scene, message):
 # ------------------------------------------------------------------ the scene model, Eq. (8)
 
 def test_presence_and_type_follow_eq_8():
-    prior = tabletop.ScenePrior(alpha=0.6, beta=(0.5, 0.3, 0.2))
-    s = tabletop.sample_scenes(20000, np.random.default_rng(1), repeats=True, prior=prior)
+    prior = tabletop_scenes.ScenePrior(alpha=0.6, beta=(0.5, 0.3, 0.2))
+    s = tabletop_scenes.sample_scenes(20000, np.random.default_rng(1), repeats=True, prior=prior)
     sd = math.sqrt(0.6 * 0.4 / s.present.size)
     assert abs(s.present.mean() - 0.6) < 5 * sd
     counts = np.bincount(s.count, minlength=4) / len(s.count)
@@ -207,11 +207,11 @@ def test_presence_and_type_follow_eq_8():
 
 def test_types_repeat_only_in_the_set_with_repetitions():
     rng = np.random.default_rng(2)
-    plain = tabletop.sample_scenes(5000, rng, repeats=False)
+    plain = tabletop_scenes.sample_scenes(5000, rng, repeats=False)
     for present, kind in zip(plain.present, plain.kind):
         assert len(set(kind[present])) == present.sum()
     assert np.allclose(np.bincount(plain.kind[plain.present], minlength=3) / plain.present.sum(), 1 / 3, atol=0.02)
-    rep = tabletop.sample_scenes(5000, rng, repeats=True)
+    rep = tabletop_scenes.sample_scenes(5000, rng, repeats=True)
     three = rep.present.all(1)
     repeated = np.mean([len(set(k)) < 3 for k in rep.kind[three]])
     assert repeated == pytest.approx(1 - 6 / 27, abs=0.04)          # 1 - 3!/3^3 with uniform beta
@@ -219,7 +219,7 @@ def test_types_repeat_only_in_the_set_with_repetitions():
 
 def test_objects_stand_on_the_table_apart_and_the_camera_stays_in_range():
     spec = TableSpec()
-    s = tabletop.sample_scenes(3000, np.random.default_rng(3), moving_camera=True)
+    s = tabletop_scenes.sample_scenes(3000, np.random.default_rng(3), moving_camera=True)
     assert np.abs(s.pose[..., :2][s.present]).max() <= spec.placement_half_width
     assert np.all(np.abs(s.pose[..., 2]) <= math.pi)
     radius = np.array([crockery.BODY_RADIUS[k] for k in KINDS])
@@ -227,17 +227,17 @@ def test_objects_stand_on_the_table_apart_and_the_camera_stays_in_range():
         idx = np.flatnonzero(present)
         for a in idx:
             for b in idx[idx > a]:
-                assert np.hypot(*(pose[a, :2] - pose[b, :2])) >= radius[kind[a]] + radius[kind[b]] + tabletop.GAP - 1e-6
+                assert np.hypot(*(pose[a, :2] - pose[b, :2])) >= radius[kind[a]] + radius[kind[b]] + tabletop_scenes.GAP - 1e-6
     assert np.abs(s.camera).max() <= spec.camera_range
     assert s.camera.min() < -35 and s.camera.max() > 35                  # the whole range is used
     assert np.std(s.camera) == pytest.approx(spec.camera_range / math.sqrt(3), rel=0.05)
-    fixed = tabletop.sample_scenes(10, np.random.default_rng(3))
+    fixed = tabletop_scenes.sample_scenes(10, np.random.default_rng(3))
     assert np.all(fixed.camera == 0)
 
 
 def test_sampling_is_a_function_of_the_seed():
-    a = tabletop.sample_scenes(50, np.random.default_rng(7), moving_camera=True)
-    b = tabletop.sample_scenes(50, np.random.default_rng(7), moving_camera=True)
+    a = tabletop_scenes.sample_scenes(50, np.random.default_rng(7), moving_camera=True)
+    b = tabletop_scenes.sample_scenes(50, np.random.default_rng(7), moving_camera=True)
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
@@ -247,7 +247,7 @@ def test_sampling_is_a_function_of_the_seed():
 ])
 def test_bad_priors_are_named(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        tabletop.ScenePrior(**kwargs)
+        tabletop_scenes.ScenePrior(**kwargs)
 
 
 def test_finite_difference_gradients_predict_the_change_of_a_smooth_loss(renderer):
@@ -257,7 +257,7 @@ def test_finite_difference_gradients_predict_the_change_of_a_smooth_loss(rendere
 
     from airlib.render.likelihood import log_likelihood
     from airlib.render.tabletop import render
-    s = tabletop.sample_scenes(1, np.random.default_rng(5), moving_camera=True)
+    s = tabletop_scenes.sample_scenes(1, np.random.default_rng(5), moving_camera=True)
     target = renderer.render_batch(*s)
     pose0 = torch.tensor(s.pose, dtype=torch.float64)
     cam0 = torch.tensor(s.camera, dtype=torch.float64)
@@ -315,7 +315,7 @@ def test_size_and_colour_perturbations_scale_silhouettes_and_are_undone():
             # a silhouette's area grows as the square of the size (perspective changes it a little)
             assert 0.8 ** 2 * 0.85 < area[1] / area[0] < 0.8 ** 2 * 1.15
             assert 1.25 ** 2 * 0.85 < area[2] / area[0] < 1.25 ** 2 * 1.15
-            s = tabletop.sample_scenes(4, np.random.default_rng(0))
+            s = tabletop_scenes.sample_scenes(4, np.random.default_rng(0))
             colours = np.tile(np.array([[0.1, 0.8, 0.1], [0.8, 0.8, 0.1], [0.3, 0.3, 0.9]]), (4, 1, 1))
             x = r.render_batch(*s, colours=colours)
             assert not torch.equal(x, base.render_batch(*s)) or not s.present.any()
@@ -329,24 +329,24 @@ def test_size_and_colour_perturbations_scale_silhouettes_and_are_undone():
 
 
 def test_scenes_take_a_subset_of_every_field():
-    s = tabletop.sample_scenes(5, np.random.default_rng(3), moving_camera=True)
+    s = tabletop_scenes.sample_scenes(5, np.random.default_rng(3), moving_camera=True)
     t = s.take(np.array([4, 1]))
-    for field in tabletop.Scenes._fields:
+    for field in tabletop_scenes.Scenes._fields:
         assert np.array_equal(getattr(t, field), getattr(s, field)[[4, 1]])
     assert len(s.take(s.count == 0).present) == int((s.count == 0).sum())
-    assert isinstance(s.take(slice(2)), tabletop.Scenes)
+    assert isinstance(s.take(slice(2)), tabletop_scenes.Scenes)
 
 
 def test_log_prior_of_hand_made_scenes():
-    spec, prior = TableSpec(), tabletop.ScenePrior()
+    spec, prior = TableSpec(), tabletop_scenes.ScenePrior()
     p = spec.placement_half_width
     obj = math.log(1 / 3) - math.log((2 * p) ** 2) - math.log(2 * math.pi)      # one object's type and pose
     present = np.array([[False, False, False], [False, True, False], [True, False, True], [True, True, False]])
     kind = np.where(present, np.array([[0, 0, 0], [0, 0, 0], [1, 0, 2], [2, 2, 0]]), -1)
     pose = np.zeros((4, 3, 3), np.float32)
     pose[2, 0, :2], pose[2, 2, :2] = (-p, -p), (p, p)                            # far apart: no overlap
-    scenes = tabletop.Scenes(present, kind, pose, np.zeros(4, np.float32))      # scene 3: two plates at one place
-    got = tabletop.log_prior(scenes, prior, spec)
+    scenes = tabletop_scenes.Scenes(present, kind, pose, np.zeros(4, np.float32))      # scene 3: two plates at one place
+    got = tabletop_scenes.log_prior(scenes, prior, spec)
     reach = 2 * crockery.BODY_RADIUS["plate"] - 1e-6           # overlap_log_prior floors distances at 1e-6 m
     want = [3 * math.log(0.5), math.log(3 / 8) + obj, math.log(3 / 8) + 2 * obj,
             math.log(3 / 8) + 2 * obj - prior.overlap_nats * reach]
@@ -354,7 +354,7 @@ def test_log_prior_of_hand_made_scenes():
 
 
 def test_count_probs_are_binomial_and_the_pose_density_uniform():
-    probs = tabletop.count_probs(tabletop.ScenePrior(alpha=0.3))
+    probs = tabletop_scenes.count_probs(tabletop_scenes.ScenePrior(alpha=0.3))
     np.testing.assert_allclose(probs, [0.7 ** 3, 3 * 0.3 * 0.7 ** 2, 3 * 0.3 ** 2 * 0.7, 0.3 ** 3])
     p = TableSpec().placement_half_width
-    assert math.exp(tabletop.log_pose_density(TableSpec())) == pytest.approx(1 / ((2 * p) ** 2 * 2 * math.pi))
+    assert math.exp(tabletop_scenes.log_pose_density(TableSpec())) == pytest.approx(1 / ((2 * p) ** 2 * 2 * math.pi))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from airlib import estimators as est
-from airlib import tabletop
+from airlib import tabletop_scenes
 from airlib.render.crockery import BODY_RADIUS
 from airlib.render.likelihood import downsample
 from airlib.render.tabletop import KINDS, TableSpec, TabletopRenderer
@@ -24,11 +24,11 @@ def renderer():
 
 @pytest.mark.parametrize("alpha", [0.3, 0.5, 0.8])
 def test_the_count_prior_is_the_binomial_eq_8_implies(alpha):
-    model = TabletopAIR(16, prior=tabletop.ScenePrior(alpha=alpha))
-    for n in range(tabletop.N + 1):
-        z = est.unary(torch.tensor([n]), tabletop.N)
+    model = TabletopAIR(16, prior=tabletop_scenes.ScenePrior(alpha=alpha))
+    for n in range(tabletop_scenes.N + 1):
+        z = est.unary(torch.tensor([n]), tabletop_scenes.N)
         log_p = est.presence_log_prob(z, probs=model.rho.expand_as(z)).sum()
-        binomial = math.comb(tabletop.N, n) * alpha ** n * (1 - alpha) ** (tabletop.N - n)
+        binomial = math.comb(tabletop_scenes.N, n) * alpha ** n * (1 - alpha) ** (tabletop_scenes.N - n)
         assert log_p.item() == pytest.approx(math.log(binomial), abs=1e-5)
 
 
@@ -45,7 +45,7 @@ def _constant_model(pres_bias: float, what_bias, where_bias, moving_camera=False
 def test_the_elbo_terms_match_a_closed_form(renderer):
     what, where = [0.3, -0.2, 0.5], [0.4, -0.3, 0.8, 0.6, -1.0, -2.0, 0.5]
     model = _constant_model(0.7, what, where)
-    s = tabletop.sample_scenes(64, np.random.default_rng(0))
+    s = tabletop_scenes.sample_scenes(64, np.random.default_rng(0))
     images = renderer.render_batch(*s[:3])
     q = model(images, generator=torch.Generator().manual_seed(3))
     spec, p = TableSpec(), TableSpec().placement_half_width
@@ -61,7 +61,7 @@ def test_the_elbo_terms_match_a_closed_form(renderer):
     checked = 0
     for b in range(64):
         n = int(counts[b])
-        assert q.present[b].tolist() == [1.0] * n + [0.0] * (tabletop.N - n)       # the unary code
+        assert q.present[b].tolist() == [1.0] * n + [0.0] * (tabletop_scenes.N - n)       # the unary code
         want = math.log(math.comb(3, n) * alpha ** n * (1 - alpha) ** (3 - n))       # log p(n)
         want -= n * math.log(q1) + (math.log(1 - q1) if n < 3 else 0.0)               # - log q(n | x)
         for i in range(n):
@@ -90,7 +90,7 @@ def test_the_elbo_terms_match_a_closed_form(renderer):
 
 def test_deterministic_inference_reads_the_modes(renderer):
     model = _constant_model(2.0, [0.1, 0.9, 0.2], [0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0])
-    images = renderer.render_batch(*tabletop.sample_scenes(3, np.random.default_rng(1))[:3])
+    images = renderer.render_batch(*tabletop_scenes.sample_scenes(3, np.random.default_rng(1))[:3])
     q = model(images, sample=False)
     assert torch.all(q.present == 1) and torch.all(q.kind == 1)
     assert torch.allclose(q.pose, torch.zeros_like(q.pose), atol=1e-6)
@@ -103,7 +103,7 @@ def test_every_part_of_the_network_learns(renderer):
     model = TabletopAIR(32, moving_camera=True)
     with torch.no_grad():
         model.heads.bias[0] = 3.0                          # objects present, so that poses get gradients
-    s = tabletop.sample_scenes(6, np.random.default_rng(2), moving_camera=True)
+    s = tabletop_scenes.sample_scenes(6, np.random.default_rng(2), moving_camera=True)
     images = renderer.render_batch(*s)
     surrogate, q = model.loss(images, renderer, sigma_x=0.1, levels=((4.0, 2), (1.0, 1)),
                               generator=torch.Generator().manual_seed(0))
@@ -141,7 +141,7 @@ def test_bad_images_are_named(images, error, message):
 
 def test_uint8_images_read_as_their_float_intensities(renderer):
     model = TabletopAIR(16).eval()
-    images = renderer.render_batch(*tabletop.sample_scenes(2, np.random.default_rng(4))[:3])
+    images = renderer.render_batch(*tabletop_scenes.sample_scenes(2, np.random.default_rng(4))[:3])
     as_bytes = (images * 255).round().to(torch.uint8)
     a, b = model(as_bytes, sample=False), model(as_bytes.float() / 255, sample=False)
     assert torch.equal(a.present, b.present) and torch.allclose(a.pose, b.pose)
@@ -150,7 +150,7 @@ def test_uint8_images_read_as_their_float_intensities(renderer):
 def test_a_presence_floor_keeps_every_step_tried_and_is_scored_as_sampled(renderer):
     # a network that never wants an object: with floor f, q(z_pres^i = 1) = f exactly
     model = _constant_model(-30.0, [0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 0.0, -1.0, -1.0, 0.0])
-    s = tabletop.sample_scenes(400, np.random.default_rng(1))
+    s = tabletop_scenes.sample_scenes(400, np.random.default_rng(1))
     images = renderer.render_batch(*s)
     with torch.no_grad():
         q = model(images, generator=torch.Generator().manual_seed(0), floor=0.25)
@@ -177,19 +177,19 @@ def test_a_difference_network_reads_the_error_canvas_of_what_it_has_described(re
         model.heads.bias[0] = 0.0
         model.heads.weight[4:].zero_()
         model.heads.bias[4:].copy_(torch.tensor([0.3, -0.5, 1.0, 0.0, 0.0, 0.0, 0.0]))
-    s = tabletop.sample_scenes(8, np.random.default_rng(7))
+    s = tabletop_scenes.sample_scenes(8, np.random.default_rng(7))
     images = renderer.render_batch(*s)
     seen = []
     hook = model.encoder.register_forward_hook(lambda m, inp, out: seen.append(inp[0].clone()))
     with torch.no_grad():
         q = model(images, generator=torch.Generator().manual_seed(1), renderer=renderer)
     hook.remove()
-    assert len(seen) == tabletop.N
+    assert len(seen) == tabletop_scenes.N
     x = downsample(images, 32)
-    for i in range(tabletop.N):
-        present = torch.zeros(8, tabletop.N, dtype=torch.bool)
+    for i in range(tabletop_scenes.N):
+        present = torch.zeros(8, tabletop_scenes.N, dtype=torch.bool)
         present[:, :i] = q.present[:, :i] > 0
-        kind = torch.where(present, torch.cat([q.kind[:, :i], q.kind.new_full((8, tabletop.N - i), -1)], 1), -1)
+        kind = torch.where(present, torch.cat([q.kind[:, :i], q.kind.new_full((8, tabletop_scenes.N - i), -1)], 1), -1)
         want = downsample(renderer.render_batch(present, kind, q.pose, check=False), 32) - x
         assert torch.allclose(seen[i], want, atol=1e-6), f"step {i + 1}'s canvas"
     n = q.present.sum(1)
@@ -208,7 +208,7 @@ def test_a_difference_network_reads_the_error_canvas_of_what_it_has_described(re
 def test_pose_levels_change_only_the_pathwise_gradient(renderer):
     """``pose_levels``: the poses follow another likelihood's gradient; the score function's signal, the
     reported ELBO, and so the presence and type rows of the heads, are those of ``levels``."""
-    s = tabletop.sample_scenes(6, np.random.default_rng(3))
+    s = tabletop_scenes.sample_scenes(6, np.random.default_rng(3))
     images = renderer.render_batch(*s)
     levels, sharp = ((16.0, 4),), ((16.0, 4), (4.0, 2))
 
@@ -236,7 +236,7 @@ def test_a_moving_camera_difference_network_draws_its_canvases_from_the_inferred
     model = TabletopAIR(32, moving_camera=True, difference=True).eval()
     with torch.no_grad():
         model.camera_net[-1].bias.copy_(torch.tensor([0.8, 0.0]))     # a camera well away from the centre
-    s = tabletop.sample_scenes(4, np.random.default_rng(8), moving_camera=True)
+    s = tabletop_scenes.sample_scenes(4, np.random.default_rng(8), moving_camera=True)
     images = renderer.render_batch(*s)
     seen = []
     hook = model.encoder.register_forward_hook(lambda m, inp, out: seen.append(inp[0].clone()))
@@ -244,6 +244,6 @@ def test_a_moving_camera_difference_network_draws_its_canvases_from_the_inferred
         q = model(images, sample=False, renderer=renderer)
     hook.remove()
     assert q.camera.abs().min() > 5
-    empty = renderer.render_batch(np.zeros((4, tabletop.N), bool), np.full((4, tabletop.N), -1),
-                                  np.zeros((4, tabletop.N, 3)), q.camera, check=False)
+    empty = renderer.render_batch(np.zeros((4, tabletop_scenes.N), bool), np.full((4, tabletop_scenes.N), -1),
+                                  np.zeros((4, tabletop_scenes.N, 3)), q.camera, check=False)
     assert torch.allclose(seen[0], downsample(empty, 32) - downsample(images, 32), atol=1e-6)

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from airlib import tabletop, train
+from airlib import tabletop_scenes, train
 from airlib.experiments import tabletop as T
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _scenes(present, kind, pose, camera):
-    return tabletop.Scenes(np.array(present, bool), np.array(kind), np.array(pose, np.float32), np.array(camera, np.float32))
+    return tabletop_scenes.Scenes(np.array(present, bool), np.array(kind), np.array(pose, np.float32), np.array(camera, np.float32))
 
 
 def test_scores_of_hand_made_scenes():
@@ -115,7 +115,7 @@ def test_a_supervised_guess_at_the_table_edge_renders_and_a_fixed_camera_stays_f
 
 
 def test_labels_by_type_put_absent_slots_last_and_types_in_order():
-    s = tabletop.sample_scenes(200, np.random.default_rng(4), repeats=True)
+    s = tabletop_scenes.sample_scenes(200, np.random.default_rng(4), repeats=True)
     o = T.by_type(s)
     for b in range(200):
         n = int(s.present[b].sum())
@@ -130,7 +130,7 @@ def test_labels_by_type_put_absent_slots_last_and_types_in_order():
 
 
 def test_the_supervised_loss_reads_the_order_it_is_given():
-    s = tabletop.sample_scenes(16, np.random.default_rng(2), repeats=True)
+    s = tabletop_scenes.sample_scenes(16, np.random.default_rng(2), repeats=True)
     images = torch.zeros(16, 3, 32, 32)
     net = T.SupervisedNet(16)
     data, typed = T.supervised_loss(net, images, s, "data"), T.supervised_loss(net, images, s, "type")

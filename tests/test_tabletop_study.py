@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from airlib import evaluations, experiments, tabletop
+from airlib import evaluations, experiments, tabletop_scenes
 from airlib.evaluations import tabletop as study
 from airlib.experiments import tabletop as T
 
@@ -14,7 +14,7 @@ def _scenes(present, kind, pose=None, camera=None):
     present = np.array(present, bool)
     pose = np.zeros(present.shape + (3,), np.float32) if pose is None else np.array(pose, np.float32)
     camera = np.zeros(len(present), np.float32) if camera is None else np.array(camera, np.float32)
-    return tabletop.Scenes(present, np.array(kind), pose, camera)
+    return tabletop_scenes.Scenes(present, np.array(kind), pose, camera)
 
 
 TRUTH = _scenes([[1, 0, 0], [1, 1, 0], [1, 0, 0], [0, 0, 0], [1, 0, 0]],
@@ -89,7 +89,7 @@ def test_inferred_scenes_round_trip_through_the_study_tensors():
 def test_the_renderer_counts_its_frames_and_a_training_step_renders_more_than_its_batch():
     cfg = experiments.config("tabletop-air", "smoke")[1]
     r = T.renderer(cfg.render_size)
-    s = tabletop.sample_scenes(3, np.random.default_rng(0), spec=T.SPEC)
+    s = tabletop_scenes.sample_scenes(3, np.random.default_rng(0), spec=T.SPEC)
     before = r.frames
     r.render_batch(*s)
     assert r.frames - before == 3
@@ -100,9 +100,9 @@ def test_the_renderer_counts_its_frames_and_a_training_step_renders_more_than_it
 
 def test_joint_check_prefers_the_truth_when_the_guess_leaves_an_object_out():
     cfg = experiments.config("tabletop-air", "paper")[1]
-    truth = tabletop.sample_scenes(12, np.random.default_rng(3), spec=T.SPEC)
+    truth = tabletop_scenes.sample_scenes(12, np.random.default_rng(3), spec=T.SPEC)
     truth = truth.take(truth.present.sum(1) >= 1)
-    guess = tabletop.Scenes(truth.present.copy(), truth.kind.copy(), truth.pose.copy(), truth.camera)
+    guess = tabletop_scenes.Scenes(truth.present.copy(), truth.kind.copy(), truth.pose.copy(), truth.camera)
     first = truth.present.argmax(1)
     guess.present[0, first[0]], guess.kind[0, first[0]] = False, -1                    # scene 0 loses an object
     r = T.renderer(cfg.render_size)

@@ -287,7 +287,7 @@ def probe_config(profile: str) -> ProbeConfig:
     return select(PROBES, profile)
 
 
-def likelihood_basin(renderer, cfg: scene3d.Config, truth: tuple, points: int, half: float = 0.35) -> dict:
+def likelihood_basin(renderer, cfg: scene3d.Objects3DConfig, truth: tuple, points: int, half: float = 0.35) -> dict:
     """log p(x | a cube at each point of a grid over the table) - its max, when x shows a cube at ``truth``
     (x, y, theta), under the wide level, the narrow level and the pyramid.
 
@@ -305,7 +305,7 @@ def likelihood_basin(renderer, cfg: scene3d.Config, truth: tuple, points: int, h
     return out
 
 
-def angle_drops(renderer, cfg: scene3d.Config, poses: int, rng: np.random.Generator,
+def angle_drops(renderer, cfg: scene3d.Objects3DConfig, poses: int, rng: np.random.Generator,
                 angles=ANGLES_DEG) -> dict[tuple[str, str], np.ndarray]:
     """Nats the log-likelihood loses when the object is turned by each of ``angles`` degrees away from the observed
     angle, averaged over ``poses`` random poses, for the cube and the cylinder under the wide level alone and the
@@ -341,7 +341,7 @@ def gradient_table(bench: dict, scheme: str = "forward") -> pd.DataFrame:
     return table[table.scheme == scheme].drop(columns="scheme").set_index(["stage", "eps x, y (m)"])
 
 
-def angle_check(net, cfg: scene3d.Config, identity: torch.Tensor, pose: torch.Tensor, renderer,
+def angle_check(net, cfg: scene3d.Objects3DConfig, identity: torch.Tensor, pose: torch.Tensor, renderer,
                 scenes: int = 300) -> dict:
     """Is the angle missing from the likelihood or from the network? On the first ``scenes`` held-out scenes,
     the true type and position with AIR's angle against the truth, under the whole pyramid (the angle's prior

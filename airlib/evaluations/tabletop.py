@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .. import experiments, tabletop
+from .. import experiments, tabletop_scenes
 from ..experiments import tabletop as T
 from ..profiles import select
 from ..render.likelihood import pyramid_log_likelihood
@@ -52,12 +52,12 @@ def study_config(profile: str) -> StudyConfig:
     return select(STUDY, profile)
 
 
-def truths(profile: str) -> dict[str, tabletop.Scenes]:
+def truths(profile: str) -> dict[str, tabletop_scenes.Scenes]:
     """Each network's held-out scenes (the ``test_*`` data of its experiment), by the chapter's label."""
     return {label: T.held_out(experiments.get(name).data(profile)) for label, name in NETWORKS.items()}
 
 
-def scenes_tensors(prefix: str, s: tabletop.Scenes) -> dict[str, torch.Tensor]:
+def scenes_tensors(prefix: str, s: tabletop_scenes.Scenes) -> dict[str, torch.Tensor]:
     """Inferred scenes as the study's tensors: ``<prefix>.present`` (B, N) uint8, ``.kind`` (B, N), ``.pose``
     (B, N, 3), ``.camera`` (B,)."""
     return {f"{prefix}.present": torch.from_numpy(s.present.astype(np.uint8)),
@@ -66,18 +66,18 @@ def scenes_tensors(prefix: str, s: tabletop.Scenes) -> dict[str, torch.Tensor]:
             f"{prefix}.camera": torch.from_numpy(np.asarray(s.camera, np.float32))}
 
 
-def guesses(tensors: dict[str, torch.Tensor]) -> dict[str, tabletop.Scenes]:
+def guesses(tensors: dict[str, torch.Tensor]) -> dict[str, tabletop_scenes.Scenes]:
     """The inferred scenes of every network from the study's tensors, by the chapter's label."""
-    return {label: tabletop.Scenes(tensors[f"{name}.present"].numpy().astype(bool), tensors[f"{name}.kind"].numpy(),
+    return {label: tabletop_scenes.Scenes(tensors[f"{name}.present"].numpy().astype(bool), tensors[f"{name}.kind"].numpy(),
                                    tensors[f"{name}.pose"].numpy(), tensors[f"{name}.camera"].numpy())
             for label, name in NETWORKS.items() if f"{name}.present" in tensors}
 
 
-def joint_check(truth: tabletop.Scenes, guess: tabletop.Scenes, images: torch.Tensor, renderer, cfg) -> dict:
+def joint_check(truth: tabletop_scenes.Scenes, guess: tabletop_scenes.Scenes, images: torch.Tensor, renderer, cfg) -> dict:
     """Is it the model or the inference? ``log p(x, z)`` of the true scene against the inferred one, on the
     scenes whose count the network got wrong, under the likelihood the network is trained with."""
     def log_joint(scenes, rendered):
-        return pyramid_log_likelihood(images, rendered, cfg.sigma_x, cfg.levels).numpy() + tabletop.log_prior(scenes)
+        return pyramid_log_likelihood(images, rendered, cfg.sigma_x, cfg.levels).numpy() + tabletop_scenes.log_prior(scenes)
 
     gap = log_joint(truth, images) - log_joint(guess, renderer.render_batch(*guess))     # (n,) nats for the truth
     wrong = truth.count != guess.count
@@ -86,7 +86,7 @@ def joint_check(truth: tabletop.Scenes, guess: tabletop.Scenes, images: torch.Te
                 median_gap=float(np.median(gap[wrong])) if wrong.any() else float("nan"))
 
 
-def count_table(truth: tabletop.Scenes, guess: tabletop.Scenes) -> dict:
+def count_table(truth: tabletop_scenes.Scenes, guess: tabletop_scenes.Scenes) -> dict:
     """Under- and over-counted shares, and the confusion of counts ``{true: {inferred: scenes}}``."""
     table = {int(t): {int(g): int(((truth.count == t) & (guess.count == g)).sum()) for g in np.unique(guess.count)}
              for t in np.unique(truth.count)}
@@ -94,7 +94,7 @@ def count_table(truth: tabletop.Scenes, guess: tabletop.Scenes) -> dict:
                 confusion=table)
 
 
-def lone_objects(truth: tabletop.Scenes, guess: tabletop.Scenes) -> dict:
+def lone_objects(truth: tabletop_scenes.Scenes, guess: tabletop_scenes.Scenes) -> dict:
     """On the scenes of one object: the share counted right by the object's type, and for the weakest type
     how its misses split between left out and counted as more."""
     one = truth.count == 1
@@ -124,7 +124,7 @@ def probes(cfg, study: StudyConfig, renderer) -> dict:
     """The model's numbers the chapter explains: nats a lone object at its place gains over the empty table
     (per type, at chapter 5's and this chapter's sigma_x), and what describing an object twice costs."""
     rng = lambda k: np.random.default_rng([study.seed, k])  # noqa: E731
-    single = tabletop.sample_scenes(study.probe_scenes, rng(9), spec=T.SPEC)
+    single = tabletop_scenes.sample_scenes(study.probe_scenes, rng(9), spec=T.SPEC)
     single = single.take(single.present.sum(1) == 1)
     x = renderer.render_batch(*single)
     empty = renderer.render_batch(np.zeros_like(single.present), np.full_like(single.kind, -1), single.pose)
@@ -133,18 +133,18 @@ def probes(cfg, study: StudyConfig, renderer) -> dict:
     for sigma in (study.probe_sigma, cfg.sigma_x):
         gain = (pyramid_log_likelihood(x, x, sigma, cfg.levels[:1]) - pyramid_log_likelihood(x, empty, sigma, cfg.levels[:1])).numpy()
         worth[f"{sigma:g}"] = {KINDS[k]: float(gain[kind_of == k].mean()) for k in range(len(KINDS))}
-    held = tabletop.sample_scenes(4 * study.duplicate_scenes, rng(7), spec=T.SPEC)
+    held = tabletop_scenes.sample_scenes(4 * study.duplicate_scenes, rng(7), spec=T.SPEC)
     s1 = held.take(np.flatnonzero(held.present.sum(1) == 1)[:study.duplicate_scenes])
     x1 = renderer.render_batch(*s1)
     rows, slot = np.arange(len(s1.present)), s1.present.argmax(1)
-    free = (slot + 1) % tabletop.N
-    dup = tabletop.Scenes(s1.present.copy(), s1.kind.copy(), s1.pose.copy(), s1.camera)
+    free = (slot + 1) % tabletop_scenes.N
+    dup = tabletop_scenes.Scenes(s1.present.copy(), s1.kind.copy(), s1.pose.copy(), s1.camera)
     dup.present[rows, free], dup.kind[rows, free], dup.pose[rows, free] = True, s1.kind[rows, slot], s1.pose[rows, slot]
     gap = (pyramid_log_likelihood(x1, x1, cfg.sigma_x, cfg.levels)
            - pyramid_log_likelihood(x1, renderer.render_batch(*dup), cfg.sigma_x, cfg.levels))
     xy, k = torch.from_numpy(s1.pose[rows, slot, :2]), torch.from_numpy(s1.kind[rows, slot])     # (B, 2), (B,)
-    pen = -tabletop.overlap_log_prior(xy, k, xy[:, None], k[:, None], torch.ones(len(k), 1),
-                                      tabletop.ScenePrior().overlap_nats).numpy()
+    pen = -tabletop_scenes.overlap_log_prior(xy, k, xy[:, None], k[:, None], torch.ones(len(k), 1),
+                                      tabletop_scenes.ScenePrior().overlap_nats).numpy()
     return dict(worth=worth, duplicate=dict(scenes=len(rows), max_gap=float(gap.abs().max()),
                                             penalty_min=float(pen.min()), penalty_max=float(pen.max())))
 
@@ -153,7 +153,7 @@ def renders_per_step(cfg, study: StudyConfig) -> int:
     """Frames one training step of the moving-camera network renders (batch ``cfg.batch``, a fresh network)."""
     torch.manual_seed(study.seed)
     renderer = T.renderer(cfg.render_size)
-    s = tabletop.sample_scenes(cfg.batch, np.random.default_rng([study.seed, 8]), moving_camera=True, spec=T.SPEC)
+    s = tabletop_scenes.sample_scenes(cfg.batch, np.random.default_rng([study.seed, 8]), moving_camera=True, spec=T.SPEC)
     x = renderer.render_batch(*s)
     before = renderer.frames
     out, _ = TabletopAIR(moving_camera=True, spec=T.SPEC).loss(x, renderer, cfg.sigma_x, cfg.levels, cfg.eps,
@@ -199,7 +199,7 @@ def compute(inputs: Inputs, profile: str) -> tuple[dict, dict[str, torch.Tensor]
     return metrics, tensors
 
 
-def perturbed(inputs: Inputs, truth: tabletop.Scenes, renderer, cfg, study: StudyConfig) -> dict:
+def perturbed(inputs: Inputs, truth: tabletop_scenes.Scenes, renderer, cfg, study: StudyConfig) -> dict:
     """AIR trained on plain and on perturbed renders, each scored on plain and on freshly perturbed renders
     of the same held-out scenes: ``{"<training>|<scenes>": {count, identity, position}}``."""
     plain = renderer.render_batch(*truth)

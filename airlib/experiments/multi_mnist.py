@@ -26,8 +26,8 @@ class TrainConfig:
     baseline_lr: float = 1e-2           # NVIL baseline: faster, it must track the learning signal
     lr_decay_from: float = 0.5          # fraction of training after which both rates decay linearly ...
     lr_final: float = 0.1               # ... to this fraction of their value at the last step
-    clip: float = 10.0                  # max gradient norm: the one change that made 9 of 10 seeds escape the
-                                        # over-counting state in the ablation (issue 10); 1e4 before
+    clip: float = 10.0                  # max gradient norm: lets seeds escape the over-counting state
+                                        # (chapter 2's ablation record, air-multi-mnist-ablation)
     prior_start: float = 0.5            # rho at step 0 (objects cost nothing), annealed log-linearly ...
     prior_end: float = 1e-7             # ... to this value (an object costs 16 nats) at step `anneal_steps`
     anneal_steps: int = 4000

@@ -16,13 +16,13 @@ import numpy as np
 import torch
 
 from .. import scene3d
-from ..scene3d import AIRTrainer, Config, SceneNet
+from ..scene3d import ObjectAIR, Objects3DConfig, SceneNet
 from . import Experiment, register
 
 
 @dataclass(frozen=True)
 class NetConfig:
-    """The network's architecture (the rest of :class:`airlib.scene3d.Config` is training and evaluation)."""
+    """The network's architecture (the rest of :class:`airlib.scene3d.Objects3DConfig` is training and evaluation)."""
     hidden: int = 256
     input_size: int = 32
     symmetric: bool = False   # q(theta) on the circle of m theta (see SceneNet.pose)
@@ -51,28 +51,28 @@ class Objects3D(Experiment):
         identity, pose = scene3d.sample_scenes(cfg.test_scenes, scene3d.SPEC, np.random.default_rng(scene3d.TEST_SEED))
         return {"test_identity": torch.from_numpy(identity), "test_pose": torch.from_numpy(pose)}
 
-    def build(self, model_cfg: NetConfig, cfg: Config):
-        return (AIRTrainer(cfg, model_cfg.symmetric) if self.method == "air"
+    def build(self, model_cfg: NetConfig, cfg: Objects3DConfig):
+        return (ObjectAIR(cfg, model_cfg.symmetric) if self.method == "air"
                 else SceneNet(model_cfg.hidden, model_cfg.input_size, model_cfg.symmetric))
 
-    def lr_scale(self, cfg: Config, step: int) -> float:
+    def lr_scale(self, cfg: Objects3DConfig, step: int) -> float:
         """Cosine decay to a tenth of the learning rate over the run; for AIR, at most ``cfg.fine_lr``
         once the narrow levels of the likelihood are on."""
         cosine = 0.1 + 0.45 * (1 + math.cos(math.pi * min(step, cfg.steps) / cfg.steps))
         return min(cosine, cfg.fine_lr) if self.method == "air" and step >= cfg.fine_start else cosine
 
-    def batch(self, data: dict, cfg: Config, seed: int, step: int):
+    def batch(self, data: dict, cfg: Objects3DConfig, seed: int, step: int):
         torch.manual_seed(seed * SEED_STRIDE + step)    # the step's samples of z come from the global stream
         return scene3d.scenes(cfg.batch, [seed, step])
 
-    def loss(self, model, batch, cfg: Config, step: int, generator) -> tuple[torch.Tensor, dict]:
+    def loss(self, model, batch, cfg: Objects3DConfig, step: int, generator) -> tuple[torch.Tensor, dict]:
         identity, pose, images = batch
         if self.method == "air":
             out = model.loss(images, learn_what=step >= cfg.what_warmup, weights=scene3d.level_weights(cfg, step))
             return out.loss, dict(elbo=out.elbo.mean().item())
         return scene3d.supervised_loss(model, images, identity, pose, cfg.input_size, cfg.supervised_beta), {}
 
-    def evaluate(self, model, data: dict, cfg: Config, step: int, final: bool = False) -> dict:
+    def evaluate(self, model, data: dict, cfg: Objects3DConfig, step: int, final: bool = False) -> dict:
         n = len(data["test_identity"]) if final else min(100, len(data["test_identity"]))
         identity, pose = data["test_identity"][:n], data["test_pose"][:n]
         images = _render(identity, pose)

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .. import tabletop
+from .. import tabletop_scenes
 from ..render.likelihood import check_images, downsample, level_weights
 from ..render.renderer import shared
 from ..render.tabletop import COLOURS, DEFAULT_EPS, KINDS, TableSpec, TabletopRenderer
@@ -46,16 +46,13 @@ class NetConfig:
 
 
 @dataclass(frozen=True)
-class Config:
+class TabletopConfig:
     """Training and evaluation of one table-top network.
 
     Attributes:
         steps, batch, lr, clip: the optimiser's run (Adam; gradient norm clipped at ``clip``).
         lr_drops: ``((step, factor), ...)``, steps ascending: from each ``step`` on, Adam's rate is ``factor`` x
             ``lr`` (the last one reached counts; none: constant). By absolute step, so runs stay extendable.
-            Continuing the fixed-camera network's checkpoint at step 10,000 for 1,000 steps at 3e-4 raised
-            its count accuracy on 300 held-out scenes from 46.7% to 56.0%, at 1e-3 to 47.7% (one seed); the
-            same for ``tabletop-dair``: 57.7% to 72.7% (identity 71.2% to 84.7%).
         sigma_x, levels: the likelihood, a blur pyramid ``(blur_px, stride)`` widest first (chapter 5's).
         fine_start, fine_ramp: coarse to fine: the narrow levels' weight rises from 0 to 1 over
             ``fine_ramp`` steps from ``fine_start``.
@@ -65,11 +62,9 @@ class Config:
         presence_floor, floor_steps: q's presence probability is kept at least ``presence_floor`` (and at
             most 1 - that) at step 0, the floor falling linearly to 0 at ``floor_steps``: a later step
             that q has switched off never sees an object, so its position never learns where the second
-            object is, and it stays off (the first network without a floor: q(z_pres^2) = 0.06 on
-            two-object scenes at step 1,000, counts of 2 and 3 read as 1).
+            object is, and it stays off.
         what_warmup: steps during which q(z_what) is sampled but not trained (chapter 5's warm-up): without
-            it the score function commits early to the small types, which cost least when misplaced (at
-            step 1,750 of a run without it, 14 of 42 lone plates were named plates, 6 of 24 pans).
+            it the score function commits early to the small types, which cost least when misplaced.
         render_size: rendered images' side; the network reads them at 32x32.
         test_scenes: held-out scenes scored at the end; ``log_every`` steps between scores on the first
             ``CHECK_SCENES`` of them.
@@ -104,44 +99,18 @@ class Config:
 
 
 CHECK_SCENES = 100   # held-out scenes scored every log_every steps during training (the records' history)
-CONFIGS = {"smoke": Config(steps=4, batch=3, test_scenes=6, log_every=2, fine_start=1, fine_ramp=2,
+CONFIGS = {"smoke": TabletopConfig(steps=4, batch=3, test_scenes=6, log_every=2, fine_start=1, fine_ramp=2,
                            checkpoint_seconds=0.0),
-           "paper": Config(steps=10000, batch=32, sigma_x=0.05, levels=((16.0, 4),), presence_floor=0.25,
+           "paper": TabletopConfig(steps=10000, batch=32, sigma_x=0.05, levels=((16.0, 4),), presence_floor=0.25,
                            floor_steps=2000, what_warmup=1500)}
-# The paper profile's likelihood is the wide level alone: with chapter 5's narrow level added from step 1,000
-# the count accuracy of the first network fell from 0.48 to 0.23 (a slightly misplaced object costs more
-# under the narrow blur than leaving it out), and the paper says angles are not recoverable here anyway.
-# sigma_x = 0.05, not chapter 5's 0.1: under the wide blur a cup drawn at its place is worth only about 17 nats
-# at 0.1, little more than an object's prior cost, and a network at step 500 counted no lone cup at all;
-# halving sigma_x makes every object worth four times as much.
-# 10,000 steps: the three AIR networks were trained for 6,000 and continued (``extendable``); on the 1,000
-# held-out scenes the moving-camera network went from 33.3% to 47.6% count accuracy, the fixed-camera one from
-# 53.7% to 47.3% while its identity accuracy rose from 62.8% to 76.8% (its count swings by about ten points
-# between checkpoints on the 100-scene checks).
-# DAIR (the ``tabletop-dair`` experiments) trains with this recipe, with a fixed camera 1,000 more steps at
-# 0.3 x the rate (``DAIR_CONFIGS``); its network's input differs. Why DAIR:
-# the plain network's second step learns no place (on two-object scenes its position lies a median 26 cm from
-# the object the first step left, 21 cm from the first one) and its third is never switched on (q(z_pres^3)
-# below 0.04 on each of the first 300 held-out scenes); reading what is left unexplained, DAIR's later steps
-# face the first step's task. In a pilot on seed 0 (100-scene checks) it counted 47-73% right from step 2,500 to
-# 5,500, the plain network 32-55% over the same steps of its run. Tried on the same seed and dropped (pilots,
-# not committed): a presence floor held to step 10,000 (plain network: 51% at step 6,000, 57% without); with
-# DAIR a likelihood level of 8 px blur (stride 2) ramped in from step 1,000 (18-28% to step 3,250), that level
-# alone at sigma_x = 0.1 (17-24% to 2,750), and that level for the poses' gradient only (``pose_levels``, 17-23%
-# to 2,500): each sharper likelihood undercounts. The wide level's weakness is the small cup: on 8 held-out
-# scenes with a lone cup, the cup is worth 65 nats at sigma_x = 0.05 and misplacing it by 10 cm costs only 8, so
-# its place is barely learned (a lone cup's inferred place lies a median 14 cm from the truth).
-# Why the drop: continuing ``tabletop-dair``'s seed 0 from step 10,000 at 3e-4 raised its count accuracy on the
-# first 300 held-out scenes from 57.7% to 69.0, 70.0, 73.0 and 72.7% at 250, 500, 750 and 1,000 more steps
-# (identity 71.2% to 84.7%); with an 8 px level ramped in over those steps it fell to 52.3% at 250 (stopped).
-# Extending a committed run this way gives bit for bit the run started with the drop (``Experiment.schedules``).
-# On the 1,000 held-out scenes the extension of seed 0 took ``tabletop-dair`` from 58.0% to 74.2% count accuracy
-# (identity 69.3% to 84.7%), but ``tabletop-dair-camera`` from 55.4% to 50.6% (identity 92.4% to 95.8%, camera
-# 2.3 degrees both): the moving camera keeps AIR's recipe (its committed network; not judged over seeds).
+# The paper profile: the wide likelihood level alone (the paper: angles are not recoverable at this resolution),
+# sigma_x = 0.05 (under the wide blur a small object is worth little at chapter 5's 0.1), a presence floor and
+# a what warm-up, 10,000 steps. DAIR (``tabletop-dair``) trains with this recipe and, with the fixed camera,
+# 1,000 more steps at 0.3 x the rate. The pilot runs that chose each part: notes/tabletop-recipe.md.
 DAIR_CONFIGS = {"smoke": CONFIGS["smoke"],
                 "paper": replace(CONFIGS["paper"], steps=11000, lr_drops=((10000, 0.3),))}
 # The supervised networks read no likelihood; 3,000 steps bring them to their plateau (their records).
-SUPERVISED_CONFIGS = {"smoke": CONFIGS["smoke"], "paper": Config(steps=3000, batch=32)}
+SUPERVISED_CONFIGS = {"smoke": CONFIGS["smoke"], "paper": TabletopConfig(steps=3000, batch=32)}
 
 PERTURBED_SCALES = (1.0, 0.85, 1.15)     # object sizes of the perturbed data (relative to the model's meshes)
 COLOUR_JITTER = 0.15                     # each channel of a type's colour moves by up to this much
@@ -152,12 +121,12 @@ def renderer(size: int, scales: tuple = (1.0,)) -> TabletopRenderer:
     return shared(TabletopRenderer, size, SPEC, tuple(scales))
 
 
-def perturbed_images(scenes: tabletop.Scenes, rng: np.random.Generator, size: int) -> torch.Tensor:
+def perturbed_images(scenes: tabletop_scenes.Scenes, rng: np.random.Generator, size: int) -> torch.Tensor:
     """The scenes rendered with random colour and size perturbations (for transfer, Sec. III-B): each object
     at a size drawn from :data:`PERTURBED_SCALES`, each type's colour moved by up to :data:`COLOUR_JITTER`
     per channel, drawn afresh for every scene. The model's renderer is not perturbed."""
     n = len(scenes.present)
-    scale = rng.integers(0, len(PERTURBED_SCALES), (n, tabletop.N))                        # (B, N)
+    scale = rng.integers(0, len(PERTURBED_SCALES), (n, tabletop_scenes.N))                        # (B, N)
     base = np.array([COLOURS[k] for k in KINDS])                                            # (3, 3)
     colours = np.clip(base + rng.uniform(-COLOUR_JITTER, COLOUR_JITTER, (n, len(KINDS), 3)), 0.0, 1.0)
     return renderer(size, PERTURBED_SCALES).render_batch(*scenes, scale=scale, colours=colours)
@@ -171,40 +140,40 @@ class SupervisedNet(nn.Module):
         super().__init__()
         self.moving_camera = moving_camera
         self.encoder = encoder(hidden)
-        self.head = nn.Linear(hidden, tabletop.N * (1 + len(KINDS) + 4) + 1)
+        self.head = nn.Linear(hidden, tabletop_scenes.N * (1 + len(KINDS) + 4) + 1)
 
     def forward(self, images: torch.Tensor):
         out = self.head(self.encoder(downsample(check_images(images, 32), 32)))
-        slots = out[:, :-1].view(len(out), tabletop.N, 1 + len(KINDS) + 4)
+        slots = out[:, :-1].view(len(out), tabletop_scenes.N, 1 + len(KINDS) + 4)
         camera = out[:, -1] if self.moving_camera else torch.zeros_like(out[:, -1])   # a fixed camera is known
         return slots[..., 0], slots[..., 1:1 + len(KINDS)], slots[..., 1 + len(KINDS):], camera
 
     @torch.no_grad()
-    def infer(self, images: torch.Tensor) -> tabletop.Scenes:
+    def infer(self, images: torch.Tensor) -> tabletop_scenes.Scenes:
         pres, kind, pose, cam = self(images)
         present = (pres > 0).numpy()
         p = SPEC.placement_half_width
         xy = (pose[..., :2] * p).clamp(-p, p)
         theta = torch.atan2(pose[..., 3], pose[..., 2])
-        return tabletop.Scenes(present, np.where(present, kind.argmax(-1).numpy(), -1),
+        return tabletop_scenes.Scenes(present, np.where(present, kind.argmax(-1).numpy(), -1),
                                torch.cat([xy, theta[..., None]], -1).numpy(),
                                (cam * SPEC.camera_range).clamp(-SPEC.camera_range, SPEC.camera_range).numpy())
 
 
-def by_type(scenes: tabletop.Scenes) -> tabletop.Scenes:
+def by_type(scenes: tabletop_scenes.Scenes) -> tabletop_scenes.Scenes:
     """The labels in order of type: present objects first, sorted by type (cup, pan, plate), objects of
     one type in the data's arbitrary order. Without repetitions this order is unique (slot k is the k-th
     present type); with them, the slots of two cups are still arbitrary."""
     key = np.where(scenes.present, scenes.kind, len(KINDS))                     # (B, N), absent last
     order = np.argsort(key, axis=1, kind="stable")                              # (B, N)
     take = lambda a: np.take_along_axis(a, order[..., None] if a.ndim == 3 else order, 1)  # noqa: E731
-    return tabletop.Scenes(take(scenes.present), take(scenes.kind), take(scenes.pose), scenes.camera)
+    return tabletop_scenes.Scenes(take(scenes.present), take(scenes.kind), take(scenes.pose), scenes.camera)
 
 
 LABEL_ORDERS = ("data", "type")
 
 
-def supervised_loss(net: SupervisedNet, images: torch.Tensor, scenes: tabletop.Scenes, order: str = "data") -> torch.Tensor:
+def supervised_loss(net: SupervisedNet, images: torch.Tensor, scenes: tabletop_scenes.Scenes, order: str = "data") -> torch.Tensor:
     """Cross-entropies for presence and type, squared errors for the pose and camera, slot by slot.
 
     ``order``: "data", the slots as the data drew them (an arbitrary order: the paper's naive labels),
@@ -226,16 +195,16 @@ def supervised_loss(net: SupervisedNet, images: torch.Tensor, scenes: tabletop.S
     return loss + ((cam - torch.as_tensor(scenes.camera) / SPEC.camera_range) ** 2).mean()
 
 
-def air_infer(model: TabletopAIR, images: torch.Tensor) -> tabletop.Scenes:
+def air_infer(model: TabletopAIR, images: torch.Tensor) -> tabletop_scenes.Scenes:
     """AIR's most likely scene description (threshold 0.5 on presence, modes of type and pose); a difference
     network draws its partial reconstructions at the images' size."""
     with torch.no_grad():
         q = model(images, sample=False, renderer=renderer(images.shape[-1]) if model.difference else None)
     present = q.present.numpy() > 0
-    return tabletop.Scenes(present, np.where(present, q.kind.numpy(), -1), q.pose.numpy(), q.camera.numpy())
+    return tabletop_scenes.Scenes(present, np.where(present, q.kind.numpy(), -1), q.pose.numpy(), q.camera.numpy())
 
 
-def score(truth: tabletop.Scenes, guess: tabletop.Scenes, images: torch.Tensor, rendered: torch.Tensor) -> dict:
+def score(truth: tabletop_scenes.Scenes, guess: tabletop_scenes.Scenes, images: torch.Tensor, rendered: torch.Tensor) -> dict:
     """The chapter's scores of inferred scenes against the truth (see the module docstring)."""
     counts_ok = truth.present.sum(1) == guess.present.sum(1)
     same_kind, distance = [], []
@@ -255,9 +224,9 @@ def score(truth: tabletop.Scenes, guess: tabletop.Scenes, images: torch.Tensor, 
                 reconstruction_error=float(((downsample(images, 32) - downsample(rendered, 32)) ** 2).mean()))
 
 
-def held_out(data: dict) -> tabletop.Scenes:
+def held_out(data: dict) -> tabletop_scenes.Scenes:
     """The held-out scenes of an experiment's ``data`` (its ``test_*`` tensors) as numpy scenes."""
-    return tabletop.Scenes(*(data[f"test_{k}"].numpy() for k in tabletop.Scenes._fields))
+    return tabletop_scenes.Scenes(*(data[f"test_{k}"].numpy() for k in tabletop_scenes.Scenes._fields))
 
 
 class Tabletop(Experiment):
@@ -286,34 +255,34 @@ class Tabletop(Experiment):
         if method == "supervised":
             self.success = None      # baselines: the target is AIR's; a baseline's score is a result, not a failure
 
-    def _scenes(self, n: int, rng: np.random.Generator) -> tabletop.Scenes:
-        return tabletop.sample_scenes(n, rng, repeats=self.repeats, moving_camera=self.moving_camera, spec=SPEC)
+    def _scenes(self, n: int, rng: np.random.Generator) -> tabletop_scenes.Scenes:
+        return tabletop_scenes.sample_scenes(n, rng, repeats=self.repeats, moving_camera=self.moving_camera, spec=SPEC)
 
     def data(self, profile: str) -> dict[str, torch.Tensor]:
         cfg = self.configs[profile][1]
         s = self._scenes(cfg.test_scenes, np.random.default_rng(TEST_SEED + 2 * self.moving_camera + self.repeats))
         return {f"test_{k}": torch.from_numpy(np.asarray(v)) for k, v in s._asdict().items()}
 
-    def build(self, model_cfg: NetConfig, cfg: Config) -> nn.Module:
+    def build(self, model_cfg: NetConfig, cfg: TabletopConfig) -> nn.Module:
         if self.method != "supervised":
             return TabletopAIR(model_cfg.hidden, self.moving_camera, SPEC, difference=model_cfg.difference)
         return SupervisedNet(model_cfg.hidden, self.moving_camera)
 
-    def optimiser(self, model, cfg: Config):
+    def optimiser(self, model, cfg: TabletopConfig):
         return torch.optim.Adam(model.parameters(), lr=cfg.lr)
 
-    def lr_scale(self, cfg: Config, step: int) -> float:
+    def lr_scale(self, cfg: TabletopConfig, step: int) -> float:
         """The factor of the last of ``cfg.lr_drops`` that ``step`` has reached (1 before the first)."""
         return next((factor for at, factor in reversed(cfg.lr_drops) if step >= at), 1.0)
 
-    def batch(self, data: dict, cfg: Config, seed: int, step: int):
+    def batch(self, data: dict, cfg: TabletopConfig, seed: int, step: int):
         rng = np.random.default_rng([seed, step])
         scenes = self._scenes(cfg.batch, rng)
         if self.perturbed:
             return scenes, perturbed_images(scenes, rng, cfg.render_size)
         return scenes, renderer(cfg.render_size).render_batch(*scenes)
 
-    def loss(self, model, batch, cfg: Config, step: int, generator) -> tuple[torch.Tensor, dict]:
+    def loss(self, model, batch, cfg: TabletopConfig, step: int, generator) -> tuple[torch.Tensor, dict]:
         scenes, images = batch
         if self.method == "supervised":
             return supervised_loss(model, images, scenes, self.labels), {}
@@ -323,10 +292,10 @@ class Tabletop(Experiment):
                             pose_levels=cfg.pose_levels or None)
         return out.loss, dict(elbo=out.elbo.mean().item(), count=q.present.sum(1).mean().item())
 
-    def infer(self, model, images: torch.Tensor) -> tabletop.Scenes:
+    def infer(self, model, images: torch.Tensor) -> tabletop_scenes.Scenes:
         return model.infer(images) if self.method == "supervised" else air_infer(model, images)
 
-    def evaluate(self, model, data: dict, cfg: Config, step: int, final: bool = False) -> dict:
+    def evaluate(self, model, data: dict, cfg: TabletopConfig, step: int, final: bool = False) -> dict:
         truth = held_out(data)
         truth = truth if final else truth.take(slice(cfg.check_scenes))
         r = renderer(cfg.render_size)

@@ -1,7 +1,7 @@
 """Figures of the table-top chapter (Sec. III-B): the scenes, training curves, Fig. 9 (the scene from above,
 AIR against the supervised networks, where each step looks) and Fig. 10 (the moving camera).
 
-Each function takes scenes (:class:`airlib.tabletop.Scenes`, numpy) and a renderer, and returns the Figure.
+Each function takes scenes (:class:`airlib.tabletop_scenes.Scenes`, numpy) and a renderer, and returns the Figure.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Circle, Patch, Rectangle
 
-from .. import tabletop
+from .. import tabletop_scenes
 from ..render.crockery import BODY_RADIUS
 from ..render.likelihood import downsample
 from ..render.tabletop import COLOURS, KINDS, TableSpec
@@ -18,11 +18,11 @@ from ..render.tabletop import COLOURS, KINDS, TableSpec
 SPEC = TableSpec()
 
 
-def _scene_names(s: tabletop.Scenes, i: int) -> str:
+def _scene_names(s: tabletop_scenes.Scenes, i: int) -> str:
     return ", ".join(KINDS[k] for k in s.kind[i][s.present[i]]) or "empty"
 
 
-def sample_scenes(rows: list[tuple[str, tabletop.Scenes]], renderer, downsampled: int = 32) -> plt.Figure:
+def sample_scenes(rows: list[tuple[str, tabletop_scenes.Scenes]], renderer, downsampled: int = 32) -> plt.Figure:
     """Rows of rendered scenes with their contents as titles, and the first row at the network's input size.
 
     Args:
@@ -66,7 +66,7 @@ def training_curves(records: dict[str, dict], check_scenes: int) -> plt.Figure:
     return fig
 
 
-def top_view(ax, truth: tabletop.Scenes, guess: tabletop.Scenes, b: int, camera: bool = False,
+def top_view(ax, truth: tabletop_scenes.Scenes, guess: tabletop_scenes.Scenes, b: int, camera: bool = False,
              spec: TableSpec = SPEC) -> None:
     """Draws scene b from above: the truth as filled discs in the type's colour, the inference as red outlines
     numbered by step, and with ``camera`` the true (black) and inferred (red) camera directions."""
@@ -91,7 +91,7 @@ def top_view(ax, truth: tabletop.Scenes, guess: tabletop.Scenes, b: int, camera:
     ax.set_yticks([])
 
 
-def scenes_from_above(rows: list[tuple[str, tabletop.Scenes, tabletop.Scenes, list[int], bool]], renderer) -> plt.Figure:
+def scenes_from_above(rows: list[tuple[str, tabletop_scenes.Scenes, tabletop_scenes.Scenes, list[int], bool]], renderer) -> plt.Figure:
     """Fig. 9, left: per row (label, truth, guess, scene indices, moving camera), each scene's image beside its
     :func:`top_view`; a key of the object types."""
     width = 2 * max(len(picks) for *_, picks, _ in rows)
@@ -130,7 +130,7 @@ def against_supervised(networks: dict[str, dict], groups: list[tuple[str, str, s
     return fig
 
 
-def where_steps_look(guesses: dict[str, tabletop.Scenes], spec: TableSpec = SPEC) -> tuple[plt.Figure, pd.DataFrame]:
+def where_steps_look(guesses: dict[str, tabletop_scenes.Scenes], spec: TableSpec = SPEC) -> tuple[plt.Figure, pd.DataFrame]:
     """Fig. 9, right: where each network's objects are inferred on the table, by step (first row of each
     network) and by inferred type (second row); and the table of inferred types by step."""
     p = spec.placement_half_width
@@ -138,7 +138,7 @@ def where_steps_look(guesses: dict[str, tabletop.Scenes], spec: TableSpec = SPEC
     fig, axes = plt.subplots(2 * len(guesses), 3, figsize=(9.5, 6.2 * len(guesses)), squeeze=False)
     step_kinds = {}
     for r, (net, g) in enumerate(guesses.items()):
-        for i in range(tabletop.N):
+        for i in range(tabletop_scenes.N):
             on = g.present[:, i]                                                 # (B,)
             axes[2 * r, i].hist2d(g.pose[on, i, 0], g.pose[on, i, 1], bins=[bins, bins], cmap="magma")
             axes[2 * r, i].set_title(f"{net}, step {i + 1}: {on.sum()} objects", fontsize=9)
@@ -146,7 +146,7 @@ def where_steps_look(guesses: dict[str, tabletop.Scenes], spec: TableSpec = SPEC
             on = g.present & (g.kind == k)                                       # (B, N)
             axes[2 * r + 1, k].hist2d(g.pose[..., 0][on], g.pose[..., 1][on], bins=[bins, bins], cmap="magma")
             axes[2 * r + 1, k].set_title(f"{net}, inferred {name}s: {on.sum()}", fontsize=9)
-        steps = np.repeat(np.arange(1, tabletop.N + 1)[None], len(g.present), 0)[g.present]
+        steps = np.repeat(np.arange(1, tabletop_scenes.N + 1)[None], len(g.present), 0)[g.present]
         step_kinds[net] = pd.crosstab(steps, np.array(KINDS)[g.kind[g.present]], rownames=["step"],
                                       colnames=["inferred type"])
     for ax in axes.flat:
@@ -157,7 +157,7 @@ def where_steps_look(guesses: dict[str, tabletop.Scenes], spec: TableSpec = SPEC
     return fig, pd.concat(step_kinds, names=["network"])
 
 
-def moving_camera(truth: tabletop.Scenes, guesses: dict[str, tabletop.Scenes], renderer, shown: int = 8) -> plt.Figure:
+def moving_camera(truth: tabletop_scenes.Scenes, guesses: dict[str, tabletop_scenes.Scenes], renderer, shown: int = 8) -> plt.Figure:
     """Fig. 10: held-out scenes from a random camera (top), each network's re-rendered inference (below), and
     the histogram of camera angle errors."""
     picks = list(range(min(shown, len(truth.present))))

@@ -9,8 +9,8 @@ The table is nearly black and every object is at least 0.3 bright in every colou
 (object - table) has positive channels for all three types. A rendered object overlapping the
 observed one then lowers the squared error whatever the two types are, since
 |a - b|^2 < |a - t|^2 + |b - t|^2 when (a - t).(b - t) > 0, and the likelihood draws even a guess
-of the wrong type towards the object. With a brown table and a pure red cube, a blue sphere drawn
-over the cube raised the error, and AIR's early guesses of the wrong type pushed the position away.
+of the wrong type towards the object (with a brown table and a pure red cube, a blue sphere drawn
+over the cube would raise the error and push an early guess of the wrong type away).
 
 One MuJoCo model holds all three objects as mocap bodies, each in its own geom group. A scene is
 shown by moving the objects (``mocap_pos``, ``mocap_quat``) and switching on the group of the one
