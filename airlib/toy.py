@@ -375,7 +375,7 @@ def check_mean(samples: torch.Tensor, exact: torch.Tensor, rtol: float = 1e-10) 
 
 @dataclass(frozen=True)
 class Study:
-    """The chapter's experiment sizes."""
+    """The experiment sizes of chapter 1's study (``airlib.evaluations.toy``)."""
     data: int = 32                         # pixels in the toy data set
     nodes: int = 16                        # Gauss-Hermite nodes per object, exact gradients
     fit_nodes: int = 10                    # the same while training (error < 1e-4 nats)
@@ -391,6 +391,7 @@ class Study:
     eval_every: int = 100
     rhos: tuple = (1.0, 0.5, 0.2, 0.05, 0.01)  # priors p_N(n) proportional to rho^n, Occam sweep
     temperature: float = 0.5               # Concrete temperature
+    seed: int = 0                          # the study's random stream (data, estimates, fits)
 
 
 STUDY = {

@@ -32,38 +32,32 @@ if importlib.util.find_spec("airlib") is None:
 # number of objects, the ELBO and its exact gradient) follow from enumeration and quadrature.
 #
 # The estimators live in `airlib.estimators`, which every later chapter uses; the toy lives in
-# `airlib.toy`.
+# `airlib.toy`. The chapter's numbers (the fits, the gradient checks, the variances, the training runs and
+# the sweep over priors) are the recorded study `toy-estimators` (`python -m airlib evaluate toy-estimators`),
+# computed by `airlib.evaluations.toy` from one seeded random stream; its figures are drawn by
+# `airlib.figures.elbo`.
 
 # %% tags=["parameters"]
 profile = "paper"
-seed = 0
 
 # %%
 import inspect
 import time
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pandas as pd
 import seaborn as sns
 import torch
 
 from airlib import estimators as est
-from airlib import toy
+from airlib import evaluations, toy
+from airlib.evaluations import toy as study
+from airlib.figures import elbo as figures
 
-torch.set_num_threads(1)  # the toy's tensors are small: one thread is the fastest
-torch.manual_seed(seed)
-gen = torch.Generator().manual_seed(seed)
-cfg = toy.study(profile)
 started = time.time()
-
+record, tensors = evaluations.load("toy-estimators", profile)  # the committed study (paper), or made now
+metrics, cfg = record["metrics"], toy.study(profile)
 sns.set_theme(context="notebook", style="whitegrid")
-COUNT_COLOURS = sns.color_palette("viridis", 4)
-COLOURS = dict(zip(toy.ESTIMATORS + ("nvil, scaled", "exact"), sns.color_palette("colorblind", 8)))
-LABELS = {"reinforce": "score function, Eq. (7)", "local": "+ per-step signal",
-          "baseline": "+ learned baseline", "nvil": "NVIL: + running centring",
-          "nvil, scaled": "NVIL: + running scaling", "vimco": "VIMCO",
-          "relaxed": "Concrete relaxation", "exact": "exact gradient"}
 cfg
 
 # %% [markdown]
@@ -108,24 +102,11 @@ print(inspect.getsource(toy.Scene))
 
 # %%
 scene = toy.Scene()  # rho = 0.5: the model's prior favours fewer objects
-x_data, n_data = toy.Scene(rho=1.0).sample(cfg.data, gen)  # the data: 0 to 3 objects equally often
-print(f"{cfg.data} pixels; true counts {np.bincount(n_data.numpy(), minlength=4)} for n = 0..3")
+x_data, n_data = tensors["x"], tensors["n"]  # the data, toy.Scene(rho=1.0).sample: 0 to 3 objects equally often
+print(f"{cfg.data} pixels; true counts {n_data.bincount(minlength=4).numpy()} for n = 0..3")
 
 # %% tags=["hide-input"]
-grid = torch.linspace(-1.5, 9.0, 400, dtype=torch.float64)
-joint = (scene.prior_n().log() + scene.log_lik_n(grid)).exp()  # (G, N + 1) p(n) p(x | n)
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12.5, 4.2), constrained_layout=True)
-for n in range(scene.N + 1):
-    ax1.plot(grid, joint[:, n], color=COUNT_COLOURS[n], lw=2, label=f"$p_N({n})\\,p(x \\mid n={n})$")
-ax1.plot(grid, joint.sum(1), "k--", lw=1.5, label="$p(x)$, Eq. (1)")
-ax1.plot(x_data, np.full(cfg.data, -0.01), "|", color="k", ms=12, label="the data")
-ax1.set(xlabel="pixel brightness $x$", ylabel="density", title="The model: one Gaussian bump per count")
-ax1.legend(fontsize=9)
-ax2.stackplot(grid, scene.posterior_n(grid).T, colors=COUNT_COLOURS,
-              labels=[f"$n = {n}$" for n in range(scene.N + 1)], alpha=0.9)
-ax2.set(xlabel="pixel brightness $x$", ylabel="$p(n \\mid x)$", xlim=(grid[0], grid[-1]), ylim=(0, 1),
-        title="The exact posterior over the number of objects")
-ax2.legend(loc="center right", fontsize=9)
+figures.model(scene, x_data, study.grid())
 plt.show()
 
 # %% [markdown]
@@ -158,8 +139,8 @@ plt.show()
 # first zero contribute nothing to the bound or to any gradient (the tests check this).
 
 # %%
-probs = torch.tensor([0.9, 0.7, 0.4]).expand(6, 3)  # q(z_pres^i = 1 | ...) for six images
-z_pres = est.sample_presence(probs=probs, generator=gen)  # (6, 3): ones, then zeros
+probs = torch.tensor(study.DEMO_PROBS).expand(6, 3)  # q(z_pres^i = 1 | ...) for six images
+z_pres = tensors["demo.z_pres"]  # (6, 3): ones, then zeros; the study's est.sample_presence(probs=probs)
 log_q = est.presence_log_prob(z_pres, probs=probs)  # (6, 3), zero after the first zero
 pd.DataFrame({"z_pres": z_pres.int().tolist(), "step_mask": est.step_mask(z_pres).int().tolist(),
               "object_mask": est.object_mask(z_pres).int().tolist(),
@@ -191,28 +172,12 @@ print(inspect.getsource(toy._step))
 # best we know for each family.
 
 # %%
-params0 = toy.init_params(scene.N, seed, spread=0.3)  # the starting point of every fit below
-best = toy.fit_exact(scene, x_data, params0, cfg.exact_steps, cfg.exact_iters, nodes=cfg.fit_nodes)
-blind = toy.fit_exact(scene, x_data, params0, cfg.exact_steps, cfg.exact_iters, nodes=cfg.fit_nodes,
-                      explain_away=False)
-log_px = scene.log_evidence(x_data)
-with torch.no_grad():
-    gap_best = log_px - toy.exact(scene, best, x_data, nodes=cfg.nodes).elbo
-    gap_blind = log_px - toy.exact(scene, blind, x_data, nodes=cfg.nodes, explain_away=False).elbo
-print(f"mean KL[q || p(.|x)] over the data: steps see the residual {gap_best.mean():.3f} nats, "
-      f"steps see only x {gap_blind.mean():.3f} nats")
+gap = metrics["gap"]  # both fits start from toy.init_params(scene.N, cfg.seed, spread=0.3), as every fit below
+print(f"mean KL[q || p(.|x)] over the data: steps see the residual {gap['residual']:.3f} nats, "
+      f"steps see only x {gap['blind']:.3f} nats")
 
 # %% tags=["hide-input"]
-fig, ax = plt.subplots(figsize=(8, 3.8), constrained_layout=True)
-for n in range(scene.N + 1):
-    sel = n_data == n
-    ax.scatter(x_data[sel], gap_blind[sel], marker="x", s=50, color=COUNT_COLOURS[n],
-               label=f"steps see only $x$ (true $n={n}$)")
-    ax.scatter(x_data[sel], gap_best[sel], marker="o", s=40, color=COUNT_COLOURS[n],
-               label=f"steps see the residual $r^i$ (true $n={n}$)")
-ax.set(xlabel="pixel brightness $x$", ylabel="$\\log p(x) - \\mathcal{L}$ (nats)", yscale="log",
-       title="What is left of the posterior gap at the best parameters of each network")
-ax.legend(fontsize=8, ncol=2)
+figures.posterior_gaps(x_data, n_data, tensors["gap.residual"], tensors["gap.blind"])
 plt.show()
 
 # %% [markdown]
@@ -342,70 +307,14 @@ print(inspect.getsource(est.elbo_surrogate))
 # reach in the full toy, so it is checked on the *collapsed* toy, where the brightnesses are integrated
 # out of the model, only $n$ is inferred, and $\mathcal{L}_K$ is an exact sum over $(N+1)^K$ counts.
 
+# %% tags=["hide-output"]
+print(inspect.getsource(study.unbiasedness))
+
 # %%
-fixed0 = toy.fit("nvil", scene, x_data, params0, cfg.baseline_steps, lr=cfg.lr, learn_q=False, seed=seed)
-
-
-def frozen(normaliser, scale):
-    """A copy of trained running statistics that no longer updates (scale: divide, or centre only)."""
-    copy = est.SignalNormaliser(scene.N, scale=scale)
-    copy.load_state_dict(normaliser.state_dict())
-    return copy.eval()
-
-
-def variants(fixed):
-    """Each estimator's options, given a baseline network and statistics fitted at the same q."""
-    return {"reinforce": ("reinforce", {}), "local": ("local", {}),
-            "baseline": ("baseline", {"baseline_net": fixed.baseline_net}),
-            "nvil": ("nvil", {"baseline_net": fixed.baseline_net, "normaliser": frozen(fixed.normaliser, False)}),
-            "nvil, scaled": ("nvil", {"baseline_net": fixed.baseline_net, "normaliser": frozen(fixed.normaliser, True)}),
-            "vimco": ("vimco", {}),
-            "relaxed": ("relaxed", {"temperature": cfg.temperature})}
-
-
-K_CHECK = 4
-exact_elbo_grad = toy.exact_gradient(scene, params0, x_data, nodes=cfg.nodes)
-exact_iwae_grad = toy.exact_gradient(scene, params0, x_data, K=K_CHECK, collapsed=True)
-checks, rows = {}, []
-for name, (estimator, options) in variants(fixed0).items():
-    if name == "vimco":
-        g = toy.gradient_samples("vimco", scene, params0, x_data, cfg.repeats, samples=K_CHECK,
-                                 collapsed=True, generator=gen)
-        exact = exact_iwae_grad
-    else:
-        g = toy.gradient_samples(estimator, scene, params0, x_data, cfg.repeats, generator=gen, **options)
-        exact = exact_elbo_grad
-    mean, se = g.mean(0), g.std(0) / np.sqrt(cfg.repeats)
-    check = toy.check_mean(g, exact)  # Hotelling's T^2: the coordinates share samples
-    checks[name] = (exact, mean, se, check.z)
-    rows.append({"estimator": name, "target": f"grad L_{K_CHECK} (collapsed)" if name == "vimco" else "grad ELBO",
-                 "max |z|": float(check.z.abs().max()), "T^2 / dof": check.t2 / check.dof,
-                 "p-value": check.p_value, "|mean - exact| / |exact|": float((mean - exact).norm() / exact.norm())})
-pd.DataFrame(rows).set_index("estimator").round(4)
+pd.DataFrame(metrics["checks"]).set_index("estimator").round(4)
 
 # %% tags=["hide-input"]
-names = list(checks)
-fig, axes = plt.subplots(2, 4, figsize=(12, 7), constrained_layout=True)
-for ax, name in zip(axes.flat, names):
-    exact, mean, se, _ = checks[name]
-    lo, hi = float(exact.min()), float(exact.max())
-    ax.plot([lo, hi], [lo, hi], color="0.6", lw=1, zorder=0, label="MC mean = exact")
-    ax.errorbar(exact, mean, yerr=1.96 * se, fmt="o", ms=4, color=COLOURS[name], label="MC mean, 95% CI")
-    ax.set(title=LABELS[name], xlabel="exact gradient coordinate", ylabel="Monte Carlo mean")
-    ax.legend(fontsize=8, loc="upper left")
-ax = axes.flat[len(names)]
-for k, name in enumerate(names):
-    z = checks[name][3].numpy()
-    ax.scatter(np.full(len(z), k) + np.linspace(-0.25, 0.25, len(z)), z, s=14, color=COLOURS[name])
-ax.axhspan(-1.96, 1.96, color="0.85", zorder=0, label="$|z| < 1.96$")
-ax.set_yscale("symlog", linthresh=2, linscale=1.5)
-ticks = [-100, -10, -2, 0, 2, 10, 100]
-ax.set_yticks(ticks, [str(t) for t in ticks])
-ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=9)
-ax.set(ylabel="$z$ = (MC mean $-$ exact) / s.e.", title="All 18 coordinates, in standard errors")
-ax.legend(fontsize=8)
-fig.suptitle(f"Monte Carlo means of {cfg.repeats} single-sample estimates against the exact gradient\n"
-             f"(VIMCO, K = {K_CHECK}: against the exact gradient of $\\mathcal{{L}}_K$, collapsed toy)")
+figures.unbiasedness(study.checks(tensors), cfg.repeats, study.K_CHECK)
 plt.show()
 
 # %% [markdown]
@@ -428,51 +337,17 @@ plt.show()
 # $\mathcal{L}_K$, and the relaxation is biased; their variances are shown for comparison.
 
 # %%
-fixed_best = toy.fit("nvil", scene, x_data, best, cfg.baseline_steps, lr=cfg.lr, learn_q=False,
-                     seed=seed)
-variance = []
-for point, params, fixed in (("start", params0, fixed0), ("best", best, fixed_best)):
-    for name, (estimator, options) in variants(fixed).items():
-        for S in cfg.sample_sizes:
-            if name == "vimco" and S < 2:
-                continue
-            g = toy.gradient_samples(estimator, scene, params, x_data, cfg.var_repeats, samples=S,
-                                     generator=gen, **options)
-            presence = g.reshape(len(g), scene.N, toy.N_PARAMS)[:, :, :3]  # (R, N, 3) a, b, c
-            variance.append({"point": point, "estimator": name, "samples": S,
-                             "total variance": float(g.var(0).sum()),
-                             "presence variance": float(presence.var(0).sum())})
-variance = pd.DataFrame(variance)
-table = variance.pivot_table(index=["point", "estimator"], columns="samples", values="total variance")
-table.round(3)
+variance = pd.DataFrame(metrics["variance"])  # one row per point, estimator and number of samples
+variance.pivot_table(index=["point", "estimator"], columns="samples", values="total variance").round(3)
 
 # %% tags=["hide-input"]
-fig, axes = plt.subplots(1, 2, figsize=(12.5, 4.6), constrained_layout=True, sharey=True)
-for ax, point, title in zip(axes, ("start", "best"), ("at the starting parameters",
-                                                      "at the best parameters of the family")):
-    for name in names:
-        d = variance[(variance.point == point) & (variance.estimator == name)]
-        ax.plot(d.samples, d["total variance"], "o-" if name != "nvil, scaled" else "o--",
-                color=COLOURS[name], lw=2, label=LABELS[name])
-    ax.set(xscale="log", yscale="log", xlabel="posterior samples per pixel (VIMCO: K)", title=title)
-    ax.set_xticks(cfg.sample_sizes, [str(s) for s in cfg.sample_sizes])
-axes[0].set_ylabel("total variance of the gradient estimate")
-axes[0].legend(fontsize=9)
+figures.variances(variance, study.VARIANTS, cfg.sample_sizes)
 plt.show()
 
 # %%
-def ratio(point, name, column):
-    """Variance of an estimator over NVIL's, averaged over the sample sizes both were measured at."""
-    t = variance.pivot_table(index=["point", "estimator"], columns="samples", values=column)
-    return float(t.loc[(point, name)].div(t.loc[(point, "nvil")]).mean())
-
-
-ratios = pd.DataFrame({f"{column}, {point}": {f"{name} / nvil": ratio(point, name, column)
-                                               for name in names if name != "nvil"}
-                       for column in ("total variance", "presence variance") for point in ("start", "best")})
 print("variance relative to NVIL (baseline + centring), mean over sample sizes; 'presence' counts only\n"
       "the parameters of q(z_pres), the ones the score-function term drives")
-ratios.round(2)
+pd.DataFrame(metrics["ratios"]).round(2)
 
 # %% [markdown]
 # Each refinement of Sec. 1.4 removes a share of the variance. The per-step signal and the learned
@@ -495,52 +370,16 @@ ratios.round(2)
 # approximation error of the family, not of the estimator.
 
 # %%
-fits = {}
-for name in toy.ESTIMATORS:
-    t0 = time.time()
-    fits[name] = toy.fit(name, scene, x_data, params0, cfg.fit_steps, samples=cfg.fit_samples, lr=cfg.lr,
-                         eval_every=cfg.eval_every, nodes=cfg.fit_nodes, temperature=cfg.temperature,
-                         seed=seed)
-    print(f"{name:>9}: {time.time() - t0:5.1f} s, final exact ELBO {fits[name].elbo[-1]:.4f}")
-posterior = scene.posterior_n(x_data)
-
-
-def count_kl(q_n):
-    """Mean over the data of KL[q(n | x) || p(n | x)], the error in the inferred counts (nats)."""
-    return float((q_n * (q_n.clamp_min(1e-300).log() - posterior.log())).sum(1).mean())
-
-
-summary = pd.DataFrame({name: {"final ELBO": f.elbo[-1], "log p(x) - ELBO": float(log_px.mean()) - f.elbo[-1],
-                               "KL[q(n|x) || p(n|x)]": count_kl(f.q_n[-1])} for name, f in fits.items()}).T
-summary.loc["exact-gradient fit"] = [float(-gap_best.mean() + log_px.mean()), float(gap_best.mean()),
-                                     count_kl(toy.exact(scene, best, x_data, nodes=cfg.nodes).q_n)]
-summary.round(4)
+for name, seconds in metrics["fit_seconds"].items():
+    print(f"{name:>9}: {seconds:5.1f} s, final exact ELBO {metrics['fits'][name]['final ELBO']:.4f}")
+pd.DataFrame(metrics["fits"]).T.round(4)  # the last row: the exact-gradient fit of Sec. 1.2
 
 # %% tags=["hide-input"]
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12.5, 4.4), constrained_layout=True)
-for name, f in fits.items():
-    ax1.plot(f.steps, float(log_px.mean()) - np.array(f.elbo), color=COLOURS[name], lw=2, label=LABELS[name])
-    ax2.plot(f.steps, [count_kl(q) for q in f.q_n], color=COLOURS[name], lw=2, label=LABELS[name])
-ax1.axhline(float(gap_best.mean()), color="k", ls="--", lw=1.5, label="exact-gradient fit (Sec. 1.2)")
-ax1.set(yscale="log", xlabel="Adam step", ylabel="$\\log p(x) - \\mathcal{L}$ (nats, mean over data)",
-        title="Exact ELBO gap during training")
-ax2.set(yscale="log", xlabel="Adam step", ylabel="KL$[q(n \\mid x) \\,\\|\\, p(n \\mid x)]$ (nats)",
-        title="Error of the inferred number of objects")
-ax1.legend(fontsize=9)
+figures.training(study.curves(tensors), metrics["log_px"], metrics["fits"]["exact-gradient fit"]["log p(x) - ELBO"])
 plt.show()
 
 # %% tags=["hide-input"]
-with torch.no_grad():
-    q_grid = toy.exact(scene, fits["nvil"].params, grid, nodes=cfg.fit_nodes).q_n
-fig, ax = plt.subplots(figsize=(10, 4.2), constrained_layout=True)
-p_grid = scene.posterior_n(grid)
-for n in range(scene.N + 1):
-    ax.plot(grid, p_grid[:, n], color=COUNT_COLOURS[n], lw=2.5, label=f"exact $p(n={n} \\mid x)$")
-    ax.plot(grid, q_grid[:, n], color=COUNT_COLOURS[n], lw=2, ls="--", label=f"learned $q(n={n} \\mid x)$")
-ax.plot(x_data, np.full(cfg.data, -0.03), "|", color="k", ms=12, label="training pixels")
-ax.set(xlabel="pixel brightness $x$", ylabel="probability", ylim=(-0.06, 1.02),
-       title="The inference network trained with NVIL against the exact posterior over counts")
-ax.legend(fontsize=8, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+figures.learned_posterior(scene, study.grid(), tensors["q_grid.nvil"], x_data)
 plt.show()
 
 # %% [markdown]
@@ -561,29 +400,11 @@ plt.show()
 # exact posterior $p(n \ge i\mid x)$.
 
 # %%
-occam = []
-for rho in cfg.rhos:
-    model = toy.Scene(rho=rho)
-    f = toy.fit("nvil", model, x_data, params0, cfg.fit_steps, samples=cfg.fit_samples, lr=cfg.lr,
-                eval_every=cfg.fit_steps, nodes=cfg.fit_nodes, seed=seed)
-    q_used = f.q_n[-1].flip(1).cumsum(1).flip(1)[:, 1:].mean(0)  # (N,) mean q(n >= i | x)
-    p_used = model.posterior_n(x_data).flip(1).cumsum(1).flip(1)[:, 1:].mean(0)
-    for i in range(scene.N):
-        occam.append({"rho": rho, "step": i + 1, "learned q": float(q_used[i]), "exact p": float(p_used[i])})
-occam = pd.DataFrame(occam)
+occam = pd.DataFrame(metrics["occam"])  # one row per prior rho and step
 occam.pivot_table(index="rho", columns="step", values=["learned q", "exact p"]).sort_index(ascending=False).round(3)
 
 # %% tags=["hide-input"]
-fig, ax = plt.subplots(figsize=(12, 4.4), constrained_layout=True)
-for i in range(scene.N):
-    d = occam[occam.step == i + 1].sort_values("rho")
-    ax.plot(d.rho, d["exact p"], "-", color=COUNT_COLOURS[i + 1], lw=2.5, label=f"step {i + 1}: exact $p(n \\geq {i + 1} \\mid x)$")
-    ax.plot(d.rho, d["learned q"], "o--", color=COUNT_COLOURS[i + 1], lw=2, label=f"step {i + 1}: learned $q(n \\geq {i + 1} \\mid x)$")
-    ax.axhline(float((n_data >= i + 1).double().mean()), color=COUNT_COLOURS[i + 1], lw=1, ls=":")
-ax.set(xscale="log", xlabel="prior ratio $\\rho$ in $p_N(n) \\propto \\rho^n$ (left: fewer objects favoured)",
-       ylabel="fraction of pixels where the step finds an object",
-       title="Steps stop being used as the prior favours fewer objects (dotted: true counts)")
-ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+figures.occam(occam, n_data)
 plt.show()
 
 # %% [markdown]
@@ -611,4 +432,4 @@ plt.show()
 #   learned network switches steps off as the prior asks for fewer objects (Sec. 1.8).
 
 # %%
-print(f"profile {profile!r}: executed in {time.time() - started:.0f} s")
+print(f"profile {profile!r}: executed in {time.time() - started:.0f} s (the study: {record['wall_time_s']:.0f} s)")

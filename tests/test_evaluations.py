@@ -11,11 +11,11 @@ from airlib import evaluations, experiments, runs
 from airlib.evaluations import objects3d
 from airlib.pretrained import available_seeds, config_changes
 
-STUDIES = ("3d-results", "representations-results", "tabletop-results")
-COMMITTED = ("3d-results", "representations-results")      # read by chapters 5 and 4
+STUDIES = ("3d-results", "representations-results", "tabletop-results", "toy-estimators")
+COMMITTED = ("3d-results", "representations-results", "tabletop-results", "toy-estimators")   # chapters 5, 4, 6, 1
 
 
-def test_the_registry_lists_the_three_studies():
+def test_the_registry_lists_every_study():
     # in a fresh process: the registry finds its studies itself, not because a test imported their modules
     fresh = subprocess.run([sys.executable, "-c", "from airlib import evaluations; print(evaluations.names())"],
                            capture_output=True, text=True, check=True)
@@ -23,13 +23,13 @@ def test_the_registry_lists_the_three_studies():
     assert evaluations.names() == sorted(STUDIES)
     for name in STUDIES:
         ev = evaluations.get(name)
-        assert ev.name == name and ev.needs
+        assert ev.name == name and (ev.needs or name == "toy-estimators")     # the toy needs no trained run
         assert ev.command("paper") == f"python -m airlib evaluate {name} --profile paper"
 
 
 def test_an_unknown_study_is_refused_listing_the_known_ones():
     with pytest.raises(ValueError, match="unknown evaluation 'no-such-study': expected one of "
-                                         "3d-results, representations-results, tabletop-results"):
+                                         "3d-results, representations-results, tabletop-results, toy-estimators"):
         evaluations.get("no-such-study")
     with pytest.raises(ValueError, match="unknown evaluation 'no-such-study'"):
         evaluations.load("no-such-study", "paper")
@@ -57,10 +57,12 @@ def test_the_committed_study_loads_under_the_paper_profile_with_todays_configura
         n = record["metrics"]["air"]["scenes"]
         assert figures["inferred"]["air"][1].shape == (n, 3)
         assert figures["direct_traces"].shape[0] == record["metrics"]["direct"]["scenes"]
-    else:
+    elif name == "representations-results":
         assert set(record["model_config"]) == {"AIR", "CAE", "DRAW"}
         assert set(record["metrics"]) == {"AIR", "CAE", "DRAW", "pixels"}
         assert set(tensors) == {"test_sum"}
+    else:                                   # every study records the runs it read (none for the toy)
+        assert set(record["model_config"]) == {f"{n.experiment}-seed{s}" for n in ev.needs for s in n.seeds}
 
 
 def test_the_committed_3d_study_scored_the_scenes_the_code_makes_today():
