@@ -28,8 +28,11 @@ p(n) = Binomial(N, alpha) that Eq. (8) implies.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from typing import NamedTuple
+
+import numpy as np
 
 import torch
 from torch import nn
@@ -39,7 +42,7 @@ from . import estimators as est
 from .pose import clamp_position, log_uniform_pose, pose_gaussian
 from .render.likelihood import check_images, downsample, pyramid_log_likelihood
 from .render.tabletop import DEFAULT_EPS, KINDS, TableSpec, TabletopRenderer, render
-from .tabletop_scenes import N, ScenePrior, count_probs, overlap_log_prior
+from .tabletop_scenes import N, ScenePrior, Scenes, count_probs, overlap_log_prior
 
 
 class TabletopTrace(NamedTuple):
@@ -53,6 +56,49 @@ class TabletopTrace(NamedTuple):
     step_terms: torch.Tensor          # (B, N) log p - log q of step i's latents, masked
     camera_term: torch.Tensor         # (B,) log p(z_cam) - log q(z_cam | x) (0 for a fixed camera)
     baseline_features: torch.Tensor   # (B, N, F) detached: what each step's baseline may see
+    log_q: torch.Tensor               # (B,) log q(z | x) of the whole description, the camera's included
+
+
+class Description(NamedTuple):
+    """Scene descriptions as q's steps read them, objects first: present (B, N) 0/1 (unary), kind (B, N) int64 (0
+    where absent), pose (B, N, 3), camera (B,) degrees."""
+    present: torch.Tensor
+    kind: torch.Tensor
+    pose: torch.Tensor
+    camera: torch.Tensor
+
+
+ORDERS = ("set", "type")
+
+
+def descriptions(scenes: Scenes, order: str = "set") -> tuple[Description, torch.Tensor]:
+    """The orders in which q may describe each scene's objects, stacked, with their multiplicities.
+
+    ``"set"``: the N! permutations of the slots, each scene's present objects taken first in the permutation's
+    order; a scene of n objects meets each of its n! distinct orders N! / n! times, which the returned log
+    multiplicity removes from a log-sum-exp. ``"type"``: one canonical order, by type (cup, pan, plate), objects
+    of one type left to right (by x).
+
+    Returns:
+        ``(description, log_mult)``: the description of batch P * B (order-major) and log_mult (P, B).
+    """
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r}; expected one of {ORDERS}")
+    present, kind, pose = (np.asarray(v) for v in scenes[:3])             # (B, N), (B, N), (B, N, 3)
+    if order == "set":
+        perms = np.array(list(itertools.permutations(range(N))))            # (P, N)
+        slots = np.stack([p[np.argsort(~present[:, p], axis=1, kind="stable")] for p in perms])   # (P, B, N)
+        n = present.sum(1)
+        log_mult = torch.tensor([math.log(math.factorial(N) / math.factorial(int(k))) for k in n])[None]
+        log_mult = log_mult.expand(len(perms), -1)
+    else:
+        key = np.where(present, kind, len(KINDS))                           # absent last
+        slots = np.stack([np.lexsort((pose[b, :, 0], key[b])) for b in range(len(present))])[None]   # (1, B, N)
+        log_mult = torch.zeros(1, len(present))
+    take = lambda a: np.concatenate([np.take_along_axis(a, s[..., None] if a.ndim == 3 else s, 1) for s in slots])  # noqa: E731
+    return Description(torch.from_numpy(take(present).astype(np.float32)), torch.from_numpy(take(kind)).clamp(min=0),
+                       torch.from_numpy(take(pose).astype(np.float32)),
+                       torch.from_numpy(np.tile(np.asarray(scenes.camera, np.float32), len(slots)))), log_mult
 
 
 def encoder(hidden: int) -> nn.Sequential:
@@ -88,17 +134,19 @@ class TabletopAIR(nn.Module):
         self.register_buffer("rho", rho)                          # (N,) p(n) = Binomial(N, alpha) per step
         self.register_buffer("log_beta", torch.log(torch.tensor(prior.beta)))
 
-    def _camera(self, x: torch.Tensor, sample: bool, generator):
-        """z_cam (B,) in degrees and log p(z_cam) - log q(z_cam | x) (B,)."""
+    def _camera(self, x: torch.Tensor, sample: bool, generator, given: torch.Tensor | None = None):
+        """z_cam (B,) in degrees, log p(z_cam) - log q(z_cam | x) (B,) and log q(z_cam | x) (B,); ``given``: the
+        camera to score instead of a sample."""
         if self.camera_net is None:
-            return x.new_zeros(len(x)), x.new_zeros(len(x))
+            return x.new_zeros(len(x)), x.new_zeros(len(x)), x.new_zeros(len(x))
         out = self.camera_net(x)
         r = self.spec.camera_range
         loc = r * torch.tanh(out[:, 0])
         scale = F.softplus(out[:, 1]) + 0.1
-        z = est.normal_rsample(loc, scale, generator) if sample else loc
-        term = est.normal_log_prob(z, 0.0, self.prior.sigma_cam) - est.normal_log_prob(z, loc, scale)
-        return z.clamp(-r, r), term
+        z = given if given is not None else est.normal_rsample(loc, scale, generator) if sample else loc
+        log_q = est.normal_log_prob(z, loc, scale)
+        term = est.normal_log_prob(z, 0.0, self.prior.sigma_cam) - log_q
+        return z.clamp(-r, r), term, log_q
 
     def _canvases(self, x: torch.Tensor, camera: torch.Tensor, renderer: TabletopRenderer | None):
         """For a difference network, a function of the steps so far (lists of present (B,), kind (B,), pose (B, 3))
@@ -136,8 +184,12 @@ class TabletopAIR(nn.Module):
         return delta
 
     def forward(self, images: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None,
-                floor: float = 0.0, learn_what: bool = True, renderer: TabletopRenderer | None = None) -> TabletopTrace:
+                floor: float = 0.0, learn_what: bool = True, renderer: TabletopRenderer | None = None,
+                given: "Description | None" = None) -> TabletopTrace:
         """Runs q(z | x) on (B, 3, H, W) images, floats in [0, 1] or uint8 (H = W, a multiple of 32).
+
+        ``given``: a description to score instead of sampling one (:class:`Description`, objects first): every
+        step takes its presence, type and pose, and the trace's ``log_q`` is log q(given | x).
 
         ``floor``: q's presence probability is ``floor + (1 - 2 floor) sigmoid(logit)``, so every step is
         tried at least that often (exploration early in training; the mode is unchanged). ``learn_what`` False:
@@ -147,13 +199,13 @@ class TabletopAIR(nn.Module):
             raise ValueError(f"floor must be in [0, 0.5), got {floor!r}")
         x = downsample(check_images(images, 32), 32)                # (B, 3, 32, 32)
         B, p = len(x), self.spec.placement_half_width
-        camera, camera_term = self._camera(x, sample, generator)
+        camera, camera_term, camera_log_q = self._camera(x, sample, generator, None if given is None else given.camera)
         delta = self._canvases(x, camera, renderer)
         feat = self.encoder(x if delta is None else delta([], [], []))   # (B, hidden)
         h = feat.new_zeros(B, self.hidden)
         prev_pres, prev_what = feat.new_ones(B), feat.new_zeros(B, len(KINDS))
         prev_where = feat.new_zeros(B, 4)
-        logits, pres, kind, pose, object_terms, log_q_what, base_in = [], [], [], [], [], [], []
+        logits, pres, kind, pose, object_terms, log_q_what, log_q_where, base_in = [], [], [], [], [], [], [], []
         log_pose = log_uniform_pose(p)                              # log p(z_where), uniform
         for i in range(N):
             if delta is not None and i > 0:                         # Delta x^{i+1}: objects 1..i rendered
@@ -169,7 +221,12 @@ class TabletopAIR(nn.Module):
                 pres_logit = torch.logaddexp(pres_logit + math.log(1 - floor), torch.tensor(math.log(floor))) \
                     - torch.logaddexp(torch.tensor(math.log(1 - floor)), pres_logit + math.log(floor))
             loc, scale = pose_gaussian(out[:, 4:11], p, "clamp")    # (B, 3) each
-            if sample:
+            if given is not None:
+                z_pres = given.present[:, i].to(feat.dtype) * prev_pres
+                what = given.kind[:, i].clamp(min=0)
+                theta = loc[:, 2] + torch.remainder(given.pose[:, i, 2] - loc[:, 2] + math.pi, 2 * math.pi) - math.pi
+                where = torch.cat([given.pose[:, i, :2], theta[:, None]], 1).detach()   # the angle nearest q's mean
+            elif sample:
                 z_pres = est.sample_presence_step(prev_pres, logits=pres_logit, generator=generator)
                 what = torch.multinomial(F.softmax(what_logits, 1), 1, generator=generator)[:, 0]
                 where = est.normal_rsample(loc, scale, generator)
@@ -183,9 +240,10 @@ class TabletopAIR(nn.Module):
             earlier = (torch.stack(pose, 1)[..., :2] if pose else clamped.new_zeros(B, 0, 2),
                        torch.stack(kind, 1) if kind else what.new_zeros(B, 0),
                        torch.stack(pres, 1) if pres else clamped.new_zeros(B, 0))
+            log_q_where.append(est.normal_log_prob(where, loc, scale).sum(1))
             object_terms.append(self.log_beta[what] + log_pose
                                 + overlap_log_prior(clamped[:, :2], what, *earlier, self.prior.overlap_nats)
-                                - est.normal_log_prob(where, loc, scale).sum(1))
+                                - log_q_where[-1])
             logits.append(pres_logit)
             pres.append(z_pres)
             kind.append(what)
@@ -199,8 +257,9 @@ class TabletopAIR(nn.Module):
         log_p_pres = est.presence_log_prob(z_pres, probs=self.rho.expand_as(z_pres))   # p(n) = Binomial(N, alpha)
         log_q_what = torch.stack(log_q_what, 1) * objects
         step_terms = log_p_pres - log_q_pres + (torch.stack(object_terms, 1) - log_q_what) * objects
+        log_q = (log_q_pres + log_q_what + torch.stack(log_q_where, 1) * objects).sum(1) + camera_log_q
         return TabletopTrace(z_pres, torch.stack(kind, 1), torch.stack(pose, 1), camera, log_q_pres + log_q_what,
-                         step_terms, camera_term, torch.stack(base_in, 1))
+                             step_terms, camera_term, torch.stack(base_in, 1), log_q)
 
     def loss(self, images: torch.Tensor, renderer: TabletopRenderer, sigma_x: float, levels, eps=DEFAULT_EPS,
              weights=None, generator: torch.Generator | None = None, floor: float = 0.0, learn_what: bool = True,
@@ -230,3 +289,28 @@ class TabletopAIR(nn.Module):
                                self.baseline(q.baseline_features), self.normaliser, normalise="before",
                                fixed_terms=q.camera_term, pathwise_log_lik=pose_lik)
         return s, q
+
+    def sleep_loss(self, images: torch.Tensor, scenes: Scenes, order: str = "set",
+                   renderer: TabletopRenderer | None = None) -> tuple[torch.Tensor, dict]:
+        """The sleep phase (wake-sleep, Hinton et al. 1995; Le et al. 2019): -log q(z | x) on scenes drawn from the
+        model of Eq. (8), rendered, with their true descriptions z. Objects are exchangeable, so with ``order``
+        "set" q is scored on the set of the scene's n objects,
+
+            log q({z^1, ..., z^n} | x) = log sum_{orders pi} q(z^{pi(1)}, ..., z^{pi(n)}, z_cam | x),
+
+        and with "type" on one canonical order (:func:`descriptions`). No render of q's guesses and no finite
+        differences: the gradient is that of a log density at known values.
+
+        Args:
+            images: (B, 3, H, W) the scenes rendered.
+            scenes: their descriptions (numpy, slots in any order).
+            renderer: the model's renderer, for a difference network's partial reconstructions.
+
+        Returns:
+            ``(loss, info)``: the mean of -log q over the batch, and ``log_q`` its negation as a float.
+        """
+        d, log_mult = descriptions(scenes, order)                        # (P * B, ...), (P, B)
+        P = len(log_mult)
+        q = self(images.repeat(P, 1, 1, 1), sample=False, renderer=renderer, given=d)
+        log_set = torch.logsumexp(q.log_q.view(P, -1) - log_mult.to(q.log_q), 0)      # (B,)
+        return -log_set.mean(), dict(log_q=log_set.mean().item())

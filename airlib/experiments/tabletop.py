@@ -111,6 +111,8 @@ DAIR_CONFIGS = {"smoke": CONFIGS["smoke"],
                 "paper": replace(CONFIGS["paper"], steps=11000, lr_drops=((10000, 0.3),))}
 # The supervised networks read no likelihood; 3,000 steps bring them to their plateau (their records).
 SUPERVISED_CONFIGS = {"smoke": CONFIGS["smoke"], "paper": TabletopConfig(steps=3000, batch=32)}
+# AIR's network trained on the model's own scenes (the sleep phase) reads no likelihood either.
+SLEEP_CONFIGS = {"smoke": CONFIGS["smoke"], "paper": TabletopConfig(steps=3000, batch=32)}
 
 PERTURBED_SCALES = (1.0, 0.85, 1.15)     # object sizes of the perturbed data (relative to the model's meshes)
 COLOUR_JITTER = 0.15                     # each channel of a type's colour moves by up to this much
@@ -230,7 +232,8 @@ def held_out(data: dict) -> tabletop_scenes.Scenes:
 
 
 class Tabletop(Experiment):
-    """One table-top network: ``method`` "air" or "supervised", on one data set."""
+    """One table-top network: ``method`` "air", "dair", "supervised" or "sleep" (AIR's network trained on scenes
+    drawn from the model, ``labels`` the order q is scored in: "set" or "type"), on one data set."""
     success = ("count_accuracy", 0.95)
     extendable = True      # learning rate, floor, warm-up and levels by absolute step
     schedules = ("lr_drops",)
@@ -239,16 +242,18 @@ class Tabletop(Experiment):
                  perturbed: bool = False):
         self.name, self.method, self.repeats, self.moving_camera = name, method, repeats, moving_camera
         self.labels, self.perturbed = labels, perturbed
-        if method not in ("air", "dair", "supervised"):
-            raise ValueError(f"unknown method {method!r}; expected 'air', 'dair' or 'supervised'")
+        if method not in ("air", "dair", "supervised", "sleep"):
+            raise ValueError(f"unknown method {method!r}; expected 'air', 'dair', 'supervised' or 'sleep'")
         camera = "moving camera" if moving_camera else "fixed camera"
-        network = {"air": "AIR (N = 3)", "dair": "DAIR (N = 3, error-canvas input)", "supervised": "supervised network"}
+        network = {"air": "AIR (N = 3)", "dair": "DAIR (N = 3, error-canvas input)", "supervised": "supervised network",
+                   "sleep": "AIR (N = 3) trained on the model's own scenes (sleep phase)"}
         self.summary = (f"table-top scenes, {network[method]}, {camera}, "
                         f"types {'may repeat' if repeats else 'at most once'}"
                         + (f", labels in {labels} order" if method == "supervised" else "")
+                        + (f", q scored on the {labels} of objects" if method == "sleep" else "")
                         + (", trained on colour and size perturbations" if perturbed else "") + ", Sec. III-B")
         configs = {"air": CONFIGS, "dair": CONFIGS if moving_camera else DAIR_CONFIGS,
-                   "supervised": SUPERVISED_CONFIGS}[method]
+                   "supervised": SUPERVISED_CONFIGS, "sleep": SLEEP_CONFIGS}[method]
         self.configs = {p: (NetConfig(difference=method == "dair"), c) for p, c in configs.items()}
         if moving_camera:
             self.success = ("count_accuracy", 0.9)
@@ -286,6 +291,8 @@ class Tabletop(Experiment):
         scenes, images = batch
         if self.method == "supervised":
             return supervised_loss(model, images, scenes, self.labels), {}
+        if self.method == "sleep":
+            return model.sleep_loss(images, scenes, self.labels, renderer(cfg.render_size) if model.difference else None)
         floor = cfg.presence_floor * max(0.0, 1.0 - step / cfg.floor_steps)
         out, q = model.loss(images, renderer(cfg.render_size), cfg.sigma_x, cfg.levels, cfg.eps,
                             level_weights(cfg, step), generator, floor, learn_what=step >= cfg.what_warmup,
@@ -316,6 +323,8 @@ def _register() -> dict[str, Tabletop]:
             ("tabletop-supervised-bytype-norep", "supervised", False, False, "type")):
         out[name] = register(Tabletop(name, method, repeats, moving, labels))
     out["tabletop-air-perturbed"] = register(Tabletop("tabletop-air-perturbed", "air", True, False, perturbed=True))
+    for name, order in (("tabletop-air-sleep", "set"), ("tabletop-air-sleep-type", "type")):
+        out[name] = register(Tabletop(name, "sleep", True, False, order))
     for name, repeats, moving in (("tabletop-dair", True, False), ("tabletop-dair-norep", False, False),
                                   ("tabletop-dair-camera", True, True)):
         out[name] = register(Tabletop(name, "dair", repeats, moving))
