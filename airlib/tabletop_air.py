@@ -134,12 +134,14 @@ class TabletopAIR(nn.Module):
         self.register_buffer("rho", rho)                          # (N,) p(n) = Binomial(N, alpha) per step
         self.register_buffer("log_beta", torch.log(torch.tensor(prior.beta)))
 
-    def _camera(self, x: torch.Tensor, sample: bool, generator, given: torch.Tensor | None = None):
-        """z_cam (B,) in degrees, log p(z_cam) - log q(z_cam | x) (B,) and log q(z_cam | x) (B,); ``given``: the
-        camera to score instead of a sample."""
+    def _camera(self, x: torch.Tensor, sample: bool, generator, given: torch.Tensor | None = None, reps: int = 1):
+        """z_cam (R B,) in degrees, log p(z_cam) - log q(z_cam | x) and log q(z_cam | x) (R B,); ``given``: the
+        cameras to score instead of a sample, ``reps`` R of them per image (order-major)."""
         if self.camera_net is None:
-            return x.new_zeros(len(x)), x.new_zeros(len(x)), x.new_zeros(len(x))
+            return (x.new_zeros(reps * len(x)),) * 3
         out = self.camera_net(x)
+        if reps > 1:
+            out = out.repeat(reps, 1)                                   # (R B, 2)
         r = self.spec.camera_range
         loc = r * torch.tanh(out[:, 0])
         scale = F.softplus(out[:, 1]) + 0.1
@@ -198,10 +200,17 @@ class TabletopAIR(nn.Module):
         if not 0.0 <= floor < 0.5:
             raise ValueError(f"floor must be in [0, 0.5), got {floor!r}")
         x = downsample(check_images(images, 32), 32)                # (B, 3, 32, 32)
-        B, p = len(x), self.spec.placement_half_width
-        camera, camera_term, camera_log_q = self._camera(x, sample, generator, None if given is None else given.camera)
+        reps = 1 if given is None else len(given.present) // len(x)   # descriptions per image, order-major
+        if reps > 1 and self.difference:                            # each description draws its own canvases
+            x, reps = x.repeat(reps, 1, 1, 1), 1
+        p = self.spec.placement_half_width
+        camera, camera_term, camera_log_q = self._camera(x, sample, generator, None if given is None else given.camera,
+                                                         reps)
         delta = self._canvases(x, camera, renderer)
         feat = self.encoder(x if delta is None else delta([], [], []))   # (B, hidden)
+        if reps > 1:
+            feat = feat.repeat(reps, 1)                             # (R B, hidden): one encoding per image
+        B = len(feat)
         h = feat.new_zeros(B, self.hidden)
         prev_pres, prev_what = feat.new_ones(B), feat.new_zeros(B, len(KINDS))
         prev_where = feat.new_zeros(B, 4)
@@ -311,6 +320,6 @@ class TabletopAIR(nn.Module):
         """
         d, log_mult = descriptions(scenes, order)                        # (P * B, ...), (P, B)
         P = len(log_mult)
-        q = self(images.repeat(P, 1, 1, 1), sample=False, renderer=renderer, given=d)
+        q = self(images, sample=False, renderer=renderer, given=d)
         log_set = torch.logsumexp(q.log_q.view(P, -1) - log_mult.to(q.log_q), 0)      # (B,)
         return -log_set.mean(), dict(log_q=log_set.mean().item())

@@ -118,3 +118,17 @@ def test_log_q_of_a_given_description_is_its_log_prior_minus_the_elbo_terms():
     assert torch.equal(q.present, d.present)
     want = torch.from_numpy(log_p).float() - (q.step_terms.sum(1) + q.camera_term)
     assert torch.allclose(q.log_q, want, atol=1e-3)
+
+
+def test_a_difference_network_scores_each_order_on_its_own_partial_reconstructions():
+    torch.manual_seed(3)
+    net = TabletopAIR(hidden=32, difference=True).eval()
+    r = T.renderer(32)
+    fixed = SCENES._replace(camera=np.zeros(4, np.float32))
+    x = r.render_batch(*fixed)
+    loss, _ = net.sleep_loss(x, fixed, "set", renderer=r)
+    d, log_mult = descriptions(fixed, "set")
+    each = net(x.repeat(6, 1, 1, 1), sample=False, renderer=r, given=d).log_q.view(6, 4)   # (orders, scenes)
+    assert loss.item() == pytest.approx(-torch.logsumexp(each - log_mult, 0).mean().item(), abs=1e-4)
+    with pytest.raises(ValueError, match="pass renderer="):
+        net.sleep_loss(x, fixed, "set")
