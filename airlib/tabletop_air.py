@@ -101,6 +101,20 @@ def descriptions(scenes: Scenes, order: str = "set") -> tuple[Description, torch
                        torch.from_numpy(np.tile(np.asarray(scenes.camera, np.float32), len(slots)))), log_mult
 
 
+def _choose(prev_pres, pres_logit, what_logits, loc, scale, sample: bool, generator, given: Description | None):
+    """One step's z_pres (B,), z_what (B,) and z_where (B, 3): the given object (its angle taken nearest q's mean
+    on the circle), a sample of q, or q's mode."""
+    if given is not None:
+        theta = loc[:, 2] + torch.remainder(given.pose[:, 2] - loc[:, 2] + math.pi, 2 * math.pi) - math.pi
+        return (given.present.to(loc.dtype) * prev_pres, given.kind.clamp(min=0),
+                torch.cat([given.pose[:, :2], theta[:, None]], 1).detach())
+    if sample:
+        z_pres = est.sample_presence_step(prev_pres, logits=pres_logit, generator=generator)
+        what = torch.multinomial(F.softmax(what_logits, 1), 1, generator=generator)[:, 0]
+        return z_pres, what, est.normal_rsample(loc, scale, generator)
+    return (pres_logit > 0).to(loc.dtype) * prev_pres, what_logits.argmax(1), loc
+
+
 def encoder(hidden: int) -> nn.Sequential:
     """Takes a 32x32 RGB image to a feature vector of size ``hidden``."""
     return nn.Sequential(nn.Conv2d(3, 32, 4, 2, 1), nn.ReLU(), nn.Conv2d(32, 64, 4, 2, 1), nn.ReLU(),
@@ -230,18 +244,8 @@ class TabletopAIR(nn.Module):
                 pres_logit = torch.logaddexp(pres_logit + math.log(1 - floor), torch.tensor(math.log(floor))) \
                     - torch.logaddexp(torch.tensor(math.log(1 - floor)), pres_logit + math.log(floor))
             loc, scale = pose_gaussian(out[:, 4:11], p, "clamp")    # (B, 3) each
-            if given is not None:
-                z_pres = given.present[:, i].to(feat.dtype) * prev_pres
-                what = given.kind[:, i].clamp(min=0)
-                theta = loc[:, 2] + torch.remainder(given.pose[:, i, 2] - loc[:, 2] + math.pi, 2 * math.pi) - math.pi
-                where = torch.cat([given.pose[:, i, :2], theta[:, None]], 1).detach()   # the angle nearest q's mean
-            elif sample:
-                z_pres = est.sample_presence_step(prev_pres, logits=pres_logit, generator=generator)
-                what = torch.multinomial(F.softmax(what_logits, 1), 1, generator=generator)[:, 0]
-                where = est.normal_rsample(loc, scale, generator)
-            else:
-                z_pres = (pres_logit > 0).to(feat.dtype) * prev_pres
-                what, where = what_logits.argmax(1), loc
+            z_pres, what, where = _choose(prev_pres, pres_logit, what_logits, loc, scale, sample, generator,
+                                          None if given is None else Description(*(v[:, i] for v in given[:3]), None))
             log_q_what.append(F.log_softmax(what_logits, 1).gather(1, what[:, None])[:, 0])
             # log p(z_what) + log p(z_where | earlier objects) - log q(z_where): a uniform position on the square
             # and rotation, away from the objects already placed (overlap_log_prior)
