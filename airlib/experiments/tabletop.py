@@ -250,7 +250,8 @@ class Tabletop(Experiment):
         self.summary = (f"table-top scenes, {network[method]}, {camera}, "
                         f"types {'may repeat' if repeats else 'at most once'}"
                         + (f", labels in {labels} order" if method == "supervised" else "")
-                        + (f", q scored on the {labels} of objects" if method == "sleep" else "")
+                        + ({"set": ", q scored on the set of objects", "type": ", objects described in order of type"}
+                           .get(labels, "") if method == "sleep" else "")
                         + (", trained on colour and size perturbations" if perturbed else "") + ", Sec. III-B")
         configs = {"air": CONFIGS, "dair": CONFIGS if moving_camera else DAIR_CONFIGS,
                    "supervised": SUPERVISED_CONFIGS, "sleep": SLEEP_CONFIGS}[method]
