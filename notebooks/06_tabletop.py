@@ -286,8 +286,8 @@ glue("verdict", "AIR and DAIR meet the paper's picture here." if all(checks.valu
 # instead of the image, trained with AIR's recipe for {glue:text}`dair_recipe`, counts {glue:text}`dair_count` right and names
 # {glue:text}`dair_id` of the objects (moving camera, trained without the lower rate, which lowered its count:
 # {glue:text}`dair_cam_count`, camera off by {glue:text}`dair_cam_deg` degrees). The plain network's later steps barely learn: its second step's place is
-# not where the remaining object is, and its third step is almost never used (the confusion table below; the
-# pilot runs that showed it are in the repository's `notes/tabletop-recipe.md`). With the error canvas
+# not where the remaining object is, and its third step is almost never used (the confusion table below). With
+# the error canvas
 # every step faces the first step's task, finding an object in what is left unexplained. Of the targets above,
 # {glue:text}`targets_met` are met.
 #
@@ -296,7 +296,7 @@ glue("verdict", "AIR and DAIR meet the paper's picture here." if all(checks.valu
 # ```{admonition} What we tried, and what is left
 # :class: dropdown
 # Each change below was made after a run that showed its cause, and each is now part of the recipe
-# (`notes/tabletop-recipe.md` in the repository has the pilot runs' numbers): the overlap term (counts drifted
+# (their numbers are in the repository's `notes/tabletop-recipe.md`): the overlap term (counts drifted
 # to three), the wide likelihood alone (chapter 5's narrow level, added after 1,000 steps, collapsed the
 # counts), the presence floor (later steps switched themselves off), $\sigma_x = 0.05$ (lone cups went
 # uncounted) and the what warm-up (plates and pans were named cups). Each was judged on one seed over at
@@ -416,8 +416,8 @@ glue("lone_weakest", "; ".join(weakest), display=False)
 
 # %% [markdown]
 # The weakest type differs by network: {glue:text}`lone_weakest`. Under the wide blur of the likelihood a
-# small cup is worth little more than its prior cost, and a misplaced one costs little (the pilot runs in
-# `notes/tabletop-recipe.md` measure both), so leaving it out is cheap.
+# small cup is worth little more than its prior cost, and a misplaced one costs little, so leaving it out is
+# cheap.
 #
 # ## Fig. 9, left: the scene from above
 #
@@ -531,7 +531,7 @@ glue("perturbed_minutes", f"{r['wall_time_s'] / 60:.0f}", display=False)
 # algorithm, Hinton et al. 1995; Le et al. 2019), the same AIR network needs no render of its guesses and no
 # finite differences. Objects are exchangeable, so $q$ scores them in an order it can read from the image: by type
 # (cup, pan, plate), objects of one type left to right (`airlib.tabletop_air.descriptions`; the log-sum-exp over
-# all orders learned identities more slowly in the pilot that chose between the two, on seed 100). Seeds
+# all orders learned identities more slowly on seed 100, where the order was chosen). Seeds
 # {glue:text}`sleep_seed_list`, none of them used to choose the recipe, each trained for {glue:text}`sleep_steps` steps of
 # {glue:text}`batch` fresh scenes (fixed camera, types repeat):
 
