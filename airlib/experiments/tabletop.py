@@ -7,7 +7,9 @@ its training images rendered with random colour and size perturbations, the pape
 transfer to photographs; scored on the same unperturbed held-out scenes), ``tabletop-supervised`` and
 ``tabletop-supervised-norep`` (the paper's naive baseline: the same encoder trained on the true scene
 descriptions, slot by slot in the data's arbitrary order), and ``tabletop-supervised-bytype`` and
-``tabletop-supervised-bytype-norep`` (the same with the labels sorted by type, absent slots last). Each training step renders a fresh
+``tabletop-supervised-bytype-norep`` (the same with the labels sorted by type, absent slots last), and
+``tabletop-air-sleep`` / ``tabletop-air-sleep-type`` (AIR's network trained on scenes drawn from the model, scored
+on the set of objects or in order of type; ``-norep`` and ``-camera`` as above). Each training step renders a fresh
 batch of scenes drawn from Eq. (8) with a generator seeded by (seed, step), so a resumed run sees the
 same stream. The held-out scenes (``data``) are descriptions; they are rendered when scored.
 
@@ -324,8 +326,11 @@ def _register() -> dict[str, Tabletop]:
             ("tabletop-supervised-bytype-norep", "supervised", False, False, "type")):
         out[name] = register(Tabletop(name, method, repeats, moving, labels))
     out["tabletop-air-perturbed"] = register(Tabletop("tabletop-air-perturbed", "air", True, False, perturbed=True))
-    for name, order in (("tabletop-air-sleep", "set"), ("tabletop-air-sleep-type", "type")):
-        out[name] = register(Tabletop(name, "sleep", True, False, order))
+    for name, order, repeats, moving in (("tabletop-air-sleep", "set", True, False),
+                                         ("tabletop-air-sleep-type", "type", True, False),
+                                         ("tabletop-air-sleep-type-norep", "type", False, False),
+                                         ("tabletop-air-sleep-type-camera", "type", True, True)):
+        out[name] = register(Tabletop(name, "sleep", repeats, moving, order))
     for name, repeats, moving in (("tabletop-dair", True, False), ("tabletop-dair-norep", False, False),
                                   ("tabletop-dair-camera", True, True)):
         out[name] = register(Tabletop(name, "dair", repeats, moving))
