@@ -327,3 +327,39 @@ class TabletopAIR(nn.Module):
         q = self(images, sample=False, renderer=renderer, given=d)
         log_set = torch.logsumexp(q.log_q.view(P, -1) - log_mult.to(q.log_q), 0)      # (B,)
         return -log_set.mean(), dict(log_q=log_set.mean().item())
+
+    def wake_loss(self, images: torch.Tensor, renderer: TabletopRenderer, sigma_x: float, levels, particles: int,
+                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+        """The wake phase of q in reweighted wake-sleep (Le et al. 2019) on unlabelled images: K descriptions drawn
+        from q and weighted by the model,
+
+            w_k = p(x | z_k) p(z_k) / q(z_k | x),   loss = -sum_k (w_k / sum_j w_j) log q(z_k | x),
+
+        the weights held fixed, so q moves towards the model's posterior without a gradient through the renderer
+        (K renders per image, no finite differences).
+
+        Args:
+            images: (B, 3, H, W) the data.
+            renderer: the model's renderer; sigma_x, levels: its likelihood (:func:`pyramid_log_likelihood`).
+            particles: K >= 1, the descriptions drawn per image.
+
+        Returns:
+            ``(loss, info)``: info has ``log_w``, the mean over images of log (1/K) sum_k w_k (an importance-weighted
+            bound on log p(x)), and ``ess``, the mean effective sample size of the weights, in [1, K].
+        """
+        if isinstance(particles, bool) or not isinstance(particles, int) or particles < 1:
+            raise ValueError(f"particles must be a positive int, got {particles!r}")
+        x = check_images(images, 32).repeat(particles, 1, 1, 1)                 # (K B, 3, H, W), particle-major
+        with torch.no_grad():
+            z = self(x, sample=True, generator=generator, renderer=renderer)
+        d = Description(z.present, z.kind * (z.present > 0), z.pose, z.camera)
+        q = self(x, sample=False, renderer=renderer, given=d)                    # log q(z_k | x) with z_k fixed
+        kind = torch.where(z.present > 0, z.kind, torch.full_like(z.kind, -1))
+        y = renderer.render_batch(z.present > 0, kind, z.pose, z.camera, check=False)
+        log_w = (pyramid_log_likelihood(x, y.to(x), sigma_x, levels) + q.step_terms.sum(1)
+                 + q.camera_term).detach().view(particles, -1)                  # (K, B)
+        w = torch.softmax(log_w, 0)                                              # (K, B)
+        loss = -(w * q.log_q.view(particles, -1)).sum(0).mean()
+        bound = torch.logsumexp(log_w, 0) - math.log(particles)
+        return loss, dict(log_w=bound.mean().item(), ess=(1.0 / (w ** 2).sum(0)).mean().item())
+

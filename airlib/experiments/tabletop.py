@@ -9,7 +9,9 @@ transfer to photographs; scored on the same unperturbed held-out scenes), ``tabl
 descriptions, slot by slot in the data's arbitrary order), and ``tabletop-supervised-bytype`` and
 ``tabletop-supervised-bytype-norep`` (the same with the labels sorted by type, absent slots last), and
 ``tabletop-air-sleep`` / ``tabletop-air-sleep-type`` (AIR's network trained on scenes drawn from the model, scored
-on the set of objects or in order of type; ``-norep`` and ``-camera`` as above). Each training step renders a fresh
+on the set of objects or in order of type; ``-norep`` and ``-camera`` as above), and
+``tabletop-air-wake-perturbed`` / ``tabletop-air-wake-sleep-perturbed`` (reweighted wake-sleep on the perturbed
+data: its wake phase alone, and with the sleep phase on the model's scenes in order of type). Each training step renders a fresh
 batch of scenes drawn from Eq. (8) with a generator seeded by (seed, step), so a resumed run sees the
 same stream. The held-out scenes (``data``) are descriptions; they are rendered when scored.
 
@@ -68,6 +70,8 @@ class TabletopConfig:
         what_warmup: steps during which q(z_what) is sampled but not trained (chapter 5's warm-up): without
             it the score function commits early to the small types, which cost least when misplaced.
         render_size: rendered images' side; the network reads them at 32x32.
+        wake_batch, particles: the wake phase of reweighted wake-sleep (methods "wake" and "wake-sleep"): images of
+            the data per step, and descriptions drawn from q per image (:meth:`TabletopAIR.wake_loss`).
         test_scenes: held-out scenes scored at the end; ``log_every`` steps between scores on the first
             ``CHECK_SCENES`` of them.
     """
@@ -86,6 +90,8 @@ class TabletopConfig:
     floor_steps: int = 1
     what_warmup: int = 0
     render_size: int = 128
+    wake_batch: int = 8
+    particles: int = 4
     test_scenes: int = 1000
     log_every: int = 250
     checkpoint_seconds: float = 120.0
@@ -115,6 +121,10 @@ DAIR_CONFIGS = {"smoke": CONFIGS["smoke"],
 SUPERVISED_CONFIGS = {"smoke": CONFIGS["smoke"], "paper": TabletopConfig(steps=3000, batch=32)}
 # AIR's network trained on the model's own scenes (the sleep phase) reads no likelihood either.
 SLEEP_CONFIGS = {"smoke": CONFIGS["smoke"], "paper": TabletopConfig(steps=3000, batch=32)}
+# Reweighted wake-sleep: the sleep phase's batch of model scenes and a wake phase on 8 images of the data, 4 draws of
+# q each, weighted under the paper profile's likelihood.
+WAKE_CONFIGS = {"smoke": replace(CONFIGS["smoke"], wake_batch=2, particles=2),
+                "paper": replace(SLEEP_CONFIGS["paper"], sigma_x=0.05, levels=((16.0, 4),))}
 
 PERTURBED_SCALES = (1.0, 0.85, 1.15)     # object sizes of the perturbed data (relative to the model's meshes)
 COLOUR_JITTER = 0.15                     # each channel of a type's colour moves by up to this much
@@ -175,6 +185,7 @@ def by_type(scenes: tabletop_scenes.Scenes) -> tabletop_scenes.Scenes:
 
 
 LABEL_ORDERS = ("data", "type")
+METHODS = ("air", "dair", "supervised", "sleep", "wake", "wake-sleep")
 
 
 def supervised_loss(net: SupervisedNet, images: torch.Tensor, scenes: tabletop_scenes.Scenes, order: str = "data") -> torch.Tensor:
@@ -234,8 +245,9 @@ def held_out(data: dict) -> tabletop_scenes.Scenes:
 
 
 class Tabletop(Experiment):
-    """One table-top network: ``method`` "air", "dair", "supervised" or "sleep" (AIR's network trained on scenes
-    drawn from the model, ``labels`` the order q is scored in: "set" or "type"), on one data set."""
+    """One table-top network: ``method`` "air", "dair", "supervised", "sleep" (AIR's network trained on scenes
+    drawn from the model, ``labels`` the order q is scored in: "set" or "type"), "wake" (reweighted wake-sleep's
+    wake phase on the data alone) or "wake-sleep" (both phases), on one data set."""
     success = ("count_accuracy", 0.95)
     extendable = True      # learning rate, floor, warm-up and levels by absolute step
     schedules = ("lr_drops",)
@@ -244,19 +256,22 @@ class Tabletop(Experiment):
                  perturbed: bool = False):
         self.name, self.method, self.repeats, self.moving_camera = name, method, repeats, moving_camera
         self.labels, self.perturbed = labels, perturbed
-        if method not in ("air", "dair", "supervised", "sleep"):
-            raise ValueError(f"unknown method {method!r}; expected 'air', 'dair', 'supervised' or 'sleep'")
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
         camera = "moving camera" if moving_camera else "fixed camera"
         network = {"air": "AIR (N = 3)", "dair": "DAIR (N = 3, error-canvas input)", "supervised": "supervised network",
-                   "sleep": "AIR (N = 3) trained on the model's own scenes (sleep phase)"}
+                   "sleep": "AIR (N = 3) trained on the model's own scenes (sleep phase)",
+                   "wake": "AIR (N = 3) trained by reweighted wake-sleep's wake phase alone",
+                   "wake-sleep": "AIR (N = 3) trained by reweighted wake-sleep (the model's scenes and the data)"}
         self.summary = (f"table-top scenes, {network[method]}, {camera}, "
                         f"types {'may repeat' if repeats else 'at most once'}"
                         + (f", labels in {labels} order" if method == "supervised" else "")
                         + ({"set": ", q scored on the set of objects", "type": ", objects described in order of type"}
-                           .get(labels, "") if method == "sleep" else "")
+                           .get(labels, "") if method in ("sleep", "wake-sleep") else "")
                         + (", trained on colour and size perturbations" if perturbed else "") + ", Sec. III-B")
         configs = {"air": CONFIGS, "dair": CONFIGS if moving_camera else DAIR_CONFIGS,
-                   "supervised": SUPERVISED_CONFIGS, "sleep": SLEEP_CONFIGS}[method]
+                   "supervised": SUPERVISED_CONFIGS, "sleep": SLEEP_CONFIGS, "wake": WAKE_CONFIGS,
+                   "wake-sleep": WAKE_CONFIGS}[method]
         self.configs = {p: (NetConfig(difference=method == "dair"), c) for p, c in configs.items()}
         if moving_camera:
             self.success = ("count_accuracy", 0.9)
@@ -283,14 +298,34 @@ class Tabletop(Experiment):
         """The factor of the last of ``cfg.lr_drops`` that ``step`` has reached (1 before the first)."""
         return next((factor for at, factor in reversed(cfg.lr_drops) if step >= at), 1.0)
 
-    def batch(self, data: dict, cfg: TabletopConfig, seed: int, step: int):
-        rng = np.random.default_rng([seed, step])
-        scenes = self._scenes(cfg.batch, rng)
+    def _images(self, scenes: tabletop_scenes.Scenes, rng: np.random.Generator, cfg: TabletopConfig) -> torch.Tensor:
+        """The data's images of scenes: rendered by the model's renderer, or perturbed."""
         if self.perturbed:
-            return scenes, perturbed_images(scenes, rng, cfg.render_size)
-        return scenes, renderer(cfg.render_size).render_batch(*scenes)
+            return perturbed_images(scenes, rng, cfg.render_size)
+        return renderer(cfg.render_size).render_batch(*scenes)
+
+    def batch(self, data: dict, cfg: TabletopConfig, seed: int, step: int):
+        """``(scenes, images)``; for the wake methods ``(scenes, images, data)``: model scenes for the sleep phase
+        (None for "wake") and ``cfg.wake_batch`` images of the data, whose descriptions the wake phase never sees."""
+        rng = np.random.default_rng([seed, step])
+        if self.method in ("wake", "wake-sleep"):
+            wake = self._images(self._scenes(cfg.wake_batch, rng), rng, cfg)
+            if self.method == "wake":
+                return None, None, wake
+            scenes = self._scenes(cfg.batch, rng)
+            return scenes, renderer(cfg.render_size).render_batch(*scenes), wake
+        scenes = self._scenes(cfg.batch, rng)
+        return scenes, self._images(scenes, rng, cfg)
 
     def loss(self, model, batch, cfg: TabletopConfig, step: int, generator) -> tuple[torch.Tensor, dict]:
+        if self.method in ("wake", "wake-sleep"):
+            scenes, images, wake = batch
+            r = renderer(cfg.render_size)
+            loss, info = model.wake_loss(wake, r, cfg.sigma_x, cfg.levels, cfg.particles, generator)
+            if scenes is not None:
+                sleep, more = model.sleep_loss(images, scenes, self.labels, r if model.difference else None)
+                loss, info = loss + sleep, info | more
+            return loss, info
         scenes, images = batch
         if self.method == "supervised":
             return supervised_loss(model, images, scenes, self.labels), {}
@@ -331,6 +366,8 @@ def _register() -> dict[str, Tabletop]:
                                          ("tabletop-air-sleep-type-norep", "type", False, False),
                                          ("tabletop-air-sleep-type-camera", "type", True, True)):
         out[name] = register(Tabletop(name, "sleep", repeats, moving, order))
+    for name, method in (("tabletop-air-wake-perturbed", "wake"), ("tabletop-air-wake-sleep-perturbed", "wake-sleep")):
+        out[name] = register(Tabletop(name, method, True, False, "type", perturbed=True))
     for name, repeats, moving in (("tabletop-dair", True, False), ("tabletop-dair-norep", False, False),
                                   ("tabletop-dair-camera", True, True)):
         out[name] = register(Tabletop(name, "dair", repeats, moving))
