@@ -34,7 +34,7 @@ def test_scores_of_hand_made_scenes():
     assert s["reconstruction_error"] == pytest.approx(0.25)
 
 
-@pytest.mark.parametrize("name", ["tabletop-air-camera", "tabletop-supervised-norep", "tabletop-air-perturbed", "tabletop-air-sleep",
+@pytest.mark.parametrize("name", ["tabletop-air-camera", "tabletop-supervised-norep", "tabletop-air-perturbed", "tabletop-air-sleep", "tabletop-air-wake-sleep-perturbed",
                                   "tabletop-dair-camera"])
 def test_a_smoke_run_trains_resumes_bit_for_bit_and_scores(name, tmp_path):
     whole = train.train(name, "smoke", seed=1, run_dir=tmp_path / "whole", progress=False)

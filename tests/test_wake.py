@@ -1,0 +1,82 @@
+"""The wake phase of reweighted wake-sleep (airlib.tabletop_air.wake_loss) against a second computation of its
+weights from the scene model's own log prior, the renderer and the likelihood, and the wake experiments' batches."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from airlib import experiments, tabletop_scenes
+from airlib.experiments import tabletop as T
+from airlib.render.likelihood import pyramid_log_likelihood
+from airlib.tabletop_air import Description, TabletopAIR
+
+SIGMA, LEVELS = 0.05, ((16.0, 4),)
+
+
+def _data(n=3, seed=0, moving=False):
+    s = tabletop_scenes.sample_scenes(n, np.random.default_rng(seed), moving_camera=moving, spec=T.SPEC)
+    return T.renderer(64).render_batch(*s)
+
+
+@pytest.mark.parametrize("moving", [False, True])
+def test_the_wake_loss_weights_each_draw_by_p_x_z_over_q_computed_by_hand(moving):
+    torch.manual_seed(0)
+    net = TabletopAIR(hidden=32, moving_camera=moving).eval()
+    x, r, K = _data(moving=moving), T.renderer(64), 3
+    loss, info = net.wake_loss(x, r, SIGMA, LEVELS, K, torch.Generator().manual_seed(4))
+    # the same draws again, each weighed here: log p(x | z) + log p(z) - log q(z | x)
+    with torch.no_grad():
+        z = net(x.repeat(K, 1, 1, 1), sample=True, generator=torch.Generator().manual_seed(4))
+    present = z.present.numpy() > 0
+    kind = np.where(present, z.kind.numpy(), -1)
+    scenes = tabletop_scenes.Scenes(present, kind, z.pose.numpy(), z.camera.numpy())
+    log_q = net(x.repeat(K, 1, 1, 1), sample=False,
+                given=Description(z.present, z.kind * (z.present > 0), z.pose, z.camera)).log_q.detach()  # (K B,)
+    sigma = net.prior.sigma_cam
+    log_p_cam = (-0.5 * (z.camera.double() / sigma) ** 2 - math.log(sigma) - 0.5 * math.log(2 * math.pi)
+                 if moving else torch.zeros(len(present), dtype=torch.float64))
+    log_p = torch.from_numpy(tabletop_scenes.log_prior(scenes, net.prior, net.spec)) + log_p_cam
+    log_lik = pyramid_log_likelihood(x.repeat(K, 1, 1, 1), r.render_batch(*scenes), SIGMA, LEVELS)
+    log_w = (log_lik.double() + log_p - log_q.double()).view(K, -1)                     # (K, B)
+    w = torch.softmax(log_w, 0)
+    assert loss.item() == pytest.approx(-(w * log_q.double().view(K, -1)).sum(0).mean().item(), rel=1e-4, abs=1e-3)
+    assert info["log_w"] == pytest.approx((torch.logsumexp(log_w, 0) - math.log(K)).mean().item(), rel=1e-4)
+    assert info["ess"] == pytest.approx((1 / (w ** 2).sum(0)).mean().item(), rel=1e-4)
+    assert 1.0 <= info["ess"] <= K
+
+
+def test_with_one_draw_the_wake_loss_is_minus_log_q_of_that_draw_and_its_gradient_holds_the_draw_fixed():
+    torch.manual_seed(1)
+    net = TabletopAIR(hidden=32).eval()
+    x = _data(seed=1)
+    loss, info = net.wake_loss(x, T.renderer(64), SIGMA, LEVELS, 1, torch.Generator().manual_seed(2))
+    assert info["ess"] == pytest.approx(1.0)
+    z = net(x, sample=True, generator=torch.Generator().manual_seed(2))
+    fixed = Description(z.present.detach(), z.kind * (z.present > 0), z.pose.detach(), z.camera.detach())
+    by_hand = -net(x, sample=False, given=fixed).log_q.mean()
+    assert loss.item() == pytest.approx(by_hand.item(), abs=1e-5)
+    grads = torch.autograd.grad(loss, list(net.heads.parameters()))
+    want = torch.autograd.grad(by_hand, list(net.heads.parameters()))
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(grads, want))
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.0, True])
+def test_the_number_of_draws_must_be_a_positive_int(bad):
+    with pytest.raises(ValueError, match="particles must be a positive int"):
+        TabletopAIR(hidden=32).wake_loss(_data(), T.renderer(64), SIGMA, LEVELS, bad)
+
+
+def test_the_wake_batches_hold_perturbed_data_and_the_sleep_scenes_come_from_the_model():
+    both, wake = experiments.get("tabletop-air-wake-sleep-perturbed"), experiments.get("tabletop-air-wake-perturbed")
+    cfg = experiments.config("tabletop-air-wake-sleep-perturbed", "smoke")[1]
+    scenes, images, data = both.batch({}, cfg, 0, 0)
+    assert data.shape == (cfg.wake_batch, 3, cfg.render_size, cfg.render_size)
+    assert torch.equal(images, T.renderer(cfg.render_size).render_batch(*scenes))      # the model's own renders
+    again = both.batch({}, cfg, 0, 0)[2]
+    assert torch.equal(data, again)                                                   # the stream is (seed, step)
+    rng = np.random.default_rng([0, 0])
+    truth = both._scenes(cfg.wake_batch, rng)
+    assert not torch.equal(data, T.renderer(cfg.render_size).render_batch(*truth))     # perturbed, not the model's
+    assert wake.batch({}, cfg, 0, 0)[:2] == (None, None)                              # wake alone: no model scenes
+    assert torch.equal(wake.batch({}, cfg, 0, 0)[2], data)
