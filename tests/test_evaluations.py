@@ -11,7 +11,7 @@ from airlib import evaluations, experiments, runs
 from airlib.evaluations import objects3d
 from airlib.pretrained import available_seeds, config_changes
 
-STUDIES = ("3d-results", "representations-results", "tabletop-results", "toy-estimators")
+STUDIES = ("3d-results", "representations-results", "tabletop-results", "tabletop-transfer", "toy-estimators")
 COMMITTED = ("3d-results", "representations-results", "tabletop-results", "toy-estimators")   # chapters 5, 4, 6, 1
 
 
@@ -29,7 +29,7 @@ def test_the_registry_lists_every_study():
 
 def test_an_unknown_study_is_refused_listing_the_known_ones():
     with pytest.raises(ValueError, match="unknown evaluation 'no-such-study': expected one of "
-                                         "3d-results, representations-results, tabletop-results, toy-estimators"):
+                                         "3d-results, representations-results, tabletop-results, tabletop-transfer, toy-estimators"):
         evaluations.get("no-such-study")
     with pytest.raises(ValueError, match="unknown evaluation 'no-such-study'"):
         evaluations.load("no-such-study", "paper")

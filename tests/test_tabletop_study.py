@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from airlib import evaluations, experiments, tabletop_scenes
 from airlib.evaluations import tabletop as study
@@ -43,7 +44,7 @@ def test_lone_objects_by_type_and_how_the_weakest_is_missed():
 
 def _record(seed, count, history, steps=11):
     return dict(seed=seed, steps=steps, wall_time_s=600.0 * (seed + 1), history=history,
-                metrics=dict(count_accuracy=count, identity_accuracy=0.8, position_error=0.1))
+                metrics=dict(count_accuracy=count, identity_accuracy=0.8, position_error=0.1, camera_error_deg=1.5))
 
 
 def test_seeds_table_reads_each_record_and_the_checks_around_the_lower_rate():
@@ -51,7 +52,7 @@ def test_seeds_table_reads_each_record_and_the_checks_around_the_lower_rate():
                for s, g in ((0, 0.3), (1, 0.1), (2, -0.1))}
     rows = study.seeds_table(records, ((10, 0.3),))
     assert list(rows) == ["0", "1", "2"]
-    assert rows["1"] == {"count": 0.6, "identity": 0.8, "position": 0.1, "minutes": 20.0,
+    assert rows["1"] == {"count": 0.6, "identity": 0.8, "position": 0.1, "camera": 1.5, "minutes": 20.0,
                          "check before the drop": 0.5, "check at the end": 0.6}
     gain = study.lower_rate_gain(rows, pilot_seeds=(0,))
     assert gain["mean"] == pytest.approx(0.1) and gain["min"] == pytest.approx(-0.1) and gain["max"] == pytest.approx(0.3)
@@ -62,6 +63,29 @@ def test_seeds_table_reads_each_record_and_the_checks_around_the_lower_rate():
     assert "check at the end" not in no_drop["0"] and study.lower_rate_gain(no_drop, (0,)) is None
     missing = study.seeds_table({3: _record(3, 0.5, [dict(step=11, count_accuracy=0.4)])}, ((10, 0.3),))
     assert math.isnan(missing["3"]["check before the drop"])
+
+
+def test_the_sleep_recipe_s_targets_are_met_or_missed_by_the_numbers():
+    def rows(n, **row):
+        return {str(s): dict(dict(count=0.99, identity=0.99, position=0.05, camera=0.0, minutes=8.0), **row) for s in range(n)}
+
+    good = {"types repeat": rows(10), "each type once": rows(3), "moving camera": rows(3, camera=1.0)}
+    met = study.sleep_targets(good, 0.073)
+    assert all(t["met"] for t in met.values()) and len(met) == 7
+    assert met["count >= 98% in 9 of 10 seeds (types repeat)"]["result"] == "10 of 10"
+    one_low = dict(good, **{"types repeat": dict(rows(10), **{"4": dict(rows(1)["0"], count=0.97)})})
+    assert study.sleep_targets(one_low, 0.073)["count >= 98% in 9 of 10 seeds (types repeat)"]["met"]   # 9 of 10
+    two_low = dict(one_low, **{"types repeat": dict(one_low["types repeat"], **{"7": dict(rows(1)["0"], count=0.5)})})
+    missed = study.sleep_targets(two_low, 0.073)
+    assert not missed["count >= 98% in 9 of 10 seeds (types repeat)"]["met"]
+    assert missed["count >= 98% in 9 of 10 seeds (types repeat)"]["result"] == "8 of 10"
+    assert not study.sleep_targets(dict(good, **{"types repeat": rows(9)}), 0.073)[
+        "count >= 98% in 9 of 10 seeds (types repeat)"]["met"]                                          # too few seeds
+    far = study.sleep_targets(dict(good, **{"moving camera": rows(3, camera=2.5)}), 0.073)
+    assert not far["camera error <= 2 degrees (moving camera, every seed)"]["met"]
+    assert not study.sleep_targets(good, 0.04)["position error <= 0.040 (types repeat, every seed)"]["met"]
+    slow = study.sleep_targets(dict(good, **{"each type once": rows(3, minutes=21.0)}), 0.073)
+    assert not slow["a network in <= 20 minutes"]["met"] and slow["a network in <= 20 minutes"]["result"] == "21.0 at most"
 
 
 def test_targets_are_met_or_missed_by_the_numbers():
@@ -142,3 +166,31 @@ def test_the_committed_study_loads_under_the_paper_profile_and_holds_every_netwo
     n = len(study.truths("paper")["AIR"].present)
     assert all(len(g.present) == n for g in study.guesses(tensors).values())
     assert evaluations.check_record("tabletop-results", record) == []       # today's configuration and data
+
+
+def test_the_smoke_transfer_study_scores_each_network_on_plain_and_perturbed_renders_of_one_set_of_scenes(tmp_path):
+    from airlib.evaluations import transfer
+    inputs = evaluations.Inputs("smoke")
+    evaluations.evaluate("tabletop-transfer", "smoke", tmp_path / "model", inputs)
+    loaded, tensors = evaluations.runs.load_artifact(tmp_path / "model")
+    m = loaded["metrics"]
+    assert set(m) == set(transfer.PAPER) | set(transfer.PHASES)
+    assert all(set(by_seed) == {"0"} and set(by_seed["0"]) == set(transfer.SCENES) for by_seed in m.values())
+    truth = T.held_out(experiments.get("tabletop-air").data("smoke"))
+    r = T.renderer(T.CONFIGS["smoke"].render_size)
+    shaken = T.perturbed_images(truth, np.random.default_rng([0, 12]), T.CONFIGS["smoke"].render_size)
+    assert not torch.equal(shaken, r.render_batch(*truth))
+    guess = T.air_infer(inputs.model("tabletop-air-wake-sleep-perturbed"), shaken)
+    direct = T.score(truth, guess, shaken, r.render_batch(*guess))
+    assert m["wake + sleep"]["0"]["perturbed scenes"] == pytest.approx(
+        dict(count=direct["count_accuracy"], identity=direct["identity_accuracy"], position=direct["position_error"]),
+        nan_ok=True)
+    assert np.array_equal(tensors["tabletop-air-wake-sleep-perturbed.present"].numpy().astype(bool), guess.present)
+
+
+def test_the_committed_transfer_study_holds_three_seeds_of_each_wake_sleep_variant():
+    from airlib.evaluations import transfer
+    record, _ = evaluations.load("tabletop-transfer", "paper")
+    assert evaluations.check_record("tabletop-transfer", record) == []
+    for label in transfer.PHASES:
+        assert set(record["metrics"][label]) == {str(s) for s in transfer.STUDY["paper"].seeds}
