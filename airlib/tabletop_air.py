@@ -329,19 +329,22 @@ class TabletopAIR(nn.Module):
         return -log_set.mean(), dict(log_q=log_set.mean().item())
 
     def wake_loss(self, images: torch.Tensor, renderer: TabletopRenderer, sigma_x: float, levels, particles: int,
-                  generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+                  generator: torch.Generator | None = None, floor: float = 0.0) -> tuple[torch.Tensor, dict]:
         """The wake phase of q in reweighted wake-sleep (Le et al. 2019) on unlabelled images: K descriptions drawn
-        from q and weighted by the model,
+        from a proposal q' and weighted by the model,
 
-            w_k = p(x | z_k) p(z_k) / q(z_k | x),   loss = -sum_k (w_k / sum_j w_j) log q(z_k | x),
+            w_k = p(x | z_k) p(z_k) / q'(z_k | x),   loss = -sum_k (w_k / sum_j w_j) log q(z_k | x),
 
         the weights held fixed, so q moves towards the model's posterior without a gradient through the renderer
-        (K renders per image, no finite differences).
+        (K renders per image, no finite differences). q' is q with its presence probabilities kept in
+        [floor, 1 - floor] (``forward``'s floor): a q that is sure of a wrong count still proposes the other counts,
+        and the weights, which divide by q', judge them; floor 0 is q itself.
 
         Args:
             images: (B, 3, H, W) the data.
             renderer: the model's renderer; sigma_x, levels: its likelihood (:func:`pyramid_log_likelihood`).
             particles: K >= 1, the descriptions drawn per image.
+            floor: the proposal's presence floor, in [0, 0.5).
 
         Returns:
             ``(loss, info)``: info has ``log_w``, the mean over images of log (1/K) sum_k w_k (an importance-weighted
@@ -351,13 +354,15 @@ class TabletopAIR(nn.Module):
             raise ValueError(f"particles must be a positive int, got {particles!r}")
         x = check_images(images, 32).repeat(particles, 1, 1, 1)                 # (K B, 3, H, W), particle-major
         with torch.no_grad():
-            z = self(x, sample=True, generator=generator, renderer=renderer)
-        d = Description(z.present, z.kind * (z.present > 0), z.pose, z.camera)
+            z = self(x, sample=True, generator=generator, floor=floor, renderer=renderer)
+            d = Description(z.present, z.kind * (z.present > 0), z.pose, z.camera)
+            log_proposal = self(x, sample=False, floor=floor, renderer=renderer, given=d).log_q if floor else None
         q = self(x, sample=False, renderer=renderer, given=d)                    # log q(z_k | x) with z_k fixed
         kind = torch.where(z.present > 0, z.kind, torch.full_like(z.kind, -1))
         y = renderer.render_batch(z.present > 0, kind, z.pose, z.camera, check=False)
-        log_w = (pyramid_log_likelihood(x, y.to(x), sigma_x, levels) + q.step_terms.sum(1)
-                 + q.camera_term).detach().view(particles, -1)                  # (K, B)
+        log_p = q.step_terms.sum(1) + q.camera_term + q.log_q                   # log p(z_k): the terms are log p - log q
+        log_w = (pyramid_log_likelihood(x, y.to(x), sigma_x, levels) + log_p
+                 - (q.log_q if log_proposal is None else log_proposal)).detach().view(particles, -1)   # (K, B)
         w = torch.softmax(log_w, 0)                                              # (K, B)
         loss = -(w * q.log_q.view(particles, -1)).sum(0).mean()
         bound = torch.logsumexp(log_w, 0) - math.log(particles)

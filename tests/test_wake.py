@@ -19,26 +19,29 @@ def _data(n=3, seed=0, moving=False):
     return T.renderer(64).render_batch(*s)
 
 
-@pytest.mark.parametrize("moving", [False, True])
-def test_the_wake_loss_weights_each_draw_by_p_x_z_over_q_computed_by_hand(moving):
+@pytest.mark.parametrize("moving, floor", [(False, 0.0), (True, 0.0), (False, 0.3)])
+def test_the_wake_loss_weights_each_draw_by_p_x_z_over_the_proposal_computed_by_hand(moving, floor):
     torch.manual_seed(0)
     net = TabletopAIR(hidden=32, moving_camera=moving).eval()
     x, r, K = _data(moving=moving), T.renderer(64), 3
-    loss, info = net.wake_loss(x, r, SIGMA, LEVELS, K, torch.Generator().manual_seed(4))
-    # the same draws again, each weighed here: log p(x | z) + log p(z) - log q(z | x)
+    loss, info = net.wake_loss(x, r, SIGMA, LEVELS, K, torch.Generator().manual_seed(4), floor=floor)
+    # the same draws again, each weighed here: log p(x | z) + log p(z) - log q'(z | x), q' = q floored
     with torch.no_grad():
-        z = net(x.repeat(K, 1, 1, 1), sample=True, generator=torch.Generator().manual_seed(4))
+        z = net(x.repeat(K, 1, 1, 1), sample=True, generator=torch.Generator().manual_seed(4), floor=floor)
     present = z.present.numpy() > 0
     kind = np.where(present, z.kind.numpy(), -1)
     scenes = tabletop_scenes.Scenes(present, kind, z.pose.numpy(), z.camera.numpy())
-    log_q = net(x.repeat(K, 1, 1, 1), sample=False,
-                given=Description(z.present, z.kind * (z.present > 0), z.pose, z.camera)).log_q.detach()  # (K B,)
+    given = Description(z.present, z.kind * (z.present > 0), z.pose, z.camera)
+    log_q = net(x.repeat(K, 1, 1, 1), sample=False, given=given).log_q.detach()                     # (K B,)
+    log_proposal = net(x.repeat(K, 1, 1, 1), sample=False, given=given, floor=floor).log_q.detach()
+    if floor:
+        assert not torch.allclose(log_proposal, log_q)
     sigma = net.prior.sigma_cam
     log_p_cam = (-0.5 * (z.camera.double() / sigma) ** 2 - math.log(sigma) - 0.5 * math.log(2 * math.pi)
                  if moving else torch.zeros(len(present), dtype=torch.float64))
     log_p = torch.from_numpy(tabletop_scenes.log_prior(scenes, net.prior, net.spec)) + log_p_cam
     log_lik = pyramid_log_likelihood(x.repeat(K, 1, 1, 1), r.render_batch(*scenes), SIGMA, LEVELS)
-    log_w = (log_lik.double() + log_p - log_q.double()).view(K, -1)                     # (K, B)
+    log_w = (log_lik.double() + log_p - log_proposal.double()).view(K, -1)              # (K, B)
     w = torch.softmax(log_w, 0)
     assert loss.item() == pytest.approx(-(w * log_q.double().view(K, -1)).sum(0).mean().item(), rel=1e-4, abs=1e-3)
     assert info["log_w"] == pytest.approx((torch.logsumexp(log_w, 0) - math.log(K)).mean().item(), rel=1e-4)

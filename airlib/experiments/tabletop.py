@@ -70,8 +70,9 @@ class TabletopConfig:
         what_warmup: steps during which q(z_what) is sampled but not trained (chapter 5's warm-up): without
             it the score function commits early to the small types, which cost least when misplaced.
         render_size: rendered images' side; the network reads them at 32x32.
-        wake_batch, particles: the wake phase of reweighted wake-sleep (methods "wake" and "wake-sleep"): images of
-            the data per step, and descriptions drawn from q per image (:meth:`TabletopAIR.wake_loss`).
+        wake_batch, particles, wake_floor: the wake phase of reweighted wake-sleep (methods "wake" and "wake-sleep"):
+            images of the data per step, descriptions drawn per image, and the proposal's presence floor
+            (:meth:`TabletopAIR.wake_loss`).
         test_scenes: held-out scenes scored at the end; ``log_every`` steps between scores on the first
             ``CHECK_SCENES`` of them.
     """
@@ -92,6 +93,7 @@ class TabletopConfig:
     render_size: int = 128
     wake_batch: int = 8
     particles: int = 4
+    wake_floor: float = 0.0
     test_scenes: int = 1000
     log_every: int = 250
     checkpoint_seconds: float = 120.0
@@ -121,10 +123,11 @@ DAIR_CONFIGS = {"smoke": CONFIGS["smoke"],
 SUPERVISED_CONFIGS = {"smoke": CONFIGS["smoke"], "paper": TabletopConfig(steps=3000, batch=32)}
 # AIR's network trained on the model's own scenes (the sleep phase) reads no likelihood either.
 SLEEP_CONFIGS = {"smoke": CONFIGS["smoke"], "paper": TabletopConfig(steps=3000, batch=32)}
-# Reweighted wake-sleep: the sleep phase's batch of model scenes and a wake phase on 8 images of the data, 4 draws of
-# q each, weighted under the paper profile's likelihood.
-WAKE_CONFIGS = {"smoke": replace(CONFIGS["smoke"], wake_batch=2, particles=2),
-                "paper": replace(SLEEP_CONFIGS["paper"], sigma_x=0.05, levels=((16.0, 4),))}
+# Reweighted wake-sleep: the sleep phase's batch of model scenes and a wake phase on 8 images of the data, 4 draws
+# each from q with its presence kept in [0.25, 0.75] (a sure q still proposes other counts), weighted under the
+# paper profile's likelihood.
+WAKE_CONFIGS = {"smoke": replace(CONFIGS["smoke"], wake_batch=2, particles=2, wake_floor=0.25),
+                "paper": replace(SLEEP_CONFIGS["paper"], sigma_x=0.05, levels=((16.0, 4),), wake_floor=0.25)}
 
 PERTURBED_SCALES = (1.0, 0.85, 1.15)     # object sizes of the perturbed data (relative to the model's meshes)
 COLOUR_JITTER = 0.15                     # each channel of a type's colour moves by up to this much
@@ -321,7 +324,7 @@ class Tabletop(Experiment):
         if self.method in ("wake", "wake-sleep"):
             scenes, images, wake = batch
             r = renderer(cfg.render_size)
-            loss, info = model.wake_loss(wake, r, cfg.sigma_x, cfg.levels, cfg.particles, generator)
+            loss, info = model.wake_loss(wake, r, cfg.sigma_x, cfg.levels, cfg.particles, generator, cfg.wake_floor)
             if scenes is not None:
                 sleep, more = model.sleep_loss(images, scenes, self.labels, r if model.difference else None)
                 loss, info = loss + sleep, info | more
