@@ -53,6 +53,15 @@ def test_against_supervised_draws_three_bars_per_data_set_from_the_scores():
     fig = F.against_supervised(networks, [("repeat", "a", "s", "t"), ("once", "a2", "s2", "t2")])
     heights = sorted(round(p.get_height(), 6) for p in fig.axes[1].patches)
     assert heights == [0.2, 0.3, 0.4, 0.5, 0.9, 1.0]
+    networks |= {"w": dict(count_accuracy=0.95, reconstruction_error=0.001), "w2": dict(count_accuracy=0.97,
+                                                                                       reconstruction_error=0.002)}
+    fig = F.against_supervised(networks, [("repeat", "a", "s", "t", "w"), ("once", "a2", "s2", "t2", "w2")],
+                               who=("AIR", "naive", "by type", "sleep"))
+    bars = fig.axes[1].patches
+    assert sorted(round(p.get_height(), 6) for p in bars) == [0.2, 0.3, 0.4, 0.5, 0.9, 0.95, 0.97, 1.0]
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == ["AIR", "naive", "by type", "sleep"]
+    lefts = sorted(p.get_x() for p in bars)
+    assert all(b - a >= 0.2 - 1e-9 for a, b in zip(lefts, lefts[1:]))          # four bars side by side, none overlaid
 
 
 def test_where_steps_look_tabulates_every_inferred_object_by_step_and_type():

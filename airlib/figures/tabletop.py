@@ -112,20 +112,21 @@ def scenes_from_above(rows: list[tuple[str, tabletop_scenes.Scenes, tabletop_sce
     return fig
 
 
-def against_supervised(networks: dict[str, dict], groups: list[tuple[str, str, str, str]]) -> plt.Figure:
-    """Fig. 9, middle: reconstruction error and count accuracy of AIR, the naive and the by-type supervised
-    networks; ``groups`` holds (data set, AIR's label, naive label, by-type label) into ``networks``' scores."""
+def against_supervised(networks: dict[str, dict], groups: list[tuple[str, ...]],
+                       who: tuple[str, ...] = ("AIR", "naive supervised", "supervised by type")) -> plt.Figure:
+    """Fig. 9, middle: reconstruction error and count accuracy of the networks ``who`` names, one bar each per data
+    set; ``groups`` holds (data set, then one label into ``networks``' scores per entry of ``who``)."""
     fig, axes = plt.subplots(1, 2, figsize=(12.5, 3.2))
-    width = 0.27
+    width = 0.8 / len(who)
     for ax, key, title in ((axes[0], "reconstruction_error", "reconstruction error (MSE, 32x32)"),
                            (axes[1], "count_accuracy", "count accuracy")):
-        for n, (who, colour) in enumerate((("AIR", "C3"), ("naive supervised", "C0"), ("supervised by type", "C2"))):
+        for n, name in enumerate(who):
             vals = [networks[g[1 + n]][key] for g in groups]
-            ax.bar(np.arange(len(groups)) + (n - 1) * width, vals, width, color=colour, label=who)
+            ax.bar(np.arange(len(groups)) + (n - (len(who) - 1) / 2) * width, vals, width, color=f"C{n}", label=name)
         ax.set_xticks(np.arange(len(groups)), [g[0] for g in groups])
         ax.set_title(title, fontsize=10)
     axes[1].set_ylim(0, 1)
-    axes[1].legend(fontsize=8, loc="lower right")
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))    # beside the bars, not on them
     fig.tight_layout()
     return fig
 
