@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -112,6 +113,12 @@ def provenance(device: torch.device, command: str) -> dict:
     commit, dirty = git_state()
     return dict(command=command, commit=commit, dirty=dirty, device=device_name(device), torch=str(torch.__version__),
                 determinism=determinism(), host=host())
+
+
+def shown_command(record: dict) -> str:
+    """A record's command as a reader can run it: without ``--run-dir``, the folder on the machine that trained it
+    (the command then writes to the default ``runs/<name>-<profile>-seed<S>``)."""
+    return re.sub(r"\s--run-dir(?:=|\s+)\S+", "", record["command"])
 
 
 def data_hashes(data: dict) -> dict[str, str]:

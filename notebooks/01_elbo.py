@@ -338,7 +338,8 @@ plt.show()
 
 # %%
 variance = pd.DataFrame(metrics["variance"])  # one row per point, estimator and number of samples
-variance.pivot_table(index=["point", "estimator"], columns="samples", values="total variance").round(3)
+(variance.pivot_table(index=["point", "estimator"], columns="samples", values="total variance")
+ .style.format("{:.3f}", na_rep="(K < 2)"))   # VIMCO is defined for K >= 2 only
 
 # %% tags=["hide-input"]
 figures.variances(variance, study.VARIANTS, cfg.sample_sizes)

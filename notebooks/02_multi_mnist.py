@@ -172,7 +172,7 @@ dair_records = seed_records("dair-multi-mnist", profile, dair.record)
 records = {f"AIR seed {seed}": air.record, f"DAIR seed {seed}": dair.record}
 for label, r in records.items():
     print(f"{label}: {r['steps']} steps, {r['wall_time_s'] / 60:.1f} min on {r['device']}, commit {r['commit'][:8]}, "
-          f"command `{r['command']}`")
+          f"command `{runs.shown_command(r)}`")
 
 # %% [markdown]
 # ## Reconstructions and attention windows (Fig. 3b)
@@ -290,8 +290,8 @@ for r in ablation["runs"]:
 groups = {}
 for (exp_name, config, s), r in sorted(longest.items()):
     groups.setdefault((exp_name, config), []).append((s, locked(r["history"]), r["steps"]))
-print(ablation["description"])
-print(f"device: {ablation['device']}\n")
+print(f"{len(longest)} short runs of the paper profile, each stopped after the steps shown (a failing run locks "
+      "by step 500); scored on held-out images along the way.\n")
 print(f"{'experiment':18s} {'configuration':14s} {'overrides':44s} {'steps':>9s} {'seeds':>5s} {'locked':>6s}  locked seeds")
 for (exp_name, config), rows_ in groups.items():
     over = next(r["overrides"] for r in ablation["runs"] if r["config"] == config)

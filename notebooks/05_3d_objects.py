@@ -159,7 +159,7 @@ drops = study.angle_drops(renderer, cfg, probe.drop_poses, np.random.default_rng
 figures.angle_drops(angles, drops)
 plt.show()
 table = pd.DataFrame({f"{o}, {n}": d for (o, n), d in drops.items()}, index=pd.Index(angles, name="degrees")).T
-display(table.loc[:, [1, 5, 10, 45, 90, 180]].style.format("{:.1f}"))
+display(table.loc[:, [1, 5, 10, 45, 90, 180]].style.format("{:.1f}").format_index("{:g}", axis=1))
 glue("cyl_peak", f"{angles[drops['cylinder', 'pyramid'].argmax()]:g}", display=False)
 for obj, deg in (("cube", 5), ("cube", 45), ("cylinder", 10), ("cylinder", 180)):
     for name, key in (("wide only", "old"), ("pyramid", "new")):
@@ -192,7 +192,7 @@ for obj, deg in (("cube", 5), ("cube", 45), ("cylinder", 10), ("cylinder", 180))
 
 # %%
 forward = study.gradient_table(json.loads((airlib.runs.ROOT / "benchmarks" / "render_results.json").read_text()))
-display(forward.style.format(study.GRADIENT_FORMATS))
+display(forward.style.format(study.GRADIENT_FORMATS).format_index(lambda v: f"{v:g}" if isinstance(v, float) else v))
 print("eps used (x, y, theta):", DEFAULT_EPS)
 chosen = forward[np.isclose(forward.index.get_level_values("eps x, y (m)"), DEFAULT_EPS[0])]
 for stage, (_, r) in zip(("coarse", "fine"), chosen.iterrows()):
@@ -439,7 +439,7 @@ glue("seeds_enough", "These are the ten seeds this project asks of a recipe befo
 
 # %%
 verdicts = study.claims(res, seed_rows, nets["supervised"].record["wall_time_s"] / 60)
-display(verdicts)
+display(verdicts.assign(holds=verdicts.holds.map({True: "holds", False: "does not hold"})))
 glue("claims_held", f"{int(verdicts.holds.sum())} of {len(verdicts)}", display=False)
 glue("claims_failed", "; ".join(verdicts.index[~verdicts.holds]) or "none", display=False)
 

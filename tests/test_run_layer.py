@@ -755,3 +755,12 @@ def test_load_or_train_of_paper_loads_the_committed_model(tmp_path, monkeypatch)
     msg = str(e.value)
     assert f"{NAME}-seed0.safetensors holds other weights" in msg
     assert repr(dropped[len("model."):]) in msg and "'extra'" in msg
+
+
+def test_a_shown_command_drops_the_run_folder_of_the_machine_that_trained():
+    from airlib.runs import shown_command
+    cmd = "python -m airlib train air-multi-mnist --profile paper --seed 0 --run-dir /work/main/runs/reproduce/x --no-progress"
+    assert shown_command({"command": cmd}) == "python -m airlib train air-multi-mnist --profile paper --seed 0 --no-progress"
+    assert shown_command({"command": "python -m airlib train a --run-dir=/tmp/r"}) == "python -m airlib train a"
+    assert shown_command({"command": "python -m airlib evaluate tabletop-results"}) == \
+        "python -m airlib evaluate tabletop-results"

@@ -21,6 +21,7 @@ import papermill
 
 from ..profiles import check as check_profile
 from .check import check_site
+from .lint import check_pages
 from .common import HIDE, ROOT, BookError, notebooks, toc_files
 
 COLUMN_PX = 680    # a figure's PNG wider than the text column at 1280 px (688 px) is shown full width
@@ -206,6 +207,7 @@ def build(profile: str = "paper", only=None, check: bool = True, root: Path = RO
         build_live(root)
     site = jupyter_book(root)
     _launch_from_sources(site, [s.stem for s in sources])
+    check_pages(site, pages)                    # what the pages say: no build paths, process words, reprs, stderr
     if check:
         for page, report in check_site(site, pages, root).items():
             print(f"book: checked {page}: {report['n_images']} figures, title {report['title']!r}")
