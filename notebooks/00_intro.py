@@ -120,52 +120,8 @@ plt.show()
 # command recorded beside the artifact, e.g. `python -m airlib train air-multi-mnist --profile paper --seed 0`,
 # then `python -m airlib promote runs/air-multi-mnist-paper-seed0` (training never writes to `artifacts/` itself).
 #
-# ## The hardware behind the recorded results
-#
-# Each trained artifact carries a JSON record of how it was made: the command, the git commit, the device,
-# the torch version, the wall time, and the SHA-256 of its weights and of the data it saw
-# (`python -m airlib list` checks them against today's code). The table below is read from those records
-# when the book is built; "record" marks seeds whose weights are not committed (the book only tabulates them).
-# `python -m airlib reproduce` (or `make reproduce`) retrains all of them and builds the book from the result.
-# It runs them as one sweep: on local processes by default, or as Ray tasks over a cluster with
-# `--backend ray --address ADDR`, with the same records either way (the README's "Sweeps" section).
-
-# %% tags=["hide-input"]
-import pandas as pd
-from IPython.display import HTML, display
-
-from airlib import runs
-
-rows = []
-for path in sorted(runs.ARTIFACTS.glob("*-seed*.json")):
-    rec = runs.load_record(path.with_suffix(""))      # every record has the same keys (airlib.runs.RECORD_KEYS)
-    weights = path.with_suffix(".safetensors")
-    rows.append({"artifact": path.stem, "wall time (min)": f"{rec['wall_time_s'] / 60:.1f}",
-                 "device": rec["device"], "torch": rec["torch"], "commit": rec["commit"][:8],
-                 "download": (f'<a href="../models/{weights.name}">weights</a>, ' if weights.exists() else "")
-                             + f'<a href="../models/{path.name}">record</a>'})
-if rows:
-    display(HTML(pd.DataFrame(rows).to_html(index=False, escape=False)))
-    total = sum(float(r["wall time (min)"]) for r in rows)
-    print(f"{len(rows)} records; their runs took {total:.0f} minutes in all (one thread each), which is "
-          f"roughly what `make reproduce` costs on a machine like the one named above.")
-else:
-    print("No trained artifacts are recorded yet.")
-
-# %% [markdown]
-# ## How long each chapter takes to build
-#
-# From the last build of this book (papermill's execution of each chapter, on the machine that built it):
-
-# %% tags=["hide-input"]
-import nbformat
-
-rows = []
-for executed in sorted(Path(".").glob("[0-9][0-9]_*.ipynb")):
-    meta = nbformat.read(executed, as_version=4).metadata.get("airlib", {})
-    if meta and executed.stem != "00_intro":
-        rows.append({"chapter": executed.stem, "profile": meta["profile"], "seconds": meta["seconds"]})
-display(pd.DataFrame(rows).set_index("chapter") if rows else "no chapter has been executed yet")
+# Every trained model of the book, with its record (command, commit, data hash, hardware, wall time) and a
+# download link, is listed in the appendix ({doc}`07_appendix`), with the time each chapter takes to build.
 
 # %% [markdown]
 # ## References

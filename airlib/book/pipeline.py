@@ -195,8 +195,8 @@ def build(profile: str = "paper", only=None, check: bool = True, root: Path = RO
             raise BookError(f"notebooks/{source.name} is not in _toc.yml (add 'file: book/{source.stem}')")
     book_dir = root / "book"
     book_dir.mkdir(exist_ok=True)
-    # the intro runs last: it reports how long the other chapters took to execute
-    for source in sorted(plan(sources, book_dir, profile, wanted), key=lambda s: s.stem == Path(pages[0]).name):
+    # the last page (the appendix) runs last: it reports how long the other chapters took to execute
+    for source in sorted(plan(sources, book_dir, profile, wanted), key=lambda s: s.stem == Path(pages[-1]).name):
         if source.stem not in wanted:
             print(f"book: book/{source.stem}.ipynb is missing or did not finish executing", flush=True)
         execute(source, book_dir, profile)
@@ -246,7 +246,7 @@ def _launch_from_sources(site: Path, stems: list[str]) -> None:
 def _vendor_artifacts(root: Path) -> None:
     """Copies the trained models and their records into ``_vendor/models/``, served as ``/models`` (not
     ``artifacts``: Sphinx leaves out extra files that match ``exclude_patterns``, which lists ``artifacts``),
-    so the intro's download links work from the published site."""
+    so the appendix's download links work from the published site."""
     from .. import runs
     target = root / "_vendor" / "models"
     shutil.rmtree(target, ignore_errors=True)
