@@ -73,7 +73,7 @@ print(f"{len(train_set)} training and {len(test_set)} held-out images; counts {s
 # MNIST test digits. The counts are used only to *measure* the model; training never sees them.
 
 # %%
-fig = plotting.show_images(x_test[:10], titles=[f"{n} digits" for n in c_test[:10].tolist()])
+fig = plotting.show_images(x_test[:10], titles=[f"{n} digit" + "s" * (n != 1) for n in c_test[:10].tolist()])
 
 # %% [markdown]
 # ## The model (Fig. 2)

@@ -61,7 +61,7 @@ def training_curves(records: dict[str, dict], check_scenes: int) -> plt.Figure:
     axes[1].set_ylabel("position error (table widths)")
     for ax in axes:
         ax.set_xlabel("training step")
-    axes[1].legend(fontsize=7, loc="upper right")
+    axes[1].legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.02, 1.0))        # beside the curves
     fig.tight_layout()
     return fig
 
@@ -158,26 +158,27 @@ def where_steps_look(guesses: dict[str, tabletop_scenes.Scenes], spec: TableSpec
     return fig, pd.concat(step_kinds, names=["network"])
 
 
-def moving_camera(truth: tabletop_scenes.Scenes, guesses: dict[str, tabletop_scenes.Scenes], renderer, shown: int = 8) -> plt.Figure:
+def moving_camera(truth: tabletop_scenes.Scenes, guesses: dict[str, tabletop_scenes.Scenes], renderer, shown: int = 5) -> plt.Figure:
     """Fig. 10: held-out scenes from a random camera (top), each network's re-rendered inference (below), and
     the histogram of camera angle errors."""
     picks = list(range(min(shown, len(truth.present))))
-    fig = plt.figure(figsize=(12.5, 1.6 * (1 + len(guesses))))
-    grid = fig.add_gridspec(1 + len(guesses), shown + 2)
+    fig = plt.figure(figsize=(12.5, 2.3 * (1 + len(guesses))))
+    grid = fig.add_gridspec(1 + len(guesses), shown + 3)
     rows = [("data", truth)] + list(guesses.items())
     for r, (who, scenes) in enumerate(rows):
         images = renderer.render_batch(*scenes.take(picks))                    # (len(picks), 3, H, W)
         for n in range(len(picks)):
             a = fig.add_subplot(grid[r, n])
             a.imshow(images[n].permute(1, 2, 0))
-            a.set_title(f"{who}: {scenes.present[n].sum()} obj, {scenes.camera[n]:+.0f} deg", fontsize=7)
+            a.set_title(f"{who}: {scenes.present[n].sum()} objects\ncamera {scenes.camera[n]:+.0f} deg", fontsize=8)
             a.axis("off")
-    a = fig.add_subplot(grid[:, shown:])
+    a = fig.add_subplot(grid[1:, shown + 1:])
     errors = {who: g.camera - truth.camera for who, g in guesses.items()}
     edges = np.histogram_bin_edges(np.concatenate(list(errors.values())), bins=40)
     for who, err in errors.items():
         a.hist(err, bins=edges, alpha=0.6, label=who)
     a.set_xlabel("inferred - true camera angle (deg)")
+    a.set_ylabel("held-out scenes")
     a.legend(fontsize=8)
     fig.tight_layout()
     return fig
