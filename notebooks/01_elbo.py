@@ -40,6 +40,16 @@ if importlib.util.find_spec("airlib") is None:
 # %% tags=["parameters"]
 profile = "paper"
 
+# %% [markdown]
+# **What this chapter reproduces**, from the committed records (every chapter's rows are on the {doc}`first page <00_intro>`):
+
+# %% tags=["remove-input"]
+from IPython.display import HTML, display  # noqa: E402
+
+from airlib import claims  # noqa: E402
+
+display(HTML(claims.html(claims.table(profile, chapter=1))))
+
 # %%
 import inspect
 import time

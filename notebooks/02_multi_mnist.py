@@ -38,6 +38,16 @@ profile = "paper"
 seed = 0
 interactive = False    # True (in Jupyter): a canvas to draw digits on, inferred live (below)
 
+# %% [markdown]
+# **What this chapter reproduces**, from the committed records (every chapter's rows are on the {doc}`first page <00_intro>`):
+
+# %% tags=["remove-input"]
+from IPython.display import HTML, display  # noqa: E402
+
+from airlib import claims  # noqa: E402
+
+display(HTML(claims.html(claims.table(profile, chapter=2))))
+
 # %%
 import inspect
 import json

@@ -36,6 +36,16 @@ if importlib.util.find_spec("airlib") is None:
 profile = "paper"
 seed = 0
 
+# %% [markdown]
+# **What this chapter reproduces**, from the committed records (every chapter's rows are on the {doc}`first page <00_intro>`):
+
+# %% tags=["remove-input"]
+from IPython.display import HTML, display  # noqa: E402
+
+from airlib import claims  # noqa: E402
+
+display(HTML(claims.html(claims.table(profile, chapter=4))))
+
 # %%
 import inspect
 
