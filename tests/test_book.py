@@ -263,3 +263,24 @@ def test_launch_links_point_at_the_twins_but_downloads_stay_in_the_site(tmp_path
     _launch_from_sources(tmp_path, ["02_x"])
     html = page.read_text()
     assert "blob/main/notebooks/02_x.ipynb" in html and 'href="../_sources/book/02_x.ipynb"' in html
+
+
+def test_a_repeated_inline_script_is_dropped_and_a_console_error_is_reported(tmp_path):
+    from airlib.book.check import _problems, console_errors
+    from airlib.book.pipeline import dedupe_inline_scripts
+    page = tmp_path / "book" / "a.html"
+    page.parent.mkdir()
+    thebe = '    <script>const THEBE_JS_URL = "x"; const thebe_selector = ".cell"</script>'
+    page.write_text("\n".join(["<head>", thebe, '    <script async src="t.js"></script>', thebe,
+                               '    <script async src="t.js"></script>', "</head><body><p>text</p></body>"]))
+    assert dedupe_inline_scripts(tmp_path) == 1
+    lines = page.read_text().split("\n")
+    assert lines.count(thebe) == 1 and lines.count('    <script async src="t.js"></script>') == 2   # src scripts kept
+    assert dedupe_inline_scripts(tmp_path) == 0
+    log = ('[1:1:1202/0.1:INFO:CONSOLE:60] "Uncaught SyntaxError: Identifier \'THEBE_JS_URL\' has already been '
+           'declared", source: http://127.0.0.1:80/book/a.html (60)\n'
+           '[1:1:1202/0.1:INFO:CONSOLE:3] "a plain log line", source: http://127.0.0.1:80/book/a.html (3)')
+    errors = console_errors(log)
+    assert errors == ["Uncaught SyntaxError: Identifier 'THEBE_JS_URL' has already been declared (a.html:60)"]
+    report = dict(title="A", broken=[], n_images=0, raw_tex=[], errors=[], console=errors)
+    assert _problems("book/a", report, 0) == [f"book/a: a script error in the browser's console: {errors[0]}"]

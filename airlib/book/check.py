@@ -93,6 +93,8 @@ def _problems(page: str, report: dict | None, expected_figures: int, site: Path 
         problems.append(f"{page}: equations MathJax did not typeset: {report['raw_tex']}")
     if report["errors"]:
         problems.append(f"{page}: error output: {report['errors']}")
+    for error in report.get("console", []):
+        problems.append(f"{page}: a script error in the browser's console: {error}")
     for item in report.get("overflow", []):
         problems.append(f"{page}: output cut off at the right edge: {item}")
     for fig in report.get("figures", []):
@@ -136,12 +138,23 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 
 def _browse(url: str, profile_dir: str) -> dict | None:
-    """The checker's report for one page, or None when the page never wrote one."""
+    """The checker's report for one page, or None when the page never wrote one; ``console`` lists the errors the
+    page's scripts raised (Chromium's log on stderr)."""
     cmd = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}", "--virtual-time-budget=20000",
-           "--dump-dom", url]
+           "--enable-logging=stderr", "--v=0", "--dump-dom", url]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     match = re.search(r'<pre id="report">(.*?)</pre>', result.stdout, re.S)
-    return json.loads(unescape(match.group(1))) if match else None
+    if not match:
+        return None
+    report = json.loads(unescape(match.group(1)))
+    report["console"] = console_errors(result.stderr)
+    return report
+
+
+def console_errors(log: str) -> list[str]:
+    """The uncaught errors in a Chromium log (``--enable-logging=stderr``): ``message (source:line)``, each once."""
+    found = re.findall(r':CONSOLE\(?:?\d*\)?\]? "((?:Uncaught|Error)[^"]*)", source: (\S+) \((\d+)\)', log)
+    return list(dict.fromkeys(f"{msg} ({src.rsplit('/', 1)[-1]}:{line})" for msg, src, line in found))
 
 
 def _live_problems(page: str, tests: dict | None, site: Path | None) -> list[str]:

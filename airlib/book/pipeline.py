@@ -207,6 +207,7 @@ def build(profile: str = "paper", only=None, check: bool = True, root: Path = RO
         build_live(root)
     site = jupyter_book(root)
     _launch_from_sources(site, [s.stem for s in sources])
+    dedupe_inline_scripts(site)
     check_pages(site, pages)                    # what the pages say: no build paths, process words, reprs, stderr
     if check:
         for page, report in check_site(site, pages, root).items():
@@ -229,6 +230,27 @@ def jupyter_book(root: Path) -> Path:
             print("book:", line)
     print(f"book: jupyter-book build took {time.time() - started:.0f} s", flush=True)
     return root / "_build" / "html"
+
+
+def dedupe_inline_scripts(site: Path) -> int:
+    """Drops the second copy of an inline ``<script>`` line from every page (Jupyter Book 1 writes sphinx-thebe's
+    ``const THEBE_JS_URL = ...`` twice, and the second copy is a SyntaxError in the reader's console). Returns the
+    number of lines dropped."""
+    dropped = 0
+    for page in site.rglob("*.html"):
+        seen, out = set(), []
+        lines = page.read_text(encoding="utf-8").split("\n")
+        for line in lines:
+            key = line.strip()
+            if key.startswith("<script>") and key.endswith("</script>"):
+                if key in seen:
+                    continue
+                seen.add(key)
+            out.append(line)
+        if len(out) < len(lines):
+            dropped += len(lines) - len(out)
+            page.write_text("\n".join(out), encoding="utf-8")
+    return dropped
 
 
 def _launch_from_sources(site: Path, stems: list[str]) -> None:
