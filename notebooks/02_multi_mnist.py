@@ -475,7 +475,8 @@ else:
 # second digit only. The same seed 3 then counted well within a few thousand steps (the probe's
 # curve below). That second
 # recipe still failed in a second way in some seeds (one object over the count; see the reliability
-# section), which gradient clipping fixed (the third, current recipe). The first recipe's histories
+# section), which gradient clipping made rarer (the third, current recipe: AIR succeeds in
+# {glue:text}`air_successes` seeds, DAIR in {glue:text}`dair_successes`). The first recipe's histories
 # (seed 4 was stopped by hand, at the step printed below, to make room for the second recipe's runs) are kept in
 # `artifacts/air-multi-mnist-recipe1.json`, the second's in `artifacts/air-multi-mnist-recipe2.json`:
 

@@ -321,8 +321,8 @@ glue("draw_minutes", f"{draw.record['wall_time_s'] / 60:.0f}", display=False)
 #   as $\rho$ is annealed it learns to stop after two. DAIR, whose steps read what is still unexplained, counts
 #   {glue:text}`extrapolation_DAIR` right (per seed: {glue:text}`extrapolation_DAIR_seeds`).
 # * **Interpolation does not.** Trained on 0, 1 or 3 digits, every AIR seed stays one object over the
-#   count on 1-digit images, the failure mode of chapter 2 that gradient clipping cured for 0 to 2 digits
-#   but not here, so its interpolation number ({glue:text}`interpolation_AIR`) measures a model that does
+#   count on 1-digit images, the failure mode of chapter 2 that gradient clipping made rarer for 0 to 2 digits
+#   (not absent: chapter 2's seed table) but not here, so its interpolation number ({glue:text}`interpolation_AIR`) measures a model that does
 #   not count its own data. DAIR learns its own counts but on 2-digit images often keeps its third step
 #   on (mean $q(z^3_\mathrm{pres} = 1)$ {glue:text}`interpolation_DAIR_q3`; {glue:text}`dair_interp_low`
 #   seeds count fewer than 90% of them right): after

@@ -113,7 +113,9 @@ results, _ = evaluations.load("representations-results", profile)
 study = results["metrics"]
 for label, src in results["model_config"].items():
     print(f"{label}: {src['experiment']} seed {src['seed']}, trained in {src['wall_time_s'] / 60:.1f} min")
-print(f"study: {results['wall_time_s'] / 60:.1f} min on {results['device']}, commit {results['commit'][:8]}, "
+fitted = sum(r["seconds"] for rep in study.values() for r in rep.values() if isinstance(r, dict) and "seconds" in r)
+print(f"study: the downstream fits took {fitted / 60:.1f} min in all (assembled into the record in "
+      f"{results['wall_time_s'] / 60:.1f} min) on {results['device']}, commit {results['commit'][:8]}, "
       f"command `{runs.shown_command(results)}`")
 
 # %% [markdown]
