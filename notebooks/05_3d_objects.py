@@ -480,7 +480,8 @@ glue("sup_angle_sentence", {
     ("chance", "partly"): "The supervised network finds the cylinder's angle in part and the cube's not at all",
 }.get(state["supervised"], "The supervised network does not show the paper's contrast between the cube and the "
       "cylinder"), display=False)
-print("AIR:", state["air"], " supervised:", state["supervised"], " direct optimisation:", state["direct"])
+display(pd.DataFrame(state, index=["cube's angle", "cylinder's angle"]).rename(
+    columns={"air": "AIR", "supervised": "supervised", "direct": "direct optimisation"}))
 
 # %% [markdown]
 # **What the numbers say.** {glue:text}`air_angle_sentence` (cube {glue:text}`air_cube` and
