@@ -675,6 +675,15 @@ for key, text in {"wake_floor": f"{wake_cfg.wake_floor:g}", "wake_floor_hi": f"{
                                                   if name != "tabletop-air-sleep-type"
                                                   for r in inputs.records(name).values()]), "{:.0f}")}.items():
     glue(key, text, display=False)
+errors = {}                                               # seed 0 of each on the perturbed scenes: which way it miscounts
+for label, name in transfer.PHASES.items():
+    guess = tabletop_scenes.Scenes(*(transfer_tensors[f"{name}.{k}"].numpy() for k in tabletop_scenes.Scenes._fields))
+    errors[label] = study.count_table(truths["AIR"], guess._replace(present=guess.present.astype(bool)))
+display(pd.DataFrame({label: {"over-counted": e["over"], "under-counted": e["under"]} for label, e in errors.items()})
+        .T.rename_axis("seed 0, perturbed scenes").style.format("{:.1%}"))
+for label, key in (("sleep alone", "sleep"), ("wake alone", "wake"), ("wake + sleep", "both")):
+    glue(f"{key}_over", f"{errors[label]['over']:.1%}", display=False)
+    glue(f"{key}_under", f"{errors[label]['under']:.1%}", display=False)
 glue("wake_verdict", "Wake and sleep together beat the sleep phase alone on the perturbed scenes in count and "
      "identity on every seed" if above == len(both) else
      "Wake and sleep together do not beat the sleep phase alone on the perturbed scenes in both count and identity "
@@ -685,7 +694,10 @@ glue("wake_verdict", "Wake and sleep together beat the sleep phase alone on the 
 # {glue:text}`sleep_shaken_count` right and names {glue:text}`sleep_shaken_id` of the objects; the wake phase alone
 # {glue:text}`wake_shaken_count` and {glue:text}`wake_shaken_id`; both {glue:text}`both_count` and
 # {glue:text}`both_id` (above the sleep phase alone in both scores on {glue:text}`both_above` seeds). The
-# wake-phase networks took {glue:text}`wake_minutes` minutes each. {glue:text}`wake_verdict`.
+# wake-phase networks took {glue:text}`wake_minutes` minutes each. {glue:text}`wake_verdict`. Which way the counts
+# go wrong (seed 0, the second table): the sleep phase alone over-counts {glue:text}`sleep_over` of the perturbed
+# scenes and under-counts {glue:text}`sleep_under`; with the wake phase, {glue:text}`both_over` and
+# {glue:text}`both_under`; the wake phase alone {glue:text}`wake_over` and {glue:text}`wake_under`.
 
 # %% [markdown]
 # ## Recap
