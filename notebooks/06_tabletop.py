@@ -591,6 +591,10 @@ for key, text in {"sleep_steps": f"{sleep_cfg.steps:,}", "sleep_n": f"{len(sleep
                   "sleep_cam_deg_range": span(moving_sleep["camera"], "{:.2f}"),
                   "sleep_norep_n": f"{len(norep_sleep)}", "sleep_norep_count_range": span(norep_sleep["count"])}.items():
     glue(key, text, display=False)
+step = json.loads((airlib.runs.ROOT / "benchmarks" / "tabletop_step.json").read_text())["recipes"]
+paper_step, sleep_step = step["paper's recipe (ELBO), AIR"], step["sleep phase"]
+glue("step_frames", f"{sleep_step['frames_per_step']:.0f} frames in {sleep_step['seconds_per_step']:.2f} s against "
+     f"{paper_step['frames_per_step']:.0f} frames in {paper_step['seconds_per_step']:.2f} s", display=False)
 sleep_checks = study.sleep_targets(sleep_rows, networks["supervised by type"]["position_error"])
 display(pd.DataFrame(sleep_checks).T.assign(met=lambda t: t["met"].map({True: "met", False: "MISSED"}))
         .rename_axis("target"))
@@ -624,7 +628,9 @@ glue("order_minutes", f"{span(typed['minutes'], '{:.0f}')} minutes against {span
 # widths from the truth on average. With each type once it counts {glue:text}`sleep_norep_count_range` right
 # ({glue:text}`sleep_norep_n` seeds); with the moving camera {glue:text}`sleep_cam_count_range`, its camera angle
 # off by {glue:text}`sleep_cam_deg_range` degrees on average ({glue:text}`sleep_cam_n` seeds). Each network took
-# {glue:text}`sleep_minutes` minutes on one core. Of the targets in the second table (what the network must do to
+# {glue:text}`sleep_minutes` minutes on one core: a training step renders and learns from {glue:text}`step_frames`
+# for a step of the paper's recipe, which renders its guesses and their finite differences
+# (`benchmarks/tabletop_step.py`, one core of an idle machine). Of the targets in the second table (what the network must do to
 # stand beside the supervised one), {glue:text}`sleep_targets_met` are met. {glue:text}`sleep_missed`
 #
 # Side by side on the same held-out scenes (seed 0 of each; the results table above has every score):
