@@ -527,7 +527,8 @@ def transfer_table(labels):
 
 
 fmt = {c: ("{:.3f}" if c[1] == "position" else "{:.1%}") for c in transfer_table(transfer.PAPER).columns}
-display(transfer_table(transfer.PAPER).style.format(fmt))
+NONE = "(no object counted right)"                          # identity and position are scored on scenes counted right
+display(transfer_table(transfer.PAPER).style.format(fmt, na_rep=NONE))
 plain_net, shaken_net = (moved[label]["0"] for label in transfer.PAPER)
 for key, row in (("plain_on_shaken", plain_net["perturbed scenes"]), ("shaken_on_shaken", shaken_net["perturbed scenes"]),
                  ("shaken_on_plain", shaken_net["plain scenes"]), ("plain_on_plain", plain_net["plain scenes"])):
@@ -666,7 +667,7 @@ plt.show()
 # %%
 wake_cfg = experiments.config("tabletop-air-wake-sleep-perturbed", profile)[1]
 phases = transfer_table(transfer.PHASES)
-display(phases.style.format(fmt))
+display(phases.style.format(fmt, na_rep=NONE))
 on_shaken = {label: phases.loc[label]["perturbed scenes"] for label in transfer.PHASES}
 both, alone = on_shaken["wake + sleep"], on_shaken["sleep alone"]
 above = ((both["count"] > alone["count"]) & (both["identity"] > alone["identity"])).sum()
