@@ -48,7 +48,7 @@ from airlib import claims  # noqa: E402
 
 display(HTML(claims.html(claims.table(profile, chapter=2))))
 
-# %%
+# %% tags=["hide-input"]
 import inspect
 import json
 import time
@@ -82,7 +82,7 @@ print(f"{len(train_set)} training and {len(test_set)} held-out images; counts {s
 # that their ink does not overlap. Training images use MNIST training digits, held-out images use
 # MNIST test digits. The counts are used only to *measure* the model; training never sees them.
 
-# %%
+# %% tags=["hide-input"]
 fig = plotting.show_images(x_test[:10], titles=[f"{n} digit" + "s" * (n != 1) for n in c_test[:10].tolist()])
 
 # %% [markdown]
@@ -101,7 +101,7 @@ fig = plotting.show_images(x_test[:10], titles=[f"{n} digit" + "s" * (n != 1) fo
 # $z_\mathrm{what}$ and $z_\mathrm{where}$. That is the Occam's razor that makes counting possible.
 # The paper's Fig. 2, drawn from the library:
 
-# %%
+# %% tags=["hide-input"]
 fig = plotting.model_diagram(airlib.config("air-multi-mnist", "paper")[0])
 plt.show()
 
@@ -142,7 +142,7 @@ print(inspect.getsource(airlib.air.AIR.loss))
 # Public AIR implementations often get stuck using all three steps, or succeed in only some seeds.
 # These choices (all in `airlib.config("air-multi-mnist", "paper")`) made it work here:
 
-# %%
+# %% tags=["hide-input"]
 model_cfg, train_cfg = airlib.config("air-multi-mnist", "paper")
 print(model_cfg)
 print(train_cfg)
@@ -174,7 +174,7 @@ print(train_cfg)
 # %% [markdown]
 # ## Load (paper) or train (smoke)
 
-# %%
+# %% tags=["hide-input"]
 air = airlib.load_or_train("air-multi-mnist", profile, seed)
 dair = airlib.load_or_train("dair-multi-mnist", profile, seed)
 air_records = seed_records("air-multi-mnist", profile, air.record)
@@ -190,7 +190,7 @@ for label, r in records.items():
 # Windows of steps 1, 2 and 3 are drawn in red, green and blue. As in the paper, no blue window
 # should appear: the model has learned never to use the third step on this data.
 
-# %%
+# %% tags=["hide-input"]
 with torch.no_grad():
     inf = air.infer(x_test[:12])
 fig = plotting.show_reconstructions(x_test[:12], inf)
@@ -201,7 +201,7 @@ fig = plotting.show_reconstructions(x_test[:12], inf)
 # Logged every few hundred steps on 1,000 held-out images (deterministic inference: the most
 # probable presence and posterior means).
 
-# %%
+# %% tags=["hide-input"]
 fig = plotting.plot_training({label: r["history"] for label, r in records.items()})
 sd = model_cfg.likelihood_sd
 glue("pixel_nats", f"{-np.log(sd * np.sqrt(2 * np.pi)):.2f}", display=False)
@@ -215,7 +215,7 @@ glue("image_nats", f"{-np.log(sd * np.sqrt(2 * np.pi)) * model_cfg.image_size **
 # cost of the latents. Bounds are comparable between models with the same likelihood, not with
 # published numbers for binarised data.
 
-# %%
+# %% tags=["hide-input"]
 def first_reaching(hist, level=0.98):
     return next((h for h in hist if h["test_count_accuracy"] >= level), None)
 
@@ -244,7 +244,7 @@ display(pd.DataFrame(rows).set_index("run").style.format(
 # deterministic count accuracy on all 10,000 held-out images reaches 98%. Every seed's record is
 # committed; the weights of seeds 0 to 2 (and of a failing seed, if any) are too.
 
-# %%
+# %% tags=["hide-input"]
 finals = {name: {s: r["metrics"]["test_count_accuracy"] for s, r in recs.items()}
           for name, recs in (("AIR", air_records), ("DAIR", dair_records))}
 rows = []
@@ -282,7 +282,7 @@ fig = plotting.plot_seeds({"AIR": air_records, "DAIR": dair_records})
 # of nats) until the first window has grown over the whole digit, which nothing rewards while the
 # second window is there.
 
-# %%
+# %% tags=["hide-input"]
 ablation = json.loads((runs.ARTIFACTS / "air-multi-mnist-ablation.json").read_text())
 
 
@@ -309,7 +309,7 @@ for (exp_name, config), rows_ in groups.items():
     print(f"{exp_name:18s} {config:14s} {json.dumps(over):44s} {'/'.join(map(str, steps)):>9s} {len(rows_):5d} "
           f"{sum(l for _, l, _ in rows_):6d}  {[s for s, l, _ in rows_ if l]}")
 
-# %%
+# %% tags=["hide-input"]
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.4))
 for r in ablation["runs"]:
     if r["experiment"] != "air-multi-mnist":
@@ -327,7 +327,7 @@ fig.suptitle("AIR ablation runs: stuck (red) and escaped (blue)", y=1.02)
 fig.tight_layout()
 plt.show()
 
-# %%
+# %% tags=["hide-input"]
 failed = [s for s, a in finals["AIR"].items() if a < 0.98]
 shown = [s for s in failed if s in airlib.available_seeds("air-multi-mnist", weights=True)] if profile == "paper" else []
 if shown:
@@ -351,7 +351,7 @@ else:
 # images, one panel per model (seed 0). The paper found the policy to be spatial: each run learns its
 # own rule (for instance, left digit first), always the same within a run.
 
-# %%
+# %% tags=["hide-input"]
 policy = {}
 for label, m in (("AIR", air), ("DAIR", dair)):
     with torch.no_grad():
@@ -368,7 +368,7 @@ fig = plotting.scanning_heatmaps(policy)
 # paper describes ("at first very poor ... it makes use of all available time-steps"); as $\rho$ is
 # annealed towards $10^{-7}$ the extra steps stop paying for themselves and the count settles.
 
-# %%
+# %% tags=["hide-input"]
 fig = plotting.show_snapshots(x_test[:8], airlib.experiments.multi_mnist.snapshots(air.figures))
 
 # %% [markdown]
@@ -376,7 +376,7 @@ fig = plotting.show_snapshots(x_test[:8], airlib.experiments.multi_mnist.snapsho
 #
 # On every held-out image:
 
-# %%
+# %% tags=["hide-input"]
 with torch.no_grad():
     counts = air.infer(x_test).count
 fig, conf = plotting.plot_confusion(c_test.numpy(), counts.numpy())
@@ -389,7 +389,7 @@ print(f"count accuracy on {len(x_test)} held-out images: {(counts == c_test).flo
 # $\mathcal{L}_K = \mathbb{E}\log \frac{1}{K}\sum_k p(\mathbf{x}, \mathbf{z}_k, n_k)/q(\mathbf{z}_k, n_k|\mathbf{x})$
 # (`estimators.iwae_bound`) tightens as $K$ grows, and with $K = 1$ is the ELBO itself.
 
-# %%
+# %% tags=["hide-input"]
 gen = torch.Generator().manual_seed(seed)
 x_iw = x_test[:200]
 bounds = {k: estimators.iwae_bound(air.log_weights(x_iw, k, gen)).mean().item() for k in (1, 5, 50)}
@@ -401,7 +401,7 @@ for k, b in bounds.items():
 #
 # Inference is one pass of a small recurrent network: no optimisation, no sampling.
 
-# %%
+# %% tags=["hide-input"]
 x_speed = x_test[:1000]
 air.infer(x_speed[:100])
 t0 = time.perf_counter()
@@ -416,7 +416,7 @@ print(f"{len(x_speed) / dt:,.0f} images per second at batch {len(x_speed)} "
 # DAIR's LSTM reads, at step $i$, the error canvas between the image and the reconstruction from
 # steps $1..i-1$ instead of the image.
 
-# %%
+# %% tags=["hide-input"]
 with torch.no_grad():
     inf_d = dair.infer(x_test[:12])
     counts_d = dair.infer(x_test).count
@@ -430,7 +430,7 @@ print(f"DAIR count accuracy on {len(x_test)} held-out images: {(counts_d == c_te
 # Running this notebook yourself in Jupyter, set `interactive = True` in the parameters cell: the
 # cell below then shows the same canvas, each stroke inferred by `model.infer` in the kernel.
 
-# %%
+# %% tags=["hide-input"]
 if interactive:
     from airlib.try_air import DrawAIR
     display(DrawAIR(air, image=x_test[0]))
@@ -480,7 +480,7 @@ else:
 # (seed 4 was stopped by hand, at the step printed below, to make room for the second recipe's runs) are kept in
 # `artifacts/air-multi-mnist-recipe1.json`, the second's in `artifacts/air-multi-mnist-recipe2.json`:
 
-# %%
+# %% tags=["hide-input"]
 recipe1 = json.loads((runs.ARTIFACTS / "air-multi-mnist-recipe1.json").read_text())
 curves = {f"recipe 1, {k.replace('air-multi-mnist-seed', 'seed ')}": r["history"] for k, r in recipe1["runs"].items()
           if k.startswith("air-")}

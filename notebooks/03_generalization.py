@@ -51,7 +51,7 @@ from airlib import claims  # noqa: E402
 
 display(HTML(claims.html(claims.table(profile, chapter=3))))
 
-# %%
+# %% tags=["hide-input"]
 import inspect
 import warnings
 
@@ -86,7 +86,7 @@ TASKS = {"extrapolation": dict(train=(0, 1, 2), test=3,
 # images of each task hold exactly the count that training never shows, drawn from MNIST test digits
 # with a seed of their own, so they share no image with any training or test set:
 
-# %%
+# %% tags=["hide-input"]
 probes = {}
 for task, t in TASKS.items():
     train, test = multi_mnist_splits(profile, counts=t["train"])
@@ -109,7 +109,7 @@ fig = plotting.show_images(torch.cat([probes["extrapolation"].tensor()[:5], prob
 # next cell checks by their SHA-256. The interpolation models (`air-counts-013`, `dair-counts-013`)
 # are the same recipe trained on 0, 1 or 3 digits, seeds 0, 1 and 2. No seed is dropped.
 
-# %%
+# %% tags=["hide-input"]
 SEEDS = (0, 1, 2) if profile == "paper" else (seed,)     # the first three seeds, fixed before training
 x3, x2 = probes["extrapolation"].tensor(), probes["interpolation"].tensor()
 ext_models, rows = {}, []
@@ -149,7 +149,7 @@ print(f"DRAW: {draw.record['steps']} steps, {draw.record['wall_time_s'] / 60:.1f
 # Each seed's final count accuracy (deterministic inference) on the held-out images of its own
 # training counts (10,000 images), and on the held-out images of the count it never saw.
 
-# %%
+# %% tags=["hide-input"]
 results = {}                                              # (task, label) -> {seed: metrics}
 for label in ("AIR", "DAIR"):
     results["extrapolation", label] = {}
@@ -189,7 +189,7 @@ display(table.style.format({"own counts: mean": "{:.3f}", "unseen count: mean": 
 # three use the same Gaussian pixel likelihood ($\sigma = 0.3$), so their bounds are in the same
 # units. Right: the count accuracy on the unseen count, logged every 250 steps on 1,000 images.
 
-# %%
+# %% tags=["hide-input"]
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.8))
 plotting.plot_histories(ax1, {f"{label} (0-2 digits)": [r["history"] for r in curves["extrapolation", label].values()]
                               for label in ("AIR", "DAIR")} | {"DRAW (0-2 digits)": [draw.record["history"]]},
@@ -217,7 +217,7 @@ glue("air_elbo", f"{ext_models['AIR', seed].record['metrics']['test_elbo']:.0f}"
 # an image whose run stopped earlier counting 0), and the next lines the counts that seed
 # {glue:text}`seed` infers there.
 
-# %%
+# %% tags=["hide-input"]
 rows = []
 for (task, label), per in results.items():
     for s, v in per.items():
@@ -250,7 +250,7 @@ glue("dair_interp_low", f"{sum(low)} of {len(low)}", display=False)
 # $q(z^3_\mathrm{pres} = 1)$, on images of 2 digits and of the 3 digits seen in training, where
 # steps 1 and 2 are on.
 
-# %%
+# %% tags=["hide-input"]
 rows = []
 for label, m in int_models.items():
     for k, x in ((2, x2), (3, probes["extrapolation"].tensor())):
@@ -271,7 +271,7 @@ display(pd.DataFrame(rows).set_index(["model", "digits"]).style.format(
 # (steps 1, 2, 3 in red, green, blue), then DRAW's reconstructions and its canvas along its steps.
 # Last, the interpolation models on 2-digit images.
 
-# %%
+# %% tags=["hide-input"]
 n_show = 8
 for label, inf in inferred.items():
     fig = plotting.show_reconstructions(x3[:n_show], type(inf)(*[t[:n_show] for t in inf]), label=label,
@@ -292,7 +292,7 @@ for label, inf in inferred2.items():
 # over the digit's ink box (boxes never overlap), and call a digit drawn when at least half of its
 # ink is. The table gives, per model, the share of images in which 0, 1, 2 or 3 digits are drawn.
 
-# %%
+# %% tags=["hide-input"]
 boxes = torch.from_numpy(probes["extrapolation"].boxes)
 recon = {label: inf.reconstruction for label, inf in inferred.items()}
 recon["DRAW"] = torch.cat([draw.reconstruct(part).canvas.sigmoid() for part in x3.split(500)])

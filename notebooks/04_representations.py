@@ -46,7 +46,7 @@ from airlib import claims  # noqa: E402
 
 display(HTML(claims.html(claims.table(profile, chapter=4))))
 
-# %%
+# %% tags=["hide-input"]
 import inspect
 
 import matplotlib.pyplot as plt
@@ -73,10 +73,10 @@ print(cfg)
 # validation set from training digits (used only to choose each classifier's size), and held-out
 # images from MNIST test digits. The labels come from the generator's ground truth:
 
-# %%
+# %% tags=["hide-input"]
 print(inspect.getsource(reps.two_digit_labels).split('"""')[1])
 
-# %%
+# %% tags=["hide-input"]
 sets = reps.two_digit_sets(profile)
 x_test, y_test = sets["test"]
 fig = plotting.show_images(x_test[:8].float() / 255,
@@ -108,7 +108,7 @@ print(inspect.getsource(reps.sort_objects))
 # head, one small network shared by the objects, which only a representation made of objects allows.
 # Every fit runs `epochs` passes over its labelled images, between `min_steps` and `max_steps` steps.
 
-# %%
+# %% tags=["hide-input"]
 results, _ = evaluations.load("representations-results", profile)
 study = results["metrics"]
 for label, src in results["model_config"].items():
@@ -124,7 +124,7 @@ print(f"study: the downstream fits took {fitted / 60:.1f} min in all (assembled 
 # Mean test accuracy over {glue:text}`n_seeds` seeds (different labelled subsets and initialisations),
 # error bars one standard deviation; the dotted line is the majority class.
 
-# %%
+# %% tags=["hide-input"]
 glue("n_seeds", len(cfg.seeds), display=False)
 names = {"AIR": "AIR", "CAE": "CAE", "DRAW": "DRAW", "pixels": "CNN (pixels)"}
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
@@ -144,7 +144,7 @@ plt.show()
 # %% [markdown]
 # ## Accuracy at 100 and 1,000 labels
 
-# %%
+# %% tags=["hide-input"]
 rows = []
 for rep, label in names.items():
     row = {"representation": label}
@@ -160,7 +160,7 @@ display(pd.DataFrame(rows).set_index("representation"))
 # %% [markdown]
 # The heads the validation set chose (head, width, depth), per label count, seed 0:
 
-# %%
+# %% tags=["hide-input"]
 for rep, label in names.items():
     for task in reps.TASKS:
         r = study[rep][task]
@@ -173,7 +173,7 @@ for rep, label in names.items():
 # The paper's claim, that AIR "achieves high accuracy even when data is scarce", made measurable: at least 90% on
 # the sum with at most 1,000 labels, and above the pixel CNN at every label count up to 1,000.
 
-# %%
+# %% tags=["hide-input"]
 def mean_at(rep, task, n):
     r = study[rep][task]
     return float(np.mean(r["accuracy"][r["n"].index(n)]))
@@ -210,7 +210,7 @@ print(f"AIR's best mean sum accuracy with at most 1,000 labels: {best_small:.3f}
 # Training the representation (once, without labels) and fitting the downstream grid (all label
 # counts, seeds and both tasks), on this machine:
 
-# %%
+# %% tags=["hide-input"]
 rows = []
 for rep, label in names.items():
     src = results["model_config"].get(rep)

@@ -60,7 +60,7 @@ from airlib import claims  # noqa: E402
 
 display(HTML(claims.html(claims.table(profile, chapter=5))))
 
-# %%
+# %% tags=["hide-input"]
 import inspect
 import json
 
@@ -109,7 +109,7 @@ cfg
 # %% tags=["hide-output"]
 print(inspect.getsource(scene3d.scenes))
 
-# %%
+# %% tags=["hide-input"]
 identity, pose, images = scene3d.scenes(8, [seed, 99])
 figures.data_set(identity, pose, images, cfg.input_size)
 plt.show()
@@ -153,7 +153,7 @@ print(inspect.getsource(scene3d.level_weights))
 # when AIR samples the type almost uniformly, even a wrongly typed guess is pulled towards the
 # object.
 
-# %%
+# %% tags=["hide-input"]
 truth = (0.2, 0.1, 0.3)                                       # the observed cube: x, y, theta
 figures.likelihood_basin(study.likelihood_basin(renderer, cfg, truth, probe.basin_points), truth[:2])
 plt.show()
@@ -163,7 +163,7 @@ plt.show()
 # the observed angle, averaged over random poses, under the wide level alone (the likelihood this
 # chapter used before, and the first stage of training) and under the pyramid.
 
-# %%
+# %% tags=["hide-input"]
 angles = study.ANGLES_DEG
 drops = study.angle_drops(renderer, cfg, probe.drop_poses, np.random.default_rng(seed))  # (object, level) -> nats
 figures.angle_drops(angles, drops)
@@ -200,7 +200,7 @@ for obj, deg in (("cube", 5), ("cube", 45), ("cylinder", 10), ("cylinder", 180))
 # difference on a $4\times$ supersampled renderer), at poses a few centimetres and degrees off the
 # truth:
 
-# %%
+# %% tags=["hide-input"]
 forward = study.gradient_table(json.loads((airlib.runs.ROOT / "benchmarks" / "render_results.json").read_text()))
 display(forward.style.format(study.GRADIENT_FORMATS).format_index(lambda v: f"{v:g}" if isinstance(v, float) else v))
 print("eps used (x, y, theta):", DEFAULT_EPS)
@@ -223,7 +223,7 @@ glue("eps_theta", f"{DEFAULT_EPS[2]:g}", display=False)
 # the pyramid, where it does. Below, the three columns of the Jacobian of one image: moving the
 # cylinder right, away, and turning it.
 
-# %%
+# %% tags=["hide-input"]
 jac = image_jacobian(renderer, 2, (0.0, 0.0, 0.5))  # (3, 3, H, W)
 figures.jacobian(renderer.render(2, (0.0, 0.0, 0.5)), jac, "cylinder at (0, 0, 0.5)")
 plt.show()
@@ -273,7 +273,7 @@ print(inspect.getsource(direct_optimise))
 # (their JSON records hold the commands, commits and wall times); the `smoke` profile trains tiny
 # ones here.
 
-# %%
+# %% tags=["hide-input"]
 inputs = evaluations.Inputs(profile)                          # the trained networks, each loaded once
 nets = {m: inputs.model(f"3d-{m}") for m in study.METHODS}
 for m, net in nets.items():
@@ -297,7 +297,7 @@ plt.show()
 # {glue:text}`chance_cube` degrees on the cube and {glue:text}`chance_cylinder` on the cylinder. Direct optimisation, at about a second per image, is run on the
 # first `direct_scenes` scenes; the networks' numbers on that subset are given too.
 
-# %%
+# %% tags=["hide-input"]
 air, sup, direct, rot = res["air"], res["supervised"], res["direct"], study.rotation_deg
 display(study.comparison_table(res, {m: net.record["wall_time_s"] / 60 for m, net in nets.items()}))
 print("* on the scenes direct optimisation was run on")
@@ -319,7 +319,7 @@ glue("direct_seconds", f"{direct['seconds_per_image']:.1f}", display=False)
 # networks; the best of three typed descents for direct optimisation), drawn by the renderer. The
 # number under each image is its rotation error in degrees, modulo the object's symmetry.
 
-# %%
+# %% tags=["hide-input"]
 test_identity, test_pose = study.held_out(profile)
 sel = study.fig8_scenes(test_identity, direct["scenes"], dict(probe.fig8_per_type))
 figures.inferences(study.rerendered(renderer, inferred, test_identity, test_pose, sel), test_identity[sel])
@@ -335,7 +335,7 @@ plt.show()
 # the worst possible answer. Below, every held-out cube: the predicted angle against the true one,
 # for AIR and the supervised network, and the histogram of the error modulo 90 degrees.
 
-# %%
+# %% tags=["hide-input"]
 cubes = study.cube_angles(inferred, test_identity, test_pose)
 figures.cube_symmetry(cubes["true_deg"], cubes["pred"], cubes["error"], cubes["modes_mean"])
 plt.show()
@@ -378,7 +378,7 @@ glue("cube_readers", {(True, False): "AIR reads the cube's angle and the supervi
 # error at the end of each restart (cubes and cylinders of the right type), and the descents'
 # log-likelihood over the Adam steps for 50 test images.
 
-# %%
+# %% tags=["hide-input"]
 stab = direct["stability"]
 glue("restarts", f"{stab['restarts']}", display=False)
 glue("stability_scenes", f"{stab['scenes']}", display=False)
@@ -404,7 +404,7 @@ print(json.dumps({k: stab[k] for k in ("restarts", "scenes", "disagree", "wrong_
 # The comparison above is seed 0. The same configuration (no per-seed tuning) trained with other
 # seeds, each scored by its own record on the {glue:text}`test_scenes` held-out scenes:
 
-# %%
+# %% tags=["hide-input"]
 air_seeds = inputs.records("3d-air")                          # seed -> record (paper: every committed seed)
 seed_rows = study.seed_table(air_seeds)
 display(seed_rows.style.format({k: f for k, f in study.FORMATS.items() if k in seed_rows.columns}))
@@ -447,13 +447,13 @@ glue("seeds_enough", "These are the ten seeds this project asks of a recipe befo
 # Each line is computed from the tables above: the paper's claim (or this project's target for
 # it), the number that tests it, and whether it holds.
 
-# %%
+# %% tags=["hide-input"]
 verdicts = study.claims(res, seed_rows, nets["supervised"].record["wall_time_s"] / 60)
 display(verdicts.assign(holds=verdicts.holds.map({True: "holds", False: "does not hold"})))
 glue("claims_held", f"{int(verdicts.holds.sum())} of {len(verdicts)}", display=False)
 glue("claims_failed", "; ".join(verdicts.index[~verdicts.holds]) or "none", display=False)
 
-# %%
+# %% tags=["hide-input"]
 state = {m: (study.angle_state(res[m], "cube"), study.angle_state(res[m], "cylinder")) for m in res}
 glue("air_angle_sentence", {
     ("learned", "learned"): "AIR learns the angle of both objects without a label",
@@ -505,7 +505,7 @@ display(pd.DataFrame(state, index=["cube's angle", "cylinder's angle"]).rename(
 # whole pyramid; the prior of the angle is uniform, so the joint differs by the likelihood alone) which
 # of the two angles it prefers.
 
-# %%
+# %% tags=["hide-input"]
 check = study.angle_check(nets["air"], cfg, test_identity, test_pose, renderer, probe.angle_check_scenes)
 if not check["missed"]:
     angle_check = (f"In none of the first {check['scenes']} held-out scenes is AIR's angle more than 5 degrees off, "

@@ -57,7 +57,7 @@ from airlib import claims  # noqa: E402
 
 display(HTML(claims.html(claims.table(profile, chapter=6))))
 
-# %%
+# %% tags=["hide-input"]
 import inspect
 import json
 import warnings
@@ -116,7 +116,7 @@ cfg
 # %% tags=["hide-output"]
 print(inspect.getsource(tabletop_scenes.sample_scenes))
 
-# %%
+# %% tags=["hide-input"]
 rows = [("types may repeat", dict(repeats=True)), ("each type at most once", dict(repeats=False)),
         ("moving camera", dict(repeats=True, moving_camera=True))]
 figures.sample_scenes([(title, tabletop_scenes.sample_scenes(6, np.random.default_rng([seed, r]), spec=SPEC, **kw))
@@ -143,7 +143,7 @@ plt.show()
 # true scene gains over the empty table. At chapter 5's 0.1 a cup gains about as much as its prior and
 # the spread of $q(z_{\text{where}})$ cost, and a network trained so counted no lone cup at all.
 
-# %%
+# %% tags=["hide-input"]
 probes = scores["probes"]
 worth = pd.DataFrame({f"sigma_x = {sigma}": by_kind for sigma, by_kind in probes["worth"].items()})
 display(worth.style.format("{:.0f}").set_caption("nats an object at its place gains over the empty table (wide level)"))
@@ -165,7 +165,7 @@ glue("cup_worth", f"{worth.loc['cup', f'sigma_x = {cfg.sigma_x:g}']:.0f}", displ
 # (`tabletop_scenes.overlap_log_prior`). The cell below measures the problem on held-out scenes: the
 # log-likelihood of the true scene with one of its objects described a second time, at its own place.
 
-# %%
+# %% tags=["hide-input"]
 dup = probes["duplicate"]
 print(f"likelihood lost by describing an object twice: max {dup['max_gap']:.3f} nats over {dup['scenes']} scenes; "
       f"the overlap term charges {dup['penalty_min']:.0f}-{dup['penalty_max']:.0f} nats")
@@ -203,7 +203,7 @@ print(inspect.getsource(tabletop_air.TabletopAIR.loss))
 # of one training step; the renderer's speed with all nine meshes loaded is in
 # `benchmarks/tabletop_render.json`.
 
-# %%
+# %% tags=["hide-input"]
 fps = json.loads((airlib.runs.ROOT / "benchmarks" / "tabletop_render.json").read_text())["median_fps"]
 per_step = scores["renders_per_step"]
 print(f"one step of batch {cfg.batch} (moving camera, a fresh network): {per_step} renders; "
@@ -231,7 +231,7 @@ glue("render_s", f"{per_step / fps['render']:.2f}", display=False)
 # both data sets, and the same network with its labels sorted by type (absent slots last), the
 # ordering that makes supervision "straightforward when there are no repetitions".
 
-# %%
+# %% tags=["hide-input"]
 records = {label: inputs.record(name, seed) for label, name in study.NETWORKS.items()}
 for label, r in records.items():
     exp = experiments.get(study.NETWORKS[label])
@@ -255,7 +255,7 @@ plt.show()
 # to a true one by the permutation with the least total distance; reconstruction error is the mean
 # squared difference of the observed and re-rendered $32\times32$ images.
 
-# %%
+# %% tags=["hide-input"]
 networks = scores["networks"]
 truths, guesses = study.truths(profile), study.guesses(tensors)     # held-out scenes; each network's inference
 n_test = len(truths["AIR"].present)
@@ -332,7 +332,7 @@ glue("verdict", "AIR and DAIR meet the paper's picture here." if all(checks.valu
 # The tables above are seed 0. DAIR's recipe trained with other seeds (no per-seed tuning), each scored
 # by its own record on the {glue:text}`n_test` held-out scenes:
 
-# %%
+# %% tags=["hide-input"]
 seeds = pd.DataFrame(scores["seeds"]["rows"]).T
 seeds.index = seeds.index.astype(int).rename("seed")
 display(seeds.style.format({"count": "{:.1%}", "identity": "{:.1%}", "position": "{:.3f}", "minutes": "{:.0f}",
@@ -382,7 +382,7 @@ glue("dair_seeds_pending",
 # true scene with that of AIR's inferred one, under the likelihood AIR is trained with
 # (`airlib.tabletop_scenes.log_prior` is the prior part of its ELBO).
 
-# %%
+# %% tags=["hide-input"]
 for net, key in (("AIR", "joint"), ("DAIR", "dair_joint")):
     joint, counts = scores["joint"][net], scores["counts"][net]
     display(pd.DataFrame(counts["confusion"]).T.fillna(0).astype(int).sort_index().sort_index(axis=1)
@@ -414,7 +414,7 @@ glue("joint_n", f"{scores['joint']['AIR']['n']}", display=False)
 # Which objects are missed? On the held-out scenes that hold a single object, the share each network counts
 # right, by the object's type:
 
-# %%
+# %% tags=["hide-input"]
 lone = scores["lone"]
 display(pd.DataFrame({net: {f"lone {k}": v for k, v in r["right"].items()} for net, r in lone.items()}).T
         .style.format("{:.0%}"))
@@ -438,7 +438,7 @@ glue("lone_weakest", "; ".join(weakest), display=False)
 # moving-camera networks.
 
 
-# %%
+# %% tags=["hide-input"]
 examples = [b for b in range(n_test) if truths["AIR"].present[b].sum() >= 2][:4]
 cam_examples = [b for b in range(n_test) if truths["AIR, moving camera"].present[b].sum() >= 2][:4]
 figures.scenes_from_above([(net, truths[net], guesses[net], picks, cam) for net, picks, cam in (
@@ -449,7 +449,7 @@ plt.show()
 # %% [markdown]
 # ## Fig. 9, middle: AIR against the supervised networks
 
-# %%
+# %% tags=["hide-input"]
 figures.against_supervised(networks, [
     ("types repeat", "AIR", "supervised", "supervised by type"),
     ("each type once", "AIR, each type once", "supervised, each type once", "supervised by type, each type once")])
@@ -462,7 +462,7 @@ plt.show()
 # the step that describes them (first row of each network) and by their inferred type (second row). Objects
 # are exchangeable in Eq. (8), so each network chooses its own order of description.
 
-# %%
+# %% tags=["hide-input"]
 fig, step_kinds = figures.where_steps_look({net: guesses[net] for net in ("AIR", "DAIR")})
 plt.show()
 display(step_kinds)
@@ -473,7 +473,7 @@ display(step_kinds)
 # Held-out scenes from a random camera (top), the re-rendered inferences of the AIR and DAIR networks with
 # $F(\mathbf{x})$ and of the sleep-trained network (below), and the distribution of their camera angle errors.
 
-# %%
+# %% tags=["hide-input"]
 figures.moving_camera(truths["AIR, moving camera"], {net.split(",")[0]: guesses[net] for net in (
     "AIR, moving camera", "DAIR, moving camera", "sleep phase, moving camera")}, renderer)
 plt.show()
@@ -499,7 +499,7 @@ glue("cam_far", f"{study_cfg.camera_far_deg:g}", display=False)
 # by up to {glue:text}`colour_jitter` per channel; the model's own renderer stays unperturbed). Below, what
 # the perturbations look like.
 
-# %%
+# %% tags=["hide-input"]
 shown = truths["AIR"].take(slice(6))
 figures.image_rows([("plain renders", renderer.render_batch(*shown)), ("with colour and size perturbations",
                     T.perturbed_images(shown, np.random.default_rng([seed, 11]), cfg.render_size))])
@@ -515,7 +515,7 @@ glue("colour_jitter", f"{T.COLOUR_JITTER:g}", display=False)
 # renders and the one trained on perturbed ones, score the same held-out scenes rendered plainly and rendered
 # with fresh perturbations.
 
-# %%
+# %% tags=["hide-input"]
 transfer_record, transfer_tensors = evaluations.load("tabletop-transfer", profile, inputs)
 moved = transfer_record["metrics"]                       # network -> seed -> scenes -> {count, identity, position}
 
@@ -566,7 +566,7 @@ glue("perturbed_verdict", "The perturbed training raises both the count and the 
 # and each image costs six passes instead of one. Each network trains for {glue:text}`sleep_steps` steps of
 # {glue:text}`batch` fresh scenes; the seeds below played no part in choosing the recipe (seed 100 did).
 
-# %%
+# %% tags=["hide-input"]
 sleep_cfg = experiments.config("tabletop-air-sleep-type", profile)[1]
 sleep_rows = {data_set: study.seeds_table(inputs.records(name), ()) for data_set, name in study.SLEEP.items()}
 sleep_seeds = pd.concat({data_set: pd.DataFrame(rows).T for data_set, rows in sleep_rows.items()},
@@ -603,7 +603,7 @@ missed = [f"{k} ({v['result']})" for k, v in sleep_checks.items() if not v["met"
 glue("sleep_targets_met", f"{len(sleep_checks) - len(missed)} of {len(sleep_checks)}", display=False)
 glue("sleep_missed", "Missed: " + "; ".join(missed) + "." if missed else "None is missed.", display=False)
 
-# %%
+# %% tags=["hide-input"]
 orders = pd.DataFrame({order: {int(s): r for s, r in study.seeds_table(inputs.records(name), ()).items()}
                        for order, name in (("in order of type", "tabletop-air-sleep-type"),
                                            ("as a set (every order)", "tabletop-air-sleep"))})
@@ -636,7 +636,7 @@ glue("order_minutes", f"{span(typed['minutes'], '{:.0f}')} minutes against {span
 #
 # Side by side on the same held-out scenes (seed 0 of each; the results table above has every score):
 
-# %%
+# %% tags=["hide-input"]
 figures.against_supervised(networks, [
     ("types repeat", "AIR", "supervised", "supervised by type", "sleep phase"),
     ("each type once", "AIR, each type once", "supervised, each type once", "supervised by type, each type once",
@@ -664,7 +664,7 @@ plt.show()
 # phase alone (the networks above), the wake phase alone ({glue:text}`wake_batch` perturbed images per step), and
 # both.
 
-# %%
+# %% tags=["hide-input"]
 wake_cfg = experiments.config("tabletop-air-wake-sleep-perturbed", profile)[1]
 phases = transfer_table(transfer.PHASES)
 display(phases.style.format(fmt, na_rep=NONE))
