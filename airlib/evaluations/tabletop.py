@@ -169,10 +169,14 @@ def compute(inputs: Inputs, profile: str) -> tuple[dict, dict[str, torch.Tensor]
     study = study_config(profile)
     renderer = T.renderer(cfg.render_size)
     held, networks, inferred, tensors = truths(profile), {}, {}, {}
+    rendered = {}                                   # (repeats, moving camera, scenes) -> the held-out images
     for label, name in NETWORKS.items():
-        net, truth = inputs.model(name), held[label]
-        images = renderer.render_batch(*truth)
-        guess = experiments.get(name).infer(net, images)
+        net, truth, exp = inputs.model(name), held[label], experiments.get(name)
+        data_set = (exp.repeats, exp.moving_camera, len(truth.present))
+        if data_set not in rendered:                # networks of one data set share its held-out scenes
+            rendered[data_set] = renderer.render_batch(*truth)
+        images = rendered[data_set]
+        guess = exp.infer(net, images)
         networks[label] = T.score(truth, guess, images, renderer.render_batch(*guess)) | {
             "minutes": net.record["wall_time_s"] / 60}
         inferred[label] = guess
