@@ -340,8 +340,7 @@ display(seeds.style.format({"count": "{:.1%}", "identity": "{:.1%}", "position":
 pending = scores["seeds"]["pending"]
 glue("dair_seed_n", f"{len(seeds)}", display=False)
 for column, key in (("count", "dair_seed_count_range"), ("identity", "dair_seed_id_range")):
-    lo, hi = seeds[column].min(), seeds[column].max()
-    glue(key, f"{lo:.1%}" if lo == hi else f"{lo:.1%} to {hi:.1%}", display=False)
+    glue(key, claims.span(seeds[column]), display=False)
 glue("dair_seed_count_mean", f"{seeds['count'].mean():.1%}", display=False)
 glue("n_check", f"{dair_cfg.check_scenes}", display=False)
 gain = study.lower_rate_gain(scores["seeds"]["rows"], study_cfg.pilot_seeds)
@@ -576,11 +575,7 @@ display(sleep_seeds.style.format({"count": "{:.1%}", "identity": "{:.1%}", "posi
 sleep = sleep_seeds.loc["types repeat"]
 moving_sleep, norep_sleep = sleep_seeds.loc["moving camera"], sleep_seeds.loc["each type once"]
 
-
-def span(values, fmt="{:.1%}"):
-    """'a to b' over seeds, or the one value."""
-    lo, hi = values.min(), values.max()
-    return fmt.format(lo) if lo == hi else f"{fmt.format(lo)} to {fmt.format(hi)}"
+span = claims.span                                        # "lo to hi" over seeds, or the one value
 
 
 for key, text in {"sleep_steps": f"{sleep_cfg.steps:,}", "sleep_n": f"{len(sleep)}",
