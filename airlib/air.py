@@ -235,6 +235,17 @@ class AIR(nn.Module):
         # log p(z_pres^i = 0) = log(1 - rho);  -log q(z_pres^i = 0) = softplus(logit)
         return loglik + math.log1p(-self._rho(pres_prior)) + F.softplus(trace.pres_logit)
 
+    def prefix_loglik(self, trace: Trace, images: Tensor) -> Tensor:
+        """How well each proper prefix of the sequence explains the image: (B, N - 1).
+
+        Column ``i - 1`` is ``log p(x | z^{1:i})``, the likelihood of the canvas that steps ``1..i`` drew,
+        for ``i = 1 .. N - 1`` (the full sequence's term is ``elbo_terms``' ``loglik``). Pathwise in
+        ``z_what`` and ``z_where``; the training warm-up (``experiments.multi_mnist``) rewards it so that
+        the first steps learn to explain whole objects before the presence prior makes them costly.
+        """
+        partial = trace.partial[:, 1:]                                   # (B, N - 1, H, W)
+        return est.normal_log_prob(images[:, None], partial, self.config.likelihood_sd).flatten(2).sum(2)
+
     @staticmethod
     def pres_log_q(trace: Trace) -> Tensor:
         """log q(z_pres^i | x, z^{1:i-1}): (B, N), zero after the first absent step,

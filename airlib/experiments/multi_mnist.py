@@ -31,6 +31,9 @@ class TrainConfig:
     prior_start: float = 0.5            # rho at step 0 (objects cost nothing), annealed log-linearly ...
     prior_end: float = 1e-7             # ... to this value (an object costs 16 nats) at step `anneal_steps`
     anneal_steps: int = 4000
+    greedy_weight: float = 0.0          # warm-up: weight of sum_i log p(x | z^{1:i}) over the proper prefixes
+                                        # (AIR.prefix_loglik), decayed linearly to 0 at step `greedy_steps`
+    greedy_steps: int = 2000
     log_every: int = 200
     eval_images: int = 1000             # held-out images for the logged count accuracy
     checkpoint_seconds: float = 180.0
@@ -51,6 +54,13 @@ def pres_prior_at(cfg: TrainConfig, step: int) -> float:
     """rho annealed log-linearly from ``prior_start`` to ``prior_end`` over ``anneal_steps``."""
     t = min(1.0, step / max(1, cfg.anneal_steps))
     return math.exp((1 - t) * math.log(cfg.prior_start) + t * math.log(cfg.prior_end))
+
+
+def greedy_weight_at(cfg: TrainConfig, step: int) -> float:
+    """The warm-up's weight: ``greedy_weight`` at step 0, linearly to 0 at ``greedy_steps``."""
+    if cfg.greedy_weight <= 0 or step >= cfg.greedy_steps:
+        return 0.0
+    return cfg.greedy_weight * (1.0 - step / cfg.greedy_steps)
 
 
 def window_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -153,6 +163,9 @@ class MultiMNISTExperiment(Experiment):
         dev = next(model.parameters()).device
         x, counts = batch[0].to(dev), batch[1].to(dev)
         loss, info = model.loss(x, pres_prior_at(cfg, step), generator)
+        weight = greedy_weight_at(cfg, step)
+        if weight > 0:      # warm-up: each prefix of the steps also explains the image (AIR.prefix_loglik)
+            loss = loss - weight * model.prefix_loglik(info["trace"], x).sum(1).mean()
         acc = (info["z_pres"].sum(1).long() == counts).float().mean().item()
         return loss, dict(elbo=info["elbo"].mean().item(), count_acc=acc)
 
