@@ -409,3 +409,19 @@ def test_generate_shapes():
     model = AIR(AIRConfig(**SMALL))
     out = model.generate(7, generator=torch.Generator().manual_seed(0), pres_prior=0.5)
     assert out.shape == (7, 50, 50) and torch.all(out >= 0)
+
+
+def test_prefix_loglik_is_the_likelihood_of_the_first_steps_canvas(model):
+    """Against a second rendering: steps 1..i placed one by one with the spatial transformer."""
+    from airlib import spatial
+    x = _images(6)
+    tr = model(x, sample=True, generator=torch.Generator().manual_seed(4))
+    got = model.prefix_loglik(tr, x)                                   # (B, N - 1)
+    cfg = model.config
+    canvas = torch.zeros_like(x)
+    for i in range(cfg.max_steps - 1):
+        patch = model.decoder(tr.z_what[:, i]).view(-1, cfg.window, cfg.window)
+        canvas = canvas + tr.z_pres[:, i, None, None] * spatial.place(patch, tr.z_where[:, i], cfg.image_size)
+        want = Normal(canvas, cfg.likelihood_sd).log_prob(x).flatten(1).sum(1)
+        torch.testing.assert_close(got[:, i], want, rtol=1e-5, atol=1e-3)
+    assert got.shape == (6, cfg.max_steps - 1) and got.requires_grad

@@ -270,3 +270,23 @@ def test_artifacts_keep_fp16_only_where_the_values_fit():
     kept = T.storable(large)
     assert kept.dtype == torch.float32 and torch.equal(kept, large)
     assert T.storable(torch.tensor([3, 70000])).dtype == torch.int64       # integers untouched
+
+
+def test_the_greedy_warm_up_adds_its_decaying_prefix_term():
+    """The warm-up's weight decays linearly to 0, and the loss moves by exactly weight * sum_i log p(x | z^{1:i})."""
+    import dataclasses
+    from airlib.experiments import multi_mnist as mm
+    from airlib.air import AIR
+    cfg = dataclasses.replace(mm.SMOKE, greedy_weight=2.0, greedy_steps=100)
+    assert [mm.greedy_weight_at(cfg, s) for s in (0, 25, 100, 150)] == [2.0, 1.5, 0.0, 0.0]
+    assert mm.greedy_weight_at(mm.SMOKE, 0) == 0.0                     # off unless asked for
+    exp = experiments.get("air-multi-mnist")
+    torch.manual_seed(0)
+    model = AIR(mm.smoke_model(False))
+    x = torch.rand(4, 50, 50, generator=torch.Generator().manual_seed(0))
+    batch = (x, torch.zeros(4, dtype=torch.long))
+    plain, _ = exp.loss(model, batch, mm.SMOKE, 25, torch.Generator().manual_seed(1))
+    warm, _ = exp.loss(model, batch, cfg, 25, torch.Generator().manual_seed(1))
+    _, info = model.loss(x, mm.pres_prior_at(cfg, 25), torch.Generator().manual_seed(1))
+    prefix = model.prefix_loglik(info["trace"], x).sum(1).mean()
+    torch.testing.assert_close(warm, plain - 1.5 * prefix)
