@@ -139,22 +139,42 @@ COUNT_TARGET = 0.98          # a multi-MNIST run succeeds when it counts 98% of 
 GENERALIZES, UNABLE = 0.8, 0.1   # count accuracy on an unseen count: "generalizes well", "effectively unable"
 
 
-def counts(name: str) -> Callable[[Sources], Finding]:
+def counts(name: str, beyond: str | None = None) -> Callable[[Sources], Finding]:
     def measure(src: Sources) -> Finding:
-        """Reproduced if at least 9 of 10 seeds (90%) count at least 98% of the held-out images right, partly if at
-        least half do, else not reproduced. The number names the seeds that the recipe's ablation also ran."""
+        """Over the seeds that played no part in choosing the recipe (those its ablation did not run), when there
+        are at least 10: reproduced if at least 90% count at least 98% of the held-out images right, partly if at
+        least half do, else not reproduced. Without 10 such seeds, over every committed seed, naming the seeds
+        the ablation ran. The seeds the recipe was chosen on are reported beside, and ``beyond`` (a recipe that
+        goes beyond the paper) on its own seeds, neither entering the verdict."""
         acc = src.metric(name, "test_count_accuracy")
-        hits = [s for s, a in acc.items() if a >= COUNT_TARGET]
-        images = {r["metrics"]["test_images"] for r in src.records(name).values()}
-        tuned = {r["seed"] for r in src.document("air-multi-mnist-ablation.json")["runs"]} & set(acc)
-        text = (f"{len(hits)} of {len(acc)} seeds ({seeds_text(acc)}) count {COUNT_TARGET:.0%} or more of "
-                f"{'/'.join(f'{n:,}' for n in sorted(images))} held-out images right ({span([acc[s] for s in hits])})"
-                if hits else f"no seed of {seeds_text(acc)} counts {COUNT_TARGET:.0%} right")
-        text += "".join(f"; seed {s}: {a:.1%}" for s, a in sorted(acc.items()) if s not in hits)
-        if tuned:
+        tuned = {r["seed"] for r in src.document("air-multi-mnist-ablation.json")["runs"]
+                 if r["experiment"] == name} & set(acc)
+        fresh = {s: a for s, a in acc.items() if s not in tuned}
+        judged = fresh if len(fresh) >= 10 else acc
+        images = {src.records(name)[s]["metrics"]["test_images"] for s in judged}
+        text = success_text(judged, images)
+        if judged is fresh and tuned:
+            text = (f"on {seeds_text(fresh)}, which played no part in choosing the recipe: {text}; on "
+                    f"{seeds_text(tuned)}, on which it was chosen: " + success_text({s: acc[s] for s in tuned}))
+        elif tuned:
             text += f"; the recipe was chosen on short runs of {seeds_text(tuned)}"
-        return Finding(text, by_share(len(hits), len(acc)))
+        if beyond and src.records(beyond):
+            text += f"; beyond the paper, with a greedy warm-up: " + success_text(src.metric(beyond,
+                                                                                            "test_count_accuracy"))
+        hits = sum(a >= COUNT_TARGET for a in judged.values())
+        return Finding(text, by_share(hits, len(judged)))
     return measure
+
+
+def success_text(acc: dict[int, float], images=()) -> str:
+    """``"9 of 10 seeds (seeds 0-9) count 98% or more of 10,000 held-out images right (99.4-99.5%); seed 7:
+    40.5%"``."""
+    hits = [s for s, a in acc.items() if a >= COUNT_TARGET]
+    of = f"{'/'.join(f'{n:,}' for n in sorted(images))} " if images else ""
+    text = (f"{len(hits)} of {len(acc)} seeds ({seeds_text(acc)}) count {COUNT_TARGET:.0%} or more of {of}held-out "
+            f"images right ({span([acc[s] for s in hits])})" if hits
+            else f"no seed of {seeds_text(acc)} counts {COUNT_TARGET:.0%} right")
+    return text + "".join(f"; seed {s}: {a:.1%}" for s, a in sorted(acc.items()) if s not in hits)
 
 
 def extrapolation(src: Sources) -> Finding:
@@ -329,7 +349,7 @@ CLAIMS = (
     Claim("baseline-variance", 1, "Sec. I-B", "\"We reduce its variance using appropriately structured baselines\"",
           baseline_variance),
     Claim("air-count", 2, "Sec. II, Fig. 4", "Trained without supervision, AIR \"identifies the number of digits "
-          "correctly\"; it \"can reliably learn\" to detect them", counts("air-multi-mnist")),
+          "correctly\"; it \"can reliably learn\" to detect them", counts("air-multi-mnist", "air-warmup-multi-mnist")),
     Claim("dair-count", 2, "Sec. II", "DAIR, \"a variant\" whose inference network reads an error canvas, learns "
           "to count as AIR does", counts("dair-multi-mnist")),
     Claim("extrapolation", 3, "Sec. II-A, Fig. 6", "Trained on up to 2 digits, AIR \"is effectively unable to infer "

@@ -65,11 +65,28 @@ def test_parts_rule(held, parts, verdict):
                                                (4, "not reproduced"), (0, "not reproduced")])
 def test_count_claim_over_ten_seeds(reaching, verdict):
     src = Fake(records={"air-multi-mnist": count_records([0.99] * reaching + [0.40] * (10 - reaching))},
-               documents={"air-multi-mnist-ablation.json": {"runs": [{"seed": 3}]}})
+               documents={"air-multi-mnist-ablation.json": {"runs": [{"seed": 3, "experiment": "air-multi-mnist"},
+                                                                      {"seed": 4, "experiment": "dair-multi-mnist"}]}})
     found = claims.counts("air-multi-mnist")(src)
     assert found.verdict == verdict
     assert found.number.startswith(f"{reaching} of 10 seeds (seeds 0-9)" if reaching else "no seed of seeds 0-9")
     assert found.number.endswith("the recipe was chosen on short runs of seed 3")
+
+
+def test_count_claim_is_judged_on_the_seeds_the_recipe_was_not_chosen_on():
+    """Seeds 0-9 chose the recipe and all succeed; seeds 10-19 are fresh and 7 of them succeed: the verdict is
+    theirs (partly), and the chosen seeds and the recipe beyond the paper are reported beside it."""
+    accs = [0.99] * 10 + [0.99] * 7 + [0.34] * 3
+    warm = count_records([0.99] * 10)
+    src = Fake(records={"air-multi-mnist": count_records(accs), "air-warmup": {s + 10: r for s, r in warm.items()}},
+               documents={"air-multi-mnist-ablation.json": {
+                   "runs": [{"seed": s, "experiment": "air-multi-mnist"} for s in range(10)]}})
+    found = claims.counts("air-multi-mnist", "air-warmup")(src)
+    assert found.verdict == "partly"
+    assert found.number.startswith("on seeds 10-19, which played no part in choosing the recipe: 7 of 10 seeds")
+    assert "on seeds 0-9, on which it was chosen: 10 of 10 seeds" in found.number
+    assert found.number.endswith("with a greedy warm-up: 10 of 10 seeds (seeds 10-19) count 98% or more of "
+                                 "held-out images right (99.0%)")
 
 
 @pytest.mark.parametrize("factor, verdict", [(1.5, "reproduced"), (5, "partly"), (20, "not reproduced")])
