@@ -86,97 +86,12 @@ print(f"{len(train_set)} training and {len(test_set)} held-out images; counts {s
 fig = plotting.show_images(x_test[:10], titles=[f"{n} digit" + "s" * (n != 1) for n in c_test[:10].tolist()])
 
 # %% [markdown]
-# ## The model (Fig. 2)
-#
-# The generative model draws the number of objects from a geometric prior truncated at $N = 3$
-# (written as the unary code $z_\mathrm{pres}$), and for each object a code $z_\mathrm{what} \sim
-# \mathcal{N}(0, I)$ that the decoder turns into a 28x28 patch, and a pose $z_\mathrm{where} = (s, x, y)$
-# at which a spatial transformer places it on the canvas:
-#
-# $$p_\theta(\mathbf{x}) = \sum_{n=0}^{N} p_N(n) \int p^z_\theta(\mathbf{z}|n)\, p^x_\theta(\mathbf{x}|\mathbf{z})\, d\mathbf{z}. \quad (1)$$
-#
-# The paper does not say which pixel likelihood it uses. We take $\mathbf{x} \sim \mathcal{N}(\sum_i
-# z^i_\mathrm{pres} y^i, 0.3^2 I)$ (as Pyro's AIR does): leaving a digit out then costs hundreds of
-# nats, while an object costs its prior, $-\log \rho$ for the presence plus the KL of its
-# $z_\mathrm{what}$ and $z_\mathrm{where}$. That is the Occam's razor that makes counting possible.
-# The paper's Fig. 2, drawn from the library:
-
-# %% tags=["hide-input"]
-fig = plotting.model_diagram(airlib.config("air-multi-mnist", "paper")[0])
-plt.show()
-
-# %% [markdown]
-# The diagram is drawn from `AIRConfig`, so its sizes are the library's. The model's docstring states it in full:
-
-# %% tags=["hide-output"]
-print(airlib.air.__doc__)
-
-# %% [markdown]
-# The inference network of Eq. (2) runs for $N$ steps. At each step an LSTM reads the image (AIR) or
-# the error canvas $\mathbf{x}^i - \mathbf{x}$ (DAIR) and the previous step's latents, and outputs
-# $q(z^i_\mathrm{pres})$ and $q(z^i_\mathrm{where})$; the window at $z^i_\mathrm{where}$ is cut out by the
-# inverse spatial transformer and encoded into $q(z^i_\mathrm{what})$:
-
-# %% tags=["hide-output"]
-print(inspect.getsource(airlib.air.AIR.forward))
-
-# %% [markdown]
-# ## Learning (Sec. I-B)
-#
-# Continuous latents use the pathwise gradient, Eq. (6); each $z^i_\mathrm{pres}$ uses the likelihood
-# ratio estimator, Eq. (7), credited only with the terms it can change (`estimators.learning_signal`).
-# Its baseline has two parts. The first is exact: if $z^i_\mathrm{pres} = 0$, every later step is
-# absent too, so the learning signal of *stopping* at step $i$ is known without sampling
-# ($\log p(\mathbf{x}|\mathbf{z}^{1:i-1}) + \log p(z^i_\mathrm{pres}=0) - \log q(z^i_\mathrm{pres}=0)$);
-# subtracting it makes the score term vanish when the sample stops, and equal to *value of continuing
-# minus value of stopping* when it continues. The second is NVIL's learned baseline, an MLP of the
-# detached image features and LSTM state that regresses the remainder.
-
-# %% tags=["hide-output"]
-print(inspect.getsource(airlib.air.AIR.stop_value))
-print(inspect.getsource(airlib.air.AIR.loss))
-
-# %% [markdown]
-# ### What makes training reliable and fast
-#
-# Public AIR implementations often get stuck using all three steps, or succeed in only some seeds.
-# These choices (all in `airlib.config("air-multi-mnist", "paper")`) made it work here:
-
-# %% tags=["hide-input"]
-model_cfg, train_cfg = airlib.config("air-multi-mnist", "paper")
-print(model_cfg)
-print(train_cfg)
-
-# %% [markdown]
-# * **Objects start mostly absent** (`init_pres_logit = -2`: $q(z^i_\mathrm{pres} = 1) = 0.12$ at
-#   first). Step 1 then learns to find *a* digit in every image before later steps are switched on
-#   for the remaining digits. This was the decisive change; see "Two recipes" below.
-# * **A prior on the window size that matches the objects** (`scale_prior = (2.2, 0.1)`, windows of
-#   about 23 pixels, while MNIST ink fits in 20x20). In short runs with a loose scale prior, one
-#   window grew to cover both digits of an image and the model settled on counting 1 for 2-digit
-#   images; with a tight one a window cannot hold two digits. (An early observation from runs that
-#   were not recorded, so we give no number for it.)
-# * **A presence prior annealed from free to expensive**: $\rho$ goes log-linearly from 0.5 (an
-#   object costs nothing) to $10^{-7}$ (16 nats per object) over the first 4,000 steps. With a
-#   constant $\rho = 0.01$, short (unrecorded) runs kept all three steps for every non-empty image:
-#   a helper step improves a blurry reconstruction by more than $-\log 0.01 = 4.6$ nats.
-# * **The exact stop-value baseline** for $z_\mathrm{pres}$ (above), plus NVIL's learned baseline with
-#   a ten times larger learning rate than the model's.
-# * **A decoder that starts near empty** (output bias $-2$), and an inference network whose first
-#   windows sit at the centre at the prior's scale with a small standard deviation (0.1).
-# * **Adam at $10^{-3}$** (ten times the usual $10^{-4}$), decayed linearly to $10^{-4}$ over the
-#   second half of training, with **the gradient's norm clipped at 10**. Clipping is what made the
-#   recipe reliable: without it, a run sometimes locks into the over-counting state in its first few
-#   hundred steps (the reliability section below measures this over seeds).
-#
-# How we arrived at this recipe is told in the appendix at the end of the chapter.
-
-# %% [markdown]
 # ## Load (paper) or train (smoke)
 
 # %% tags=["hide-input"]
 air = airlib.load_or_train("air-multi-mnist", profile, seed)
 dair = airlib.load_or_train("dair-multi-mnist", profile, seed)
+model_cfg, train_cfg = airlib.config("air-multi-mnist", "paper")
 air_records = seed_records("air-multi-mnist", profile, air.record)
 dair_records = seed_records("dair-multi-mnist", profile, dair.record)
 records = {f"AIR seed {seed}": air.record, f"DAIR seed {seed}": dair.record}
@@ -237,35 +152,60 @@ display(pd.DataFrame(rows).set_index("run").style.format(
 # Training minutes count the training steps only (the periodic evaluations on 1,000 held-out
 # images are excluded); seconds per step average over the whole run, on the machine named above.
 #
-# ## Reliability over ten seeds
+# ## Reliability over seeds
 #
-# The paper says AIR "can reliably learn" to count. We train seeds 0 to 9 of AIR and of DAIR with one
-# configuration (the one printed above; no per-seed tuning) and count a run as a success when its
-# deterministic count accuracy on all 10,000 held-out images reaches 98%. Every seed's record is
-# committed; the weights of seeds 0 to 2 (and of a failing seed, if any) are too.
+# The paper says AIR "can reliably learn" to count. Each model is trained with one configuration (the
+# one printed under "What makes training reliable" below; no per-seed tuning), and a run counts as a
+# success when its deterministic count accuracy on all 10,000 held-out images reaches 98%. The recipe was chosen on short runs of seeds
+# 0 to 9 (the ablation below), so those seeds flatter it; seeds 10 to 19 played no part in choosing
+# it, and they are the ones the verdict at the top of the chapter rests on. Every seed's record is
+# committed; the weights of seeds 0 to 2 (and of a failing seed) are too.
 
 # %% tags=["hide-input"]
-finals = {name: {s: r["metrics"]["test_count_accuracy"] for s, r in recs.items()}
-          for name, recs in (("AIR", air_records), ("DAIR", dair_records))}
+ablation = json.loads((runs.ARTIFACTS / "air-multi-mnist-ablation.json").read_text())
+warm_records = seed_records("air-warmup-multi-mnist", profile)
+
+
+def chosen_on(name):
+    """The seeds the recipe of ``name`` was chosen on: those its ablation ran."""
+    return {r["seed"] for r in ablation["runs"] if r["experiment"] == name}
+
+
+groups = {}
+for name, label, recs in (("air-multi-mnist", "AIR", air_records), ("dair-multi-mnist", "DAIR", dair_records)):
+    tuned = {s: r for s, r in recs.items() if s in chosen_on(name)}
+    fresh = {s: r for s, r in recs.items() if s not in tuned}
+    for part, group in ((f"{label}, seeds it was chosen on", tuned), (f"{label}, fresh seeds", fresh)):
+        if group:
+            groups[part] = group
+if warm_records:
+    groups["AIR + greedy warm-up, fresh seeds"] = warm_records
+finals = {label: {s: r["metrics"]["test_count_accuracy"] for s, r in recs.items()} for label, recs in groups.items()}
 rows = []
-for name, recs in (("AIR", air_records), ("DAIR", dair_records)):
+for label, recs in groups.items():
     for s, r in recs.items():
         reach = first_reaching(r["history"])
-        rows.append({"model": name, "seed": s, "count accuracy (10,000 held-out)": r["metrics"]["test_count_accuracy"],
+        rows.append({"recipe and seeds": label, "seed": s,
+                     "count accuracy (10,000 held-out)": r["metrics"]["test_count_accuracy"],
                      "mean count": r["metrics"]["test_mean_count"],
                      "first step at 98%": reach["step"] if reach else None,
                      "minutes to 98%": reach["train_time"] / 60 if reach else None})
-display(pd.DataFrame(rows).set_index(["model", "seed"]).style.format(
+display(pd.DataFrame(rows).set_index(["recipe and seeds", "seed"]).style.format(
     {"count accuracy (10,000 held-out)": "{:.4f}", "mean count": "{:.2f}", "first step at 98%": "{:.0f}",
      "minutes to 98%": "{:.1f}"}, na_rep="-"))
-successes = {name: sum(a >= 0.98 for a in accs.values()) for name, accs in finals.items()}
-glue("air_successes", f"{successes['AIR']} of {len(finals['AIR'])}", display=False)
-glue("dair_successes", f"{successes['DAIR']} of {len(finals['DAIR'])}", display=False)
-fig = plotting.plot_seeds({"AIR": air_records, "DAIR": dair_records})
+successes = {label: f"{sum(a >= 0.98 for a in accs.values())} of {len(accs)}" for label, accs in finals.items()}
+print("\n".join(f"{label}: {n} seeds reach 98%" for label, n in successes.items()))
+for key, label in (("air_successes", "AIR, seeds it was chosen on"), ("dair_successes", "DAIR, seeds it was chosen on"),
+                   ("air_fresh_successes", "AIR, fresh seeds"), ("dair_fresh_successes", "DAIR, fresh seeds"),
+                   ("warm_successes", "AIR + greedy warm-up, fresh seeds")):
+    glue(key, successes.get(label, "none (no such seeds committed)"), display=False)
+fig = plotting.plot_seeds(groups)
 
 # %% [markdown]
-# AIR succeeds in {glue:text}`air_successes` seeds, DAIR in {glue:text}`dair_successes` (red curves: the
-# seeds that do not reach 98%).
+# On the seeds its recipe was chosen on, AIR succeeds in {glue:text}`air_successes` and DAIR in
+# {glue:text}`dair_successes`; on fresh seeds AIR succeeds in {glue:text}`air_fresh_successes`
+# (red curves: the seeds that do not reach 98%). The greedy warm-up of the next section, which goes
+# beyond the paper, succeeds in {glue:text}`warm_successes` fresh seeds.
 #
 # ### How a run fails, and when
 #
@@ -283,9 +223,6 @@ fig = plotting.plot_seeds({"AIR": air_records, "DAIR": dair_records})
 # second window is there.
 
 # %% tags=["hide-input"]
-ablation = json.loads((runs.ARTIFACTS / "air-multi-mnist-ablation.json").read_text())
-
-
 def locked(history):
     """Stuck for good: over-counting (mean count >= 1.6) with step 2 on whenever step 1 is (q >= 0.62)."""
     last = history[-1]
@@ -328,7 +265,7 @@ fig.tight_layout()
 plt.show()
 
 # %% tags=["hide-input"]
-failed = [s for s, a in finals["AIR"].items() if a < 0.98]
+failed = [s for s, r in air_records.items() if r["metrics"]["test_count_accuracy"] < 0.98]
 shown = [s for s in failed if s in airlib.available_seeds("air-multi-mnist", weights=True)] if profile == "paper" else []
 if shown:
     with warnings.catch_warnings(record=True) as caught:        # the loader warns that this seed failed
@@ -343,6 +280,33 @@ if shown:
                                         label=f"AIR seed {shown[0]}")
 else:
     print("no failing AIR seed with committed weights to show")
+
+# %% [markdown]
+# ### Beyond the paper: a greedy warm-up
+#
+# The failure above is a local optimum of the ELBO: the first window would have to grow over the
+# whole digit before the second could be dropped, and nothing rewards that while the second is
+# there. A warm-up rewards it: for the first 2,000 steps the loss also asks each proper prefix of the
+# steps to explain the image on its own,
+#
+# $$-\mathcal{L} \;-\; \beta_t \sum_{i=1}^{N-1} \log p_\theta(\mathbf{x} \mid \mathbf{z}^{1:i}),
+# \qquad \beta_t = 0.1\,\max(0,\ 1 - t/2000),$$
+#
+# a pathwise term in $z_\mathrm{what}$ and $z_\mathrm{where}$ (`AIR.prefix_loglik`) that fades to
+# zero, after which training maximises the paper's ELBO alone with the same estimator. Everything else
+# is the chapter's recipe (below, under "What makes training reliable"; experiment
+# `air-warmup-multi-mnist`). It is not the paper's method and is shown
+# beside it, not in its place. Its weight was chosen on two runs that lock under the paper's recipe
+# (seed 7 here, and seed 0 of the 0, 1 or 3-digit data of chapter 3), and it is judged on seeds 10
+# to 19, which played no part in choosing it.
+
+# %% tags=["hide-input"]
+print(inspect.getsource(airlib.air.AIR.prefix_loglik))
+if warm_records:
+    fig = plotting.plot_seeds({"AIR, paper's recipe, fresh seeds": groups.get("AIR, fresh seeds", {}),
+                               "AIR + greedy warm-up, fresh seeds": warm_records})
+else:
+    print("no committed seeds of air-warmup-multi-mnist under this profile")
 
 # %% [markdown]
 # ## The scanning policy (Fig. 4, right)
@@ -411,6 +375,91 @@ print(f"{len(x_speed) / dt:,.0f} images per second at batch {len(x_speed)} "
       f"({torch.get_num_threads()} threads)")
 
 # %% [markdown]
+# ## How it works: the model (Fig. 2)
+#
+# The generative model draws the number of objects from a geometric prior truncated at $N = 3$
+# (written as the unary code $z_\mathrm{pres}$), and for each object a code $z_\mathrm{what} \sim
+# \mathcal{N}(0, I)$ that the decoder turns into a 28x28 patch, and a pose $z_\mathrm{where} = (s, x, y)$
+# at which a spatial transformer places it on the canvas:
+#
+# $$p_\theta(\mathbf{x}) = \sum_{n=0}^{N} p_N(n) \int p^z_\theta(\mathbf{z}|n)\, p^x_\theta(\mathbf{x}|\mathbf{z})\, d\mathbf{z}. \quad (1)$$
+#
+# The paper does not say which pixel likelihood it uses. We take $\mathbf{x} \sim \mathcal{N}(\sum_i
+# z^i_\mathrm{pres} y^i, 0.3^2 I)$ (as Pyro's AIR does): leaving a digit out then costs hundreds of
+# nats, while an object costs its prior, $-\log \rho$ for the presence plus the KL of its
+# $z_\mathrm{what}$ and $z_\mathrm{where}$. That is the Occam's razor that makes counting possible.
+# The paper's Fig. 2, drawn from the library:
+
+# %% tags=["hide-input"]
+fig = plotting.model_diagram(airlib.config("air-multi-mnist", "paper")[0])
+plt.show()
+
+# %% [markdown]
+# The diagram is drawn from `AIRConfig`, so its sizes are the library's. The model's docstring states it in full:
+
+# %% tags=["hide-output"]
+print(airlib.air.__doc__)
+
+# %% [markdown]
+# The inference network of Eq. (2) runs for $N$ steps. At each step an LSTM reads the image (AIR) or
+# the error canvas $\mathbf{x}^i - \mathbf{x}$ (DAIR) and the previous step's latents, and outputs
+# $q(z^i_\mathrm{pres})$ and $q(z^i_\mathrm{where})$; the window at $z^i_\mathrm{where}$ is cut out by the
+# inverse spatial transformer and encoded into $q(z^i_\mathrm{what})$:
+
+# %% tags=["hide-output"]
+print(inspect.getsource(airlib.air.AIR.forward))
+
+# %% [markdown]
+# ## How it works: learning (Sec. I-B)
+#
+# Continuous latents use the pathwise gradient, Eq. (6); each $z^i_\mathrm{pres}$ uses the likelihood
+# ratio estimator, Eq. (7), credited only with the terms it can change (`estimators.learning_signal`).
+# Its baseline has two parts. The first is exact: if $z^i_\mathrm{pres} = 0$, every later step is
+# absent too, so the learning signal of *stopping* at step $i$ is known without sampling
+# ($\log p(\mathbf{x}|\mathbf{z}^{1:i-1}) + \log p(z^i_\mathrm{pres}=0) - \log q(z^i_\mathrm{pres}=0)$);
+# subtracting it makes the score term vanish when the sample stops, and equal to *value of continuing
+# minus value of stopping* when it continues. The second is NVIL's learned baseline, an MLP of the
+# detached image features and LSTM state that regresses the remainder.
+
+# %% tags=["hide-output"]
+print(inspect.getsource(airlib.air.AIR.stop_value))
+print(inspect.getsource(airlib.air.AIR.loss))
+
+# %% [markdown]
+# ### What makes training reliable and fast
+#
+# Public AIR implementations often get stuck using all three steps, or succeed in only some seeds.
+# These choices (all in `airlib.config("air-multi-mnist", "paper")`) made it work here:
+
+# %% tags=["hide-input"]
+print(model_cfg)
+print(train_cfg)
+
+# %% [markdown]
+# * **Objects start mostly absent** (`init_pres_logit = -2`: $q(z^i_\mathrm{pres} = 1) = 0.12$ at
+#   first). Step 1 then learns to find *a* digit in every image before later steps are switched on
+#   for the remaining digits. This was the decisive change; see "Two recipes" below.
+# * **A prior on the window size that matches the objects** (`scale_prior = (2.2, 0.1)`, windows of
+#   about 23 pixels, while MNIST ink fits in 20x20). In short runs with a loose scale prior, one
+#   window grew to cover both digits of an image and the model settled on counting 1 for 2-digit
+#   images; with a tight one a window cannot hold two digits. (An early observation from runs that
+#   were not recorded, so we give no number for it.)
+# * **A presence prior annealed from free to expensive**: $\rho$ goes log-linearly from 0.5 (an
+#   object costs nothing) to $10^{-7}$ (16 nats per object) over the first 4,000 steps. With a
+#   constant $\rho = 0.01$, short (unrecorded) runs kept all three steps for every non-empty image:
+#   a helper step improves a blurry reconstruction by more than $-\log 0.01 = 4.6$ nats.
+# * **The exact stop-value baseline** for $z_\mathrm{pres}$ (above), plus NVIL's learned baseline with
+#   a ten times larger learning rate than the model's.
+# * **A decoder that starts near empty** (output bias $-2$), and an inference network whose first
+#   windows sit at the centre at the prior's scale with a small standard deviation (0.1).
+# * **Adam at $10^{-3}$** (ten times the usual $10^{-4}$), decayed linearly to $10^{-4}$ over the
+#   second half of training, with **the gradient's norm clipped at 10**. Clipping is what made the
+#   recipe reliable: without it, a run sometimes locks into the over-counting state in its first few
+#   hundred steps (the reliability section below measures this over seeds).
+#
+# How we arrived at this recipe is told in the appendix at the end of the chapter.
+
+# %% [markdown]
 # ## DAIR
 #
 # DAIR's LSTM reads, at step $i$, the error canvas between the image and the reconstruction from
@@ -442,9 +491,12 @@ else:
 #
 # * AIR learns to count the digits of multi-MNIST without ever seeing a count: the tables above give
 #   its held-out count accuracy per seed, the confusion matrix shows
-#   where the rare errors are; a successful run never uses the third step. Over seeds 0 to 9, AIR
-#   succeeds in {glue:text}`air_successes` and DAIR in {glue:text}`dair_successes`; a failing run stays
-#   one object over the count, drawing one digit with two windows.
+#   where the rare errors are; a successful run never uses the third step. On the seeds its recipe
+#   was chosen on, AIR succeeds in {glue:text}`air_successes` and DAIR in {glue:text}`dair_successes`;
+#   on fresh seeds AIR succeeds in {glue:text}`air_fresh_successes`. A failing run stays one object
+#   over the count, drawing one digit with two windows.
+# * Beyond the paper, a greedy warm-up (each prefix of the steps also rewarded for explaining the
+#   image during the first 2,000 steps) succeeds in {glue:text}`warm_successes` fresh seeds.
 # * What made it reliable and fast on a CPU: objects start absent so the first step learns to find
 #   a digit (no parked first step), a window-size prior that matches the digits, a presence prior
 #   annealed from free to $10^{-7}$, the exact stop-value baseline, Adam at $10^{-3}$ and gradient
@@ -461,8 +513,8 @@ else:
 # %% [markdown]
 # ## Appendix: what we tried
 #
-# ### Two recipes: the parked first step
-#
+# ```{admonition} Two recipes before this one: the parked first step (history)
+# :class: dropdown
 # Our first recipe started with every step present (`init_pres_logit = +2`) and trained for 20,000
 # steps. Most of its seeds counted well, but seed 3 stopped far lower (the output below lists each
 # seed's final accuracy, read from the kept record). The failure is a
@@ -479,8 +531,10 @@ else:
 # {glue:text}`air_successes` seeds, DAIR in {glue:text}`dair_successes`). The first recipe's histories
 # (seed 4 was stopped by hand, at the step printed below, to make room for the second recipe's runs) are kept in
 # `artifacts/air-multi-mnist-recipe1.json`, the second's in `artifacts/air-multi-mnist-recipe2.json`:
+# ```
 
-# %% tags=["hide-input"]
+
+# %% tags=["hide-cell"]
 recipe1 = json.loads((runs.ARTIFACTS / "air-multi-mnist-recipe1.json").read_text())
 curves = {f"recipe 1, {k.replace('air-multi-mnist-seed', 'seed ')}": r["history"] for k, r in recipe1["runs"].items()
           if k.startswith("air-")}
