@@ -23,8 +23,8 @@ from .. import runs
 from ..profiles import check
 from ..registry import Registry
 
-MODULES = ("airlib.evaluations.objects3d", "airlib.evaluations.representations", "airlib.evaluations.tabletop",
-           "airlib.evaluations.toy", "airlib.evaluations.transfer")
+MODULES = ("airlib.evaluations.generalization", "airlib.evaluations.objects3d", "airlib.evaluations.representations",
+           "airlib.evaluations.tabletop", "airlib.evaluations.toy", "airlib.evaluations.transfer")
 # a module imported again registers its studies anew: the same compute function under one name is no clash
 _REGISTRY = Registry("evaluation", MODULES,
                      same=lambda a, b: (a.compute.__module__, a.compute.__qualname__) == (b.compute.__module__,
