@@ -64,9 +64,9 @@ from myst_nb import glue
 
 import airlib
 import airlib.draw
-from airlib import plotting
+from airlib import evaluations, plotting
 from airlib.data import exact_count_set, multi_mnist_splits
-from airlib.experiments.multi_mnist import digit_coverage, evaluate_counts
+from airlib.experiments.multi_mnist import digit_coverage
 from airlib.pretrained import seed_records
 from airlib.profiles import check
 
@@ -102,7 +102,8 @@ fig = plotting.show_images(torch.cat([probes["extrapolation"].tensor()[:5], prob
 # ## The models
 #
 # The extrapolation models are chapter 2's AIR and DAIR (`air-multi-mnist`, `dair-multi-mnist`),
-# seeds 0, 1 and 2, whose weights are committed; we score them on the 3-digit images here. To see the
+# seeds 0, 1 and 2, whose weights are committed; the study `generalization-results` scores them on the
+# 3-digit images (`python -m airlib evaluate generalization-results` redoes it). To see the
 # count accuracy on 3 digits *along* training, seed 0 of each was trained again as `air-counts-012`
 # and `dair-counts-012`: the same configuration, data order and seed, logging the 3-digit accuracy
 # every 250 steps. Training is deterministic, so the rerun ends with the very same weights, which the
@@ -110,12 +111,11 @@ fig = plotting.show_images(torch.cat([probes["extrapolation"].tensor()[:5], prob
 # are the same recipe trained on 0, 1 or 3 digits, seeds 0, 1 and 2. No seed is dropped.
 
 # %% tags=["hide-input"]
-SEEDS = (0, 1, 2) if profile == "paper" else (seed,)     # the first three seeds, fixed before training
 x3, x2 = probes["extrapolation"].tensor(), probes["interpolation"].tensor()
 ext_models, rows = {}, []
 for label in ("AIR", "DAIR"):
     name = TASKS["extrapolation"]["models"][label]
-    for s in SEEDS:   # under the smoke profile the rerun experiment itself is trained (a few seconds)
+    for s in (seed,):  # under the smoke profile the rerun experiment itself is trained (a few seconds)
         ext_models[label, s] = airlib.load_or_train(name.replace("counts-012", "multi-mnist") if profile == "paper"
                                                     else name, profile, s)
 curves = {}                                               # (task, label) -> {seed: record with a history}
@@ -151,13 +151,9 @@ print(f"DRAW: {draw.record['steps']} steps, {draw.record['wall_time_s'] / 60:.1f
 
 # %% tags=["hide-input"]
 results = {}                                              # (task, label) -> {seed: metrics}
+study, _ = evaluations.load("generalization-results", profile)   # chapter 2's networks on 3-digit images
 for label in ("AIR", "DAIR"):
-    results["extrapolation", label] = {}
-    for s in SEEDS:
-        m = ext_models[label, s]
-        ev = evaluate_counts(m, x3, torch.full((len(x3),), 3), m.config.pres_prior)
-        results["extrapolation", label][s] = dict(own=m.record["metrics"]["test_count_accuracy"],
-                                                  new=ev["count_accuracy"], q_pres=ev["q_pres"])
+    results["extrapolation", label] = {int(s): v for s, v in study["metrics"][label].items()}
     results["interpolation", label] = {
         s: dict(own=r["metrics"]["test_count_accuracy"], new=r["metrics"]["exact2_count_accuracy"],
                 q_pres=r["metrics"]["exact2_q_pres"]) for s, r in curves["interpolation", label].items()}

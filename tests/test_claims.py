@@ -115,13 +115,13 @@ def test_interpolation_claim(dair, verdict):
     assert claims.interpolation(src).verdict == verdict
 
 
-@pytest.mark.parametrize("air, dair, verdict", [(0.01, 0.9, "reproduced"), (0.3, 0.9, "not reproduced"),
-                                                (0.01, 0.5, "not reproduced")])
+@pytest.mark.parametrize("air, dair, verdict", [((0.01,), (0.9,), "reproduced"), ((0.3,), (0.9,), "not reproduced"),
+                                                ((0.01,), (0.5,), "not reproduced"),
+                                                ((0.01, 0.02, 0.3), (0.9, 0.85, 0.9), "partly")])
 def test_extrapolation_claim(air, dair, verdict):
-    key = "exact3_count_accuracy"
-    src = Fake(records={"air-counts-012": generalization(key, (air,)),
-                        "dair-counts-012": generalization(key, (dair,))})
-    assert claims.extrapolation(src).verdict == verdict
+    study = {"metrics": {label: {str(s): {"new": a} for s, a in enumerate(accs)}
+                         for label, accs in (("AIR", air), ("DAIR", dair))}}
+    assert claims.extrapolation(Fake(studies={"generalization-results": study})).verdict == verdict
 
 
 @pytest.mark.parametrize("air_sum, cnn_sum, verdict", [((0.95, 0.93), (0.06, 0.08), "reproduced"),

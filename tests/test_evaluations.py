@@ -11,8 +11,10 @@ from airlib import evaluations, experiments, runs
 from airlib.evaluations import objects3d
 from airlib.pretrained import available_seeds, config_changes
 
-STUDIES = ("3d-results", "representations-results", "tabletop-results", "tabletop-transfer", "toy-estimators")
-COMMITTED = ("3d-results", "representations-results", "tabletop-results", "toy-estimators")   # chapters 5, 4, 6, 1
+STUDIES = ("3d-results", "generalization-results", "representations-results", "tabletop-results", "tabletop-transfer",
+           "toy-estimators")
+COMMITTED = ("3d-results", "generalization-results", "representations-results", "tabletop-results",
+             "toy-estimators")   # chapters 5, 3, 4, 6, 1
 
 
 def test_the_registry_lists_every_study():
@@ -29,7 +31,8 @@ def test_the_registry_lists_every_study():
 
 def test_an_unknown_study_is_refused_listing_the_known_ones():
     with pytest.raises(ValueError, match="unknown evaluation 'no-such-study': expected one of "
-                                         "3d-results, representations-results, tabletop-results, tabletop-transfer, toy-estimators"):
+                                         "3d-results, generalization-results, representations-results, tabletop-results, "
+                                         "tabletop-transfer, toy-estimators"):
         evaluations.get("no-such-study")
     with pytest.raises(ValueError, match="unknown evaluation 'no-such-study'"):
         evaluations.load("no-such-study", "paper")
@@ -63,6 +66,17 @@ def test_the_committed_study_loads_under_the_paper_profile_with_todays_configura
         assert set(tensors) == {"test_sum"}
     else:                                   # every study records the runs it read (none for the toy)
         assert set(record["model_config"]) == {f"{n.experiment}-seed{s}" for n in ev.needs for s in n.seeds}
+
+
+def test_the_generalization_study_agrees_with_the_runs_that_logged_three_digits_along_training():
+    """A second computation: ``air-counts-012`` and ``dair-counts-012`` seed 0 are chapter 2's seed 0 trained again
+    (same weights) with the 3-digit set scored in the training loop; the study's seed-0 scores must equal theirs."""
+    record, _ = evaluations.load("generalization-results", "paper")
+    for label, name in (("AIR", "air-counts-012"), ("DAIR", "dair-counts-012")):
+        logged = runs.load_record(runs.artifact_stem(name, 0))["metrics"]
+        assert record["metrics"][label]["0"]["new"] == logged["exact3_count_accuracy"]
+        assert record["metrics"][label]["0"]["q_pres"] == pytest.approx(logged["exact3_q_pres"], abs=1e-3)   # fp16 weights
+    assert evaluations.check_record("generalization-results", record) == []          # data_sha256 too
 
 
 def test_the_committed_3d_study_scored_the_scenes_the_code_makes_today():
