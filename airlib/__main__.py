@@ -42,7 +42,14 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", default="build/onnx", help="output folder (default build/onnx)")
     rep = sub.add_parser("reproduce", help="retrain every artifact the book uses into runs/reproduce, then build the "
                          "book from them (artifacts/ is not touched)")
-    rep.add_argument("--only", nargs="*", help="only these experiments")
+    which = rep.add_mutually_exclusive_group()
+    which.add_argument("--only", nargs="*", help="only these experiments")
+    which.add_argument("--chapter", type=int, metavar="K", help="only the runs and studies chapter K's notebook "
+                       "reads; then build that chapter alone")
+    rep.add_argument("--quick", action="store_true", help="one seed per experiment (seed 0), plus the seeds the "
+                     "studies need and those whose weights a chapter loads: every figure, fewer seeds in the tables")
+    rep.add_argument("--plan", action="store_true", help="run nothing: print each run with its recorded minutes, "
+                     "the total core-minutes and the wall time on --jobs cores, the studies and the book's build time")
     rep.add_argument("--jobs", type=int, default=2, help="training jobs at once, one thread each (default 2)")
     rep.add_argument("--no-book", action="store_true", help="train only")
     _backend_options(rep)
@@ -104,12 +111,15 @@ def _export(args) -> int:
 
 
 def _reproduce(args) -> int:
-    from .reproduce import reproduce
+    from .reproduce import ReproduceError, plan, reproduce, select
     from .sweep import SweepError
     try:
+        if args.plan:
+            print(plan(select(args.only, args.quick, args.chapter), args.jobs, book=not args.no_book))
+            return 0
         return reproduce(only=args.only, jobs=args.jobs, book=not args.no_book, backend=args.backend,
-                         address=args.address, device=args.device)
-    except SweepError as e:
+                         address=args.address, device=args.device, quick=args.quick, chapter=args.chapter)
+    except (SweepError, ReproduceError) as e:
         print(f"reproduce: {e}", file=sys.stderr)
         return 2
 

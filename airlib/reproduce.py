@@ -7,17 +7,33 @@ recorded study needs (:func:`airlib.evaluations.book_runs`). ``reproduce`` train
 them and builds the book from there
 (``AIRLIB_ARTIFACTS``), so the committed ``artifacts/`` are never touched. Run again, it skips the
 finished runs and resumes the others.
+
+Three options narrow or preview that (:func:`select`, :func:`plan`): ``--quick`` trains only the seeds the
+figures and studies read (:func:`quick_runs`), ``--chapter K`` only what chapter K's notebook reads
+(:func:`chapter_reads`) and builds that chapter alone, and ``--plan`` runs nothing: it prints each run with
+the wall time its committed record states and what the whole costs on ``--jobs`` cores.
 """
 from __future__ import annotations
 
+import heapq
+import importlib
 import os
+import re
+import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 from . import evaluations, experiments, runs
 from .pretrained import available_seeds, check_record
 
 OUT = runs.RUNS / "reproduce"
+BOOK = runs.ROOT / "book"          # the executed chapters of the last build, each with its execution time
+
+
+class ReproduceError(ValueError):
+    """An option ``reproduce`` cannot honour (an unknown chapter, no worker), named with what would do."""
 
 
 def list_experiments(check_data: bool = True) -> int:
@@ -60,12 +76,277 @@ def list_experiments(check_data: bool = True) -> int:
 def book_runs(only=None) -> list[tuple[str, int]]:
     """The (experiment, seed) runs of the book, optionally only some experiments."""
     for name in only or ():
-        experiments.get(name)          # unknown names fail here, with the list of known ones
+        try:
+            experiments.get(name)
+        except ValueError as e:        # an unknown name, with the list of known ones
+            raise ReproduceError(str(e)) from None
     return [(name, s) for name, s in evaluations.book_runs() if not only or name in only]
 
 
+def study_seeds() -> set[tuple[str, int]]:
+    """Every (experiment, seed) a registered study reads (its :class:`~airlib.evaluations.Need` s)."""
+    return {(n.experiment, s) for name in evaluations.names() for n in evaluations.get(name).needs for s in n.seeds}
+
+
+def quick_runs(todo: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The runs of ``todo`` that every figure needs: one seed per experiment and what chapters load by seed.
+
+    Kept: each experiment's smallest seed in ``todo`` (seed 0, the seed of the figures), every seed a study
+    needs (``tabletop-results`` reads ten ``tabletop-dair`` records, ``tabletop-transfer`` three seeds of each
+    wake-sleep variant), and every seed whose weights are committed, since weights are committed only for the
+    models a chapter loads (chapter 3 loads seeds 0-2 of chapter 2's networks, chapter 2 a seed that failed).
+    Dropped: the seeds only the tables over seeds read, which then show fewer seeds.
+    """
+    first: dict[str, int] = {}
+    for name, seed in todo:
+        first[name] = min(seed, first.get(name, seed))
+    loaded = {(name, s) for name in first for s in available_seeds(name, weights=True)}
+    keep = study_seeds() | set(first.items()) | loaded
+    return [job for job in todo if job in keep]
+
+
+# ------------------------------------------------------------------ what a chapter reads
+
+_QUOTED = re.compile(r"""["']([a-z0-9][a-z0-9-]*)["']""")                 # "air-multi-mnist"
+_REPLACE = re.compile(r"""\.replace\(\s*["']([^"'\n]+)["']\s*,\s*["']([^"'\n]*)["']\s*\)""")
+_FROM_IMPORT = re.compile(r"^from (airlib[\w.]*) import ([\w ,]+?)\s*(?:#.*)?$", re.M)
+_IMPORT_AS = re.compile(r"^import (airlib[\w.]*) as (\w+)", re.M)
+_CLAIMS = re.compile(r"\bclaims\.table\(([^)]*)\)")
+
+
+def chapters() -> dict[int, Path]:
+    """The book's chapters by number: ``{2: notebooks/02_multi_mnist.py, ...}``."""
+    from .book.common import notebooks
+    return {int(p.name[:2]): p for p in notebooks()}
+
+
+def chapter_path(chapter: int) -> Path:
+    """The notebook of chapter ``chapter``; a ReproduceError naming the chapters when there is none."""
+    known = chapters()
+    if chapter not in known:
+        raise ReproduceError(f"no chapter {chapter}: the chapters are {', '.join(map(str, sorted(known)))} "
+                             f"(notebooks/NN_*.py)")
+    return known[chapter]
+
+
+def _strings(value):
+    """Every string in a constant (a string, or containers of them), e.g. a dict of labels to experiment names."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(k)
+            yield from _strings(v)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for v in value:
+            yield from _strings(v)
+
+
+def _module_constants(source: str) -> set[str]:
+    """The strings of the airlib modules' constants the source reads as ``alias.NAME`` (``study.SLEEP``)."""
+    aliases = {alias: module for module, alias in _IMPORT_AS.findall(source)}
+    for package, names in _FROM_IMPORT.findall(source):
+        for part in names.split(","):
+            name, _, alias = part.strip().partition(" as ")
+            aliases[(alias or name).strip()] = f"{package}.{name.strip()}"
+    found = set()
+    for alias, module in aliases.items():
+        constants = set(re.findall(rf"\b{re.escape(alias)}\.([A-Z][A-Z0-9_]*)\b", source))
+        if not constants:
+            continue
+        try:
+            mod = importlib.import_module(module)
+        except ImportError:                       # a function imported from a module, not a module
+            continue
+        for const in constants:
+            found |= set(_strings(getattr(mod, const, None)))
+    return found
+
+
+def chapter_reads(chapter: int, _seen: frozenset = frozenset()) -> set[str]:
+    """The experiments and studies chapter ``chapter``'s notebook reads, found in its source.
+
+    A name counts when the source quotes it (``load_or_train("air-multi-mnist", ...)``, ``seed_records(...)``,
+    ``evaluations.load(...)``, a dict of names), when a ``.replace("a", "b")`` in it turns a quoted name into it
+    (chapter 3 loads chapter 2's networks so), or when it is in an airlib constant the source reads
+    (``study.SLEEP``). A chapter that shows the claims (``claims.table``) reads what the chapters of those
+    claims read: a claim's number is measured on the records of the chapter that presents it.
+    """
+    source = chapter_path(chapter).read_text()
+    found = set(_QUOTED.findall(source))
+    for old, new in _REPLACE.findall(source):
+        found |= {name.replace(old, new) for name in found if old in name}
+    found |= _module_constants(source)
+    names = found & (set(experiments.names()) | set(evaluations.names()))
+    for args in _CLAIMS.findall(source):
+        which = re.search(r"chapter\s*=\s*(\d+)", args)
+        for other in [int(which.group(1))] if which else sorted(chapters()):
+            if other != chapter and other not in _seen:
+                names |= chapter_reads(other, _seen | {chapter})
+    return names
+
+
+# ------------------------------------------------------------------ what a reproduction does
+
+@dataclass(frozen=True)
+class Selection:
+    """What ``reproduce`` trains, redoes and builds.
+
+    Attributes:
+        runs: (experiment, seed) to train, in the order they are submitted (seed-major).
+        studies: the studies redone from them, in order.
+        chapter: the notebook to build alone, or None for the whole book.
+        unrecorded: experiments the chapter reads that have no committed run (nothing to retrain).
+        quick: whether the runs were cut to :func:`quick_runs`.
+    """
+    runs: tuple[tuple[str, int], ...]
+    studies: tuple[str, ...]
+    chapter: Path | None = None
+    unrecorded: tuple[str, ...] = ()
+    quick: bool = False
+
+
+def select(only=None, quick: bool = False, chapter: int | None = None) -> Selection:
+    """The runs, studies and chapters of a reproduction: of the whole book, of the experiments ``only``, of
+    chapter ``chapter`` (the runs its notebook reads and those its studies need), each cut to
+    :func:`quick_runs` with ``quick``."""
+    todo = book_runs(only)
+    studies = [n for n in evaluations.names()
+               if not only or {m.experiment for m in evaluations.get(n).needs} & set(only)]
+    path, unrecorded = None, ()
+    if chapter is not None:
+        path, reads = chapter_path(chapter), chapter_reads(chapter)
+        studies = [n for n in studies if n in reads]
+        named = reads & set(experiments.names())
+        needed = {(m.experiment, s) for n in studies for m in evaluations.get(n).needs for s in m.seeds}
+        todo = [job for job in todo if job[0] in named or job in needed]
+        unrecorded = tuple(sorted(named - {name for name, _ in book_runs()}))
+    if quick:
+        todo = quick_runs(todo)
+    return Selection(tuple(todo), tuple(studies), path, unrecorded, quick)
+
+
+def schedule(times: list[float], workers: int, order: list[int] | None = None) -> tuple[float, list[list[int]]]:
+    """List scheduling: each job in turn (``order``, default longest first) goes to the worker that is free first.
+
+    Longest first is Graham's LPT rule, whose makespan is within ``4/3 - 1/(3 workers)`` of the best schedule's.
+
+    Returns:
+        ``(makespan, jobs)``: the time the last worker finishes, and each worker's job indices.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ReproduceError(f"jobs must be a positive integer, got {workers!r}")
+    if order is None:
+        order = sorted(range(len(times)), key=lambda i: -times[i])
+    free = [(0.0, w) for w in range(workers)]
+    jobs: list[list[int]] = [[] for _ in range(workers)]
+    for i in order:
+        load, w = heapq.heappop(free)
+        jobs[w].append(i)
+        heapq.heappush(free, (load + times[i], w))
+    return max(load for load, _ in free), jobs
+
+
+def recorded_minutes(name: str, seed: int = 0) -> tuple[float | None, str | None]:
+    """``(minutes, device)`` of a committed run or study, from its record's ``wall_time_s``; ``(None, None)``
+    without a record."""
+    try:
+        record = runs.load_record(runs.artifact_stem(name, seed))
+    except runs.ArtifactError:
+        return None, None
+    return record["wall_time_s"] / 60, record["device"]
+
+
+def book_seconds(stems: list[str], book_dir: Path = BOOK) -> dict[str, float | None]:
+    """Each chapter's execution time (s) at the last paper-profile build, from its executed copy's metadata."""
+    import json
+    from .book.pipeline import RECORD
+    out = {}
+    for stem in stems:
+        try:
+            meta = json.loads((Path(book_dir) / f"{stem}.ipynb").read_text())["metadata"].get(RECORD, {})
+        except (OSError, ValueError, KeyError):
+            meta = {}
+        out[stem] = meta.get("seconds") if meta.get("profile") == "paper" else None
+    return out
+
+
+def _hours(minutes: float) -> str:
+    return f"{minutes:.1f} min ({minutes / 60:.1f} h)"
+
+
+def plan(chosen: Selection, jobs: int = 2, book: bool = True, book_dir: Path = BOOK) -> str:
+    """What a reproduction costs, from the committed records, as text: each run's recorded core-minutes, their
+    total, the wall time on ``jobs`` cores (longest first, and in the order runs are submitted), each study's
+    recorded minutes and the book's build time as last recorded."""
+    scope = (f"chapter {chosen.chapter.stem}" if chosen.chapter else "the whole book") + (
+        ", --quick (the seeds the figures and studies read)" if chosen.quick else ", every committed seed")
+    lines = [f"reproduce plan for {scope}: {len(chosen.runs)} training runs, {len(chosen.studies)} studies, "
+             f"{jobs} jobs at once (one thread each); nothing is run"]
+    cost = {job: recorded_minutes(*job) for job in chosen.runs}
+    devices = sorted({d for _, d in cost.values() if d})
+    lines.append("Training runs, each with its record's wall time (core-minutes)"
+                 + (f", recorded on {'; '.join(devices)}:" if devices else ":"))
+    for name, seed in sorted(chosen.runs):
+        minutes, device = cost[name, seed]
+        text = "no record (unknown cost)" if minutes is None else f"{minutes:7.1f} core-min"
+        if device and not device.startswith("cpu"):
+            text += f" (on {device}: not CPU minutes)"
+        lines.append(f"  {name:36s} seed {seed:<3d} {text}")
+    known = [job for job in chosen.runs if cost[job][0] is not None]
+    times = [cost[job][0] for job in known]
+    unknown = len(chosen.runs) - len(known)
+    makespan, _ = schedule(times, jobs)
+    submitted, _ = schedule(times, jobs, list(range(len(times))))
+    lines.append(f"Training: {len(known)} runs with records, {sum(times):.1f} core-minutes ({sum(times) / 60:.1f} "
+                 f"core-hours)" + (f"; {unknown} runs of unknown cost not counted" if unknown else ""))
+    lines.append(f"Training wall time with --jobs {jobs}: {_hours(makespan)} longest first; "
+                 f"{_hours(submitted)} in the order reproduce submits them (seed-major)")
+    lines.append("Studies, redone one after another from the new runs (their records' wall time):")
+    study_minutes = 0.0
+    for name in chosen.studies:
+        minutes, _ = recorded_minutes(name, 0)
+        study_minutes += minutes or 0.0
+        unknown += minutes is None
+        lines.append(f"  {name:36s} " + ("no record (unknown cost)" if minutes is None else f"{minutes:7.1f} min"))
+    lines.append(f"Studies: {study_minutes:.1f} min" if chosen.studies else "Studies: none")
+    book_minutes = 0.0
+    if book:
+        stems = [chosen.chapter.stem] if chosen.chapter else [p.stem for p in chapters().values()]
+        seconds = book_seconds(stems, book_dir)
+        missing = [s for s, v in seconds.items() if v is None]
+        unknown += len(missing)
+        book_minutes = sum(v for v in seconds.values() if v is not None) / 60
+        where = f"{Path(book_dir).name}/NN_*.ipynb"
+        if missing:
+            lines.append(f"Book: not known for {', '.join(missing)} (no paper-profile execution recorded in {where}); "
+                         f"the others took {book_minutes:.1f} min")
+        else:
+            lines.append(f"Book: executing {len(stems)} chapter{'s' * (len(stems) > 1)} took {book_minutes:.1f} min "
+                         f"at the last build ({where}); jupyter-book's own step and the page check are not recorded")
+    total = makespan + study_minutes + book_minutes
+    lines.append(f"Expected wall time: {makespan:.1f} (training) + {study_minutes:.1f} (studies) + "
+                 f"{book_minutes:.1f} (book) = {_hours(total)}" + (" + the costs not known above" if unknown else ""))
+    if chosen.unrecorded:
+        lines.append("Read by the chapter but with no committed run (nothing to retrain): "
+                     + ", ".join(chosen.unrecorded))
+    return "\n".join(lines)
+
+
+def _copy_documents(artifacts: Path) -> list[str]:
+    """Copies the committed JSON documents that are not a run's record (the recipe's ablation, read by the
+    claims) into ``artifacts``: nothing retrains them. Returns their names."""
+    copied = []
+    for path in sorted(runs.ARTIFACTS.glob("*.json")):
+        if not re.search(r"-seed\d+$", path.stem) and not (artifacts / path.name).exists():
+            artifacts.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, artifacts / path.name)
+            copied.append(path.name)
+    return copied
+
+
 def reproduce(only=None, jobs: int = 2, book: bool = True, backend: str = "local", address: str | None = None,
-              device: str = "cpu") -> int:
+              device: str = "cpu", quick: bool = False, chapter: int | None = None) -> int:
     """Trains every run of the book (or of the experiments ``only``) as one sweep, promotes them into
     ``runs/reproduce/artifacts``, redoes the studies that read them, builds the book.
 
@@ -73,9 +354,12 @@ def reproduce(only=None, jobs: int = 2, book: bool = True, backend: str = "local
         backend: ``"local"`` (processes, ``jobs`` at once) or ``"ray"`` (tasks on the cluster at ``address``,
             or on a local one of ``jobs`` CPUs); see :mod:`airlib.sweep`.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``, for every run.
+        quick: only the seeds the figures and studies read (:func:`quick_runs`).
+        chapter: only what chapter ``chapter`` reads (:func:`select`); then build that chapter alone.
     """
     from . import sweep
-    todo = [sweep.Job(name, "paper", seed, OUT / f"{name}-seed{seed}", (), device) for name, seed in book_runs(only)]
+    chosen = select(only, quick, chapter)
+    todo = [sweep.Job(name, "paper", seed, OUT / f"{name}-seed{seed}", (), device) for name, seed in chosen.runs]
     OUT.mkdir(parents=True, exist_ok=True)
     artifacts = OUT / "artifacts"
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", AIRLIB_ARTIFACTS=str(artifacts))
@@ -86,12 +370,16 @@ def reproduce(only=None, jobs: int = 2, book: bool = True, backend: str = "local
         return 1
     for job in todo:
         runs.promote(job.run_dir, artifacts, replace=True)
-    for name in evaluations.names():
-        if not only or {n.experiment for n in evaluations.get(name).needs} & set(only):
-            subprocess.run([sys.executable, "-m", "airlib", "evaluate", name], env=env, check=True)
-            runs.promote(runs.RUNS / f"{name}-paper", artifacts, replace=True)
+    copied = _copy_documents(artifacts)
+    if copied:
+        print(f"reproduce: copied the committed documents {', '.join(copied)} (not runs: nothing retrains them)")
+    for name in chosen.studies:
+        subprocess.run([sys.executable, "-m", "airlib", "evaluate", name], env=env, check=True)
+        runs.promote(runs.RUNS / f"{name}-paper", artifacts, replace=True)
     print(f"reproduce: trained {len(result['done'])} runs ({len(result['skipped'])} were finished) in "
           f"{result['wall_time_s'] / 60:.1f} min on the {backend} backend, {jobs} jobs at once")
     if book:
-        return subprocess.run([sys.executable, "-m", "airlib", "book", "--profile", "paper"], env=env).returncode
+        only_chapter = ["--only", chosen.chapter.stem] if chosen.chapter else []
+        return subprocess.run([sys.executable, "-m", "airlib", "book", "--profile", "paper", *only_chapter],
+                              env=env).returncode
     return 0

@@ -2,7 +2,8 @@
 depthwise convolution it replaced, at a training step's shapes.
 
 Run:  python benchmarks/likelihood_speed.py   (on an idle machine: no training beside it)
-Writes benchmarks/likelihood_speed.json.
+Writes benchmarks/likelihood_speed.json. ``--smoke``: two 64x64 images, two rounds, written nowhere (``--out``
+to keep it).
 
 One training step of ``3d-air`` scores 32 rendered 128x128 images against 32 observed ones under the
 blur pyramid ((16 px, stride 4), (2 px, stride 1)) and back-propagates to the rendered images. Both
@@ -17,13 +18,13 @@ import json
 import math
 import platform
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from _common import parser, save
 from airlib.render.likelihood import gaussian_kernel, pyramid_log_likelihood
 
 OUT = Path(__file__).with_name("likelihood_speed.json")
@@ -55,10 +56,12 @@ def step_seconds(fn, x, y) -> float:
     return time.perf_counter() - t
 
 
-def main(rounds: int = 15, batch: int = 32) -> dict:
+def main(argv=None) -> dict:
+    args = parser(__doc__, OUT).parse_args(argv)
+    rounds, batch, size = (2, 2, 64) if args.smoke else (15, 32, 128)
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(0)
-    x, y = torch.rand(batch, 3, 128, 128, generator=g), torch.rand(batch, 3, 128, 128, generator=g)
+    x, y = torch.rand(batch, 3, size, size, generator=g), torch.rand(batch, 3, size, size, generator=g)
     matrix = lambda a, b: pyramid_log_likelihood(a, b, SIGMA_X, LEVELS)  # noqa: E731
     assert torch.allclose(matrix(x, y), conv_pyramid(x, y), rtol=1e-5)          # the same function
     times = {"matrix": [], "convolution": []}
@@ -66,13 +69,10 @@ def main(rounds: int = 15, batch: int = 32) -> dict:
         times["matrix"].append(step_seconds(matrix, x, y))
         times["convolution"].append(step_seconds(conv_pyramid, x, y))
     med = {k: statistics.median(v[1:]) for k, v in times.items()}        # the first round warms up
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    record = {"command": "python benchmarks/likelihood_speed.py", "git_commit": commit,
-              "machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread", "torch": torch.__version__,
-              "shapes": f"x, y: ({batch}, 3, 128, 128); levels {LEVELS}; forward and backward to y",
+    record = {"machine": f"{platform.machine()}, {torch.get_num_threads()} torch thread", "torch": torch.__version__,
+              "shapes": f"x, y: ({batch}, 3, {size}, {size}); levels {LEVELS}; forward and backward to y",
               "median_seconds": med, "speedup": med["convolution"] / med["matrix"], "all_seconds": times}
-    OUT.write_text(json.dumps(record, indent=1) + "\n")
-    return record
+    return save(record, args, OUT)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,9 @@ on the CPU, as in CI), deletes and rebuilds ``mutants/`` (not in ``.gitignore``:
 All 2174 mutants take about half an hour on 16 cores (that file's ``rerun``); on 2 cores, hours. ``mutmut results`` / ``mutmut show NAME`` read ``mutants/``
 afterwards.
 
+It has no ``--smoke`` mode (``tests/test_benchmarks_smoke.py`` checks only that it parses its options): mutmut
+must first run the selected tests unmutated, minutes of CPU before the first mutant.
+
 Recorded, after (``benchmarks/mutation.json``, 2026-11-25, this 2-core machine, one worker, a 1,500 s
 deadline, with ``tests/test_run_layer.py`` in the selection): **13.4%** of mutants survive (95% Wilson
 interval 9.7% to 18.1%; target 20% or less) over a uniform sample of 254 of the 2265 mutants (the seed-0
@@ -63,6 +66,8 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+
+from _common import provenance    # imports no airlib: the forked workers must import the mutated copy
 
 ROOT = Path(__file__).resolve().parents[1]
 DETECTED = {"killed", "timeout"}
@@ -256,6 +261,7 @@ def main(argv=None) -> dict:
         "timing": dict(wall_s=round(wall, 1), mutants_per_s=round(n / wall, 2) if wall else None),
         "survivors": survivors,
     }
+    result = {**provenance(), **result}             # the commit measured at (airlib is imported only now)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "survivors"}, indent=1))

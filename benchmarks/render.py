@@ -2,7 +2,8 @@
 gives an informative gradient.
 
 Run:  MUJOCO_GL=egl python benchmarks/render.py [--quick]
-Writes benchmarks/render_results.json (the numbers quoted in the chapter and the README).
+Writes benchmarks/render_results.json (the numbers quoted in the chapter and the README). ``--smoke``: four
+poses, two gradients, one scene per stage, written nowhere (``--out`` to keep it).
 
 1. Speed: frames per second of ``Renderer.render`` at 128x128 and 32x32, against raw MuJoCo
    (``mujoco.Renderer`` drawing the same scene with the same pose updates, no airlib code), and
@@ -17,12 +18,9 @@ Writes benchmarks/render_results.json (the numbers quoted in the chapter and the
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import os
 import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -39,6 +37,9 @@ from airlib.render.likelihood import pyramid_log_likelihood  # noqa: E402
 from airlib.render.scene import FIRST_GROUP, SceneSpec, scene_xml  # noqa: E402
 
 from airlib.scene3d import STAGES, config  # noqa: E402
+from _common import parser, save  # noqa: E402
+
+OUT = Path(__file__).with_name("render_results.json")
 
 SIGMA_X = config("paper").sigma_x
 
@@ -145,15 +146,15 @@ def informativeness(n: int, levels, seed: int = 0) -> list[dict]:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats (a smoke check)")
-    parser.add_argument("--out", default=str(Path(__file__).with_name("render_results.json")))
-    args = parser.parse_args()
+def main(argv=None) -> dict:
+    p = parser(__doc__, OUT)
+    p.add_argument("--quick", action="store_true", help="fewer repeats, a shorter measurement")
+    args = p.parse_args(argv)
     torch.set_num_threads(1)
-    repeats = 1 if args.quick else 5
+    repeats = 1 if args.quick or args.smoke else 5
+    n_poses, n_gradient, n_scenes = (4, 2, 1) if args.smoke else (100, 20, 8) if args.quick else (100, 100, 40)
     rng = np.random.default_rng(0)
-    _, poses = sample_scenes(100, SceneSpec(), rng)
+    _, poses = sample_scenes(n_poses, SceneSpec(), rng)
     poses = poses.astype(np.float64)
     speed = {}
     for size in (128, 32):
@@ -165,25 +166,21 @@ def main() -> None:
         print(size, speed[f"{size}x{size}"], flush=True)
     from airlib.render.gradient import DEFAULT_EPS
     fine = STAGES[-1][1]
-    grad = {scheme: gradient_time(poses[:20 if args.quick else 100], scheme, DEFAULT_EPS, fine)
+    grad = {scheme: gradient_time(poses[:n_gradient], scheme, DEFAULT_EPS, fine)
             for scheme in ("forward", "central")}
     print("gradient seconds", grad, flush=True)
     stages = [{"stage": name, "levels": [list(lv) for lv in levels],
-               "rows": informativeness(8 if args.quick else 40, levels)} for name, levels in STAGES]
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip()
+               "rows": informativeness(n_scenes, levels)} for name, levels in STAGES]
     result = {
-        "command": "MUJOCO_GL=egl python benchmarks/render.py" + (" --quick" if args.quick else ""),
-        "git_commit": commit, "machine": f"{platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores (shared)", "mujoco": mujoco.__version__,
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores (shared)",
+        "mujoco": mujoco.__version__, "quick": args.quick,
         "torch_threads": torch.get_num_threads(), "MUJOCO_GL": os.environ["MUJOCO_GL"],
         "speed": speed,
         "gradient_seconds_per_scene": {"eps": list(DEFAULT_EPS), **grad},
         "likelihood": {"sigma_x": SIGMA_X, "gradient_levels": [list(lv) for lv in fine]},
         "informativeness": stages,
     }
-    Path(args.out).write_text(json.dumps(result, indent=1))
-    print("wrote", args.out)
+    return save(result, args, OUT)
 
 
 if __name__ == "__main__":

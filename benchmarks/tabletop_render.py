@@ -1,7 +1,8 @@
 """Benchmark of the table-top renderer (chapter 6): frames per second against raw MuJoCo, nine meshes loaded.
 
 Run:  MUJOCO_GL=egl python benchmarks/tabletop_render.py   (on an idle machine: no training beside it)
-Writes benchmarks/tabletop_render.json.
+Writes benchmarks/tabletop_render.json. ``--smoke``: three 32x32 scenes, one round, written nowhere (``--out`` to
+keep it).
 
 Raw MuJoCo draws the same model (table and nine crockery bodies) from the same camera, setting the
 same mocap poses with no airlib code in the loop; ``TabletopRenderer.render`` adds the scene check,
@@ -16,7 +17,6 @@ import math
 import os
 import platform
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
@@ -28,6 +28,7 @@ import torch  # noqa: E402
 
 from airlib import tabletop_scenes  # noqa: E402
 from airlib.render.tabletop import KINDS, REPLICAS, TableSpec, TabletopRenderer, body_name, scene_xml  # noqa: E402
+from _common import parser, save  # noqa: E402
 
 OUT = Path(__file__).with_name("tabletop_render.json")
 
@@ -64,7 +65,9 @@ def raw_loop(size: int, scenes: tabletop_scenes.Scenes):
     return run, renderer.close
 
 
-def main(size: int = 128, scenes_per_round: int = 200, rounds: int = 7) -> dict:
+def main(argv=None) -> dict:
+    args = parser(__doc__, OUT).parse_args(argv)
+    size, scenes_per_round, rounds = (32, 3, 1) if args.smoke else (128, 200, 7)
     torch.set_num_threads(1)
     scenes = tabletop_scenes.sample_scenes(scenes_per_round, np.random.default_rng(0), repeats=True, moving_camera=True)
     raw, close = raw_loop(size, scenes)
@@ -88,8 +91,6 @@ def main(size: int = 128, scenes_per_round: int = 200, rounds: int = 7) -> dict:
     ours.close()
     median = {k: statistics.median(v) for k, v in fps.items()}
     result = dict(
-        command="MUJOCO_GL=egl python benchmarks/tabletop_render.py",
-        git_commit=subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
         machine=f"{platform.machine()}, {os.cpu_count()} cores", mujoco=mujoco.__version__,
         MUJOCO_GL=os.environ["MUJOCO_GL"], size=size, meshes_loaded=len(KINDS) * REPLICAS,
         scenes=f"{scenes_per_round} scenes of Eq. (8) with repeats and the moving camera, {rounds} rounds",
@@ -97,8 +98,7 @@ def main(size: int = 128, scenes_per_round: int = 200, rounds: int = 7) -> dict:
         render_vs_raw=median["render"] / median["raw_mujoco"],
         render_batch_vs_raw=median["render_batch"] / median["raw_mujoco"],
         load_average=os.getloadavg())
-    OUT.write_text(json.dumps(result, indent=1) + "\n")
-    return result
+    return save(result, args, OUT)
 
 
 if __name__ == "__main__":

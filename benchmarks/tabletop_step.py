@@ -2,7 +2,8 @@
 a whole network takes, against the committed records' measured wall times.
 
 Run:  MUJOCO_GL=egl python benchmarks/tabletop_step.py   (on an idle machine: no training beside it)
-Writes benchmarks/tabletop_step.json.
+Writes benchmarks/tabletop_step.json. ``--smoke``: one step of each recipe under the smoke profile, written
+nowhere (``--out`` to keep it).
 
 Each recipe runs its paper-profile training step (batch, loss, backward, Adam) through the run layer's own
 experiment objects on one core, from a fresh network after a warm-up step; the frames are the renderer's own
@@ -11,11 +12,9 @@ committed records' wall times (each network trained on a loaded machine, beside 
 """
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics
-import subprocess
 import time
 from pathlib import Path
 
@@ -23,9 +22,10 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 
 import torch  # noqa: E402
 
-from airlib import experiments  # noqa: E402
+from airlib import experiments, runs  # noqa: E402
 from airlib.experiments import tabletop as T  # noqa: E402
-from airlib.pretrained import seed_records  # noqa: E402
+from airlib.pretrained import available_seeds  # noqa: E402
+from _common import parser, save  # noqa: E402
 
 OUT = Path(__file__).with_name("tabletop_step.json")
 RECIPES = {"paper's recipe (ELBO), AIR": "tabletop-air", "paper's recipe (ELBO), DAIR": "tabletop-dair",
@@ -34,14 +34,16 @@ RECIPES = {"paper's recipe (ELBO), AIR": "tabletop-air", "paper's recipe (ELBO),
            "wake + sleep (perturbed data)": "tabletop-air-wake-sleep-perturbed"}
 
 
-def time_steps(name: str, steps: int, seed: int = 0) -> dict:
-    """Frames and seconds of ``steps`` paper-profile training steps of one experiment (after one warm-up step)."""
+def time_steps(name: str, steps: int, seed: int = 0, profile: str = "paper") -> dict:
+    """Frames and seconds of ``steps`` training steps of one experiment (after one warm-up step), and the
+    committed records' wall times (read as they are: a record made under another configuration still says
+    how long it took)."""
     exp = experiments.get(name)
-    model_cfg, cfg = experiments.config(name, "paper")
+    model_cfg, cfg = experiments.config(name, profile)
     torch.manual_seed(seed)
     model = exp.build(model_cfg, cfg)
     opt = exp.optimiser(model, cfg)
-    data = exp.data("paper")
+    data = exp.data(profile)
     renderer = T.renderer(cfg.render_size)
     generator = torch.Generator().manual_seed(seed)
     seconds, frames = [], []
@@ -56,22 +58,20 @@ def time_steps(name: str, steps: int, seed: int = 0) -> dict:
             seconds.append(time.perf_counter() - t)
             frames.append(renderer.frames - before)
     median = statistics.median(seconds)
-    records = seed_records(name, "paper")
+    records = {s: runs.load_record(runs.artifact_stem(name, s)) for s in available_seeds(name)}
     return dict(experiment=name, steps_per_network=cfg.steps, frames_per_step=statistics.median(frames),
                 seconds_per_step=median, projected_minutes=cfg.steps * median / 60,
                 recorded_minutes={str(s): r["wall_time_s"] / 60 for s, r in sorted(records.items())})
 
 
-def main(steps: int = 10) -> dict:
+def main(argv=None) -> dict:
+    args = parser(__doc__, OUT).parse_args(argv)
+    steps, profile = (1, "smoke") if args.smoke else (10, "paper")
     torch.set_num_threads(1)
-    rows = {label: time_steps(name, steps) for label, name in RECIPES.items()}
-    result = dict(command="MUJOCO_GL=egl python benchmarks/tabletop_step.py",
-                  git_commit=subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                            text=True).stdout.strip(),
-                  machine=f"{platform.machine()}, {os.cpu_count()} cores", torch_threads=1, timed_steps=steps,
-                  recipes=rows, load_average=os.getloadavg())
-    OUT.write_text(json.dumps(result, indent=1) + "\n")
-    return result
+    rows = {label: time_steps(name, steps, profile=profile) for label, name in RECIPES.items()}
+    result = dict(machine=f"{platform.machine()}, {os.cpu_count()} cores", torch_threads=1, profile=profile,
+                  timed_steps=steps, recipes=rows, load_average=os.getloadavg())
+    return save(result, args, OUT)
 
 
 if __name__ == "__main__":

@@ -3,23 +3,27 @@
 Serves the built site (``make book`` first), opens ``book/try_air.html?bench=N`` in real time (no
 virtual clock): the page runs N inferences of AIR and of DAIR on held-out test images through
 onnxruntime-web (WebAssembly, one thread) and posts the timings back. Target: a median of at most
-10 ms per inference. Writes ``benchmarks/try_air_latency.json``.
+10 ms per inference. Writes ``benchmarks/try_air_latency.json``. ``--smoke``: three inferences each, written
+nowhere (``--out`` to keep it); it still needs the built site and Chromium.
 
     .venv/bin/python benchmarks/try_air_latency.py [--site _build/html] [-n 300]
 """
-import argparse
 import functools
 import http.server
 import json
 import os
 import platform
+import signal
 import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+from _common import parser, save
 from airlib.book.check import CHROMIUM_FLAGS, chromium
+
+OUT = Path(__file__).with_name("try_air_latency.json")
 
 
 class Handler(http.server.SimpleHTTPRequestHandler):
@@ -35,31 +39,35 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None) -> dict:
+    p = parser(__doc__, OUT)
     p.add_argument("--site", default="_build/html")
-    p.add_argument("-n", type=int, default=300, help="inferences per model")
-    p.add_argument("--out", default="benchmarks/try_air_latency.json")
-    args = p.parse_args()
+    p.add_argument("-n", type=int, default=None, help="inferences per model (default 300; with --smoke, 3)")
+    args = p.parse_args(argv)
+    n, wait_s = (args.n or 3, 120) if args.smoke else (args.n or 300, 300)
+    if not (Path(args.site) / "book" / "try_air.html").is_file():
+        raise SystemExit(f"no {args.site}/book/try_air.html: build the book first (make book)")
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=args.site))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}/book/try_air.html?bench={args.n}&report=/__latency__"
-    with tempfile.TemporaryDirectory() as profile:
+    url = f"http://127.0.0.1:{server.server_port}/book/try_air.html?bench={n}&report=/__latency__"
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", url],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.time() + 300
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.time() + wait_s
         while not Handler.results and time.time() < deadline:
             time.sleep(0.5)
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)        # the browser and the helpers it started, before their folder goes
+        proc.wait()
     server.shutdown()
     if not Handler.results:
-        raise SystemExit("the page posted no timings within 300 s")
+        raise SystemExit(f"the page posted no timings within {wait_s} s")
     result = dict(what="latency of one inference (batch 1) on the try_air page: onnxruntime-web, WebAssembly, one thread",
                   browser=subprocess.run([chromium(), "--version"], capture_output=True, text=True).stdout.strip(),
-                  machine=f"{platform.machine()}, {platform.processor() or 'cpu'}", date=time.strftime("%Y-%m-%d"),
+                  machine=f"{platform.machine()}, {platform.processor() or 'cpu'}",
                   load_average=os.getloadavg(), target_ms=10, **Handler.results[0])
-    Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
+    result = save(result, args, OUT)
     print(json.dumps(result, indent=1))
+    return result
 
 
 if __name__ == "__main__":
