@@ -116,7 +116,8 @@ def plot_seeds(groups: dict[str, dict[int, dict]], target: float = 0.98, metric:
     Args:
         groups: model label -> {seed: record} (records with ``history`` and ``metrics``).
     """
-    fig, axes = plt.subplots(2, len(groups), figsize=(5.5 * len(groups), 6.4), squeeze=False, sharex="col")
+    # at most 12.5 inches wide: shown in the text column, the 8 pt labels stay legible
+    fig, axes = plt.subplots(2, len(groups), figsize=(min(5.5 * len(groups), 12.5), 6.4), squeeze=False, sharex="col")
     for j, (label, records) in enumerate(groups.items()):
         ok = 0
         for seed, r in sorted(records.items()):
@@ -129,7 +130,7 @@ def plot_seeds(groups: dict[str, dict[int, dict]], target: float = 0.98, metric:
             axes[1, j].plot(steps, [h.get("iou12", np.nan) for h in hist], **style)
         axes[0, j].axhline(target, color="gray", ls=":", lw=1)
         axes[0, j].set(ylim=(0, 1.01), ylabel="count accuracy (held-out)",
-                       title=f"{label}: {ok} of {len(records)} seeds reach {target:.0%}")
+                       title=f"{label}:\n{ok} of {len(records)} seeds reach {target:.0%}")
         axes[1, j].set(ylim=(0, 1.01), xlabel="training step", ylabel="IoU of windows 1 and 2")
     fig.tight_layout()
     return fig

@@ -199,7 +199,8 @@ for key, label in (("air_successes", "AIR, seeds it was chosen on"), ("dair_succ
                    ("air_fresh_successes", "AIR, fresh seeds"), ("dair_fresh_successes", "DAIR, fresh seeds"),
                    ("warm_successes", "AIR + greedy warm-up, fresh seeds")):
     glue(key, successes.get(label, "none (no such seeds committed)"), display=False)
-fig = plotting.plot_seeds(groups)
+fig = plotting.plot_seeds({label: recs for label, recs in groups.items() if label.startswith("AIR,")}
+                          | {"DAIR, every seed": dair_records})
 
 # %% [markdown]
 # On the seeds its recipe was chosen on, AIR succeeds in {glue:text}`air_successes` and DAIR in
