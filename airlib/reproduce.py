@@ -211,8 +211,9 @@ def select(only=None, quick: bool = False, chapter: int | None = None) -> Select
     chapter ``chapter`` (the runs its notebook reads and those its studies need), each cut to
     :func:`quick_runs` with ``quick``."""
     todo = book_runs(only)
-    studies = [n for n in evaluations.names()
-               if not only or {m.experiment for m in evaluations.get(n).needs} & set(only)]
+    # with ``only``, a study is redone when every run it reads is reproduced (else it would mix in committed runs)
+    inputs = {n: {m.experiment for m in evaluations.get(n).needs} for n in evaluations.names()}
+    studies = [n for n, exps in inputs.items() if not only or exps and exps <= set(only)]
     path, unrecorded = None, ()
     if chapter is not None:
         path, reads = chapter_path(chapter), chapter_reads(chapter)

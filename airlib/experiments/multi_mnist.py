@@ -123,7 +123,7 @@ class MultiMNISTExperiment(Experiment):
         digits = ", ".join(map(str, counts))
         recipe = ", greedy warm-up" if warm_up else ""
         self.summary = f"{'DAIR' if difference else 'AIR'} on multi-MNIST ({digits} digits{recipe}), Sec. II"
-        smoke, paper = (dataclasses.replace(c, **(warm_up or {})) for c in (SMOKE, PAPER))
+        smoke, paper = (dataclasses.replace(c, **warm_up) if warm_up else c for c in (SMOKE, PAPER))
         self.configs = {"smoke": (smoke_model(difference), smoke), "paper": (AIRConfig(difference=difference), paper)}
 
     def data(self, profile: str) -> dict[str, torch.Tensor]:
