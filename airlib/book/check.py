@@ -1,10 +1,12 @@
-"""The reader's check: every page of the built book, opened in headless Chromium at 1280 px.
+"""The reader's check: every page of the built book, opened in headless Chromium at 1280 px and at 390 px.
 
 A local HTTP server serves the site plus a checker page whose script (``checker.js``, package data)
 loads each page in an iframe and reports what a reader would trip over: a missing title, figures that
 do not load or are shrunk until their text is under 8 px, error outputs, untypeset equations,
 outputs cut off at the right edge, Markdown tables printed as raw pipes, internal links and downloads
-that do not resolve, and requests that leave the site. One screenshot per page goes to
+that do not resolve, and requests that leave the site. At both widths, and so on a phone, no table,
+figure, output or text may end past the window's right edge where no box scrolls sideways to reach it,
+and the page itself may not scroll sideways. Two screenshots per page (1280 and 390 px wide) go to
 ``_build/screenshots/``.
 """
 from __future__ import annotations
@@ -26,6 +28,7 @@ import nbformat
 from .common import HIDE, ROOT, BookError
 
 WIDTH = 1280                 # the reader's window, in CSS pixels
+PHONE_WIDTH = 390            # a phone's window (an iPhone 12 to 15), in CSS pixels
 MIN_TEXT_PX = 8              # the smallest readable figure text on screen
 FIGURE_DPI = 100             # matplotlib's inline backend: pixels per inch of a figure's PNG
 SMALLEST_FONT_PT = 8         # the smallest font size the figures use (legends, small titles)
@@ -34,7 +37,8 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run
 
 
 def checker_page() -> bytes:
-    """The HTML page that runs ``checker.js`` on the page named by its ``?page=`` query."""
+    """The HTML page that runs ``checker.js`` on the page named by its ``?page=`` query, in a window
+    ``?width=`` px wide (1280 unless given; narrower, it reports only what the window cuts off)."""
     script = resources.files(__package__).joinpath("checker.js").read_text()
     return f"<!doctype html><html><body><script>\n{script}</script></body></html>".encode()
 
@@ -49,7 +53,8 @@ def chromium() -> str:
 
 
 def check_site(site: Path, pages: list[str], root: Path = ROOT) -> dict[str, dict]:
-    """Opens each page in headless Chromium; checks it renders, its figures load and no output is an error.
+    """Opens each page in headless Chromium; checks it renders, its figures load, no output is an error and,
+    at 1280 px as on a 390 px phone, nothing is cut off at the right edge.
 
     Args:
         site: the built HTML folder (``_build/html``).
@@ -57,7 +62,7 @@ def check_site(site: Path, pages: list[str], root: Path = ROOT) -> dict[str, dic
         root: where each page's executed notebook lies, to count the figures it should show.
 
     Returns:
-        The browser's report for each page.
+        The browser's report for each page at 1280 px, with the 390 px one under ``"narrow"``.
     """
     handler = functools.partial(_Handler, checker_page(), directory=str(site))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -68,9 +73,12 @@ def check_site(site: Path, pages: list[str], root: Path = ROOT) -> dict[str, dic
             for page in pages:
                 url = f"http://127.0.0.1:{server.server_port}/__check__.html?page=/{page}.html"
                 reports[page] = report = _browse(url, profile_dir)
+                if report is not None:
+                    report["narrow"] = _browse(f"{url}&width={PHONE_WIDTH}", profile_dir)
                 problems += _problems(page, report, _figures_in(root / f"{page}.ipynb"), site)
-                _screenshot(f"http://127.0.0.1:{server.server_port}/{page}.html",
-                            site.parent / "screenshots" / f"{Path(page).name}.png", profile_dir)
+                for width, suffix in ((WIDTH, ""), (PHONE_WIDTH, f"-{PHONE_WIDTH}")):
+                    _screenshot(f"http://127.0.0.1:{server.server_port}/{page}.html",
+                                site.parent / "screenshots" / f"{Path(page).name}{suffix}.png", profile_dir, width)
     finally:
         server.shutdown()
     if problems:
@@ -113,6 +121,25 @@ def _problems(page: str, report: dict | None, expected_figures: int, site: Path 
         problems += _live_problems(page, live["tests"], site)
     for url in report.get("external", []):
         problems.append(f"{page}: a request leaves the site: {url}")
+    narrow = report.get("narrow", {})
+    if narrow is None:
+        problems.append(f"{page}: the page did not render at {PHONE_WIDTH} px")
+    for seen in (report, narrow or {}):
+        problems += _reach_problems(page, seen)
+    return problems
+
+
+def _reach_problems(page: str, report: dict) -> list[str]:
+    """What a window of the report's width cuts off: content past its right edge that no box scrolls to, and a
+    page wider than the window (which then scrolls sideways as a whole)."""
+    if "cutoff" not in report:
+        return []
+    width = report["width"]
+    problems = [f"{page}: at {width} px, cut off at the right edge with no sideways scroll to reach it: {item}"
+                for item in report["cutoff"]]
+    if report["scroll_width"] > report["viewport"] + 1:
+        problems.append(f"{page}: at {width} px the page is {report['scroll_width']} px wide, wider than the "
+                        f"{report['viewport']} px window: it scrolls sideways")
     return problems
 
 
@@ -185,11 +212,11 @@ def _live_problems(page: str, tests: dict | None, site: Path | None) -> list[str
     return problems
 
 
-def _screenshot(url: str, out: Path, profile_dir: str) -> None:
-    """Saves what a reader sees first of a page, 1280 px wide."""
+def _screenshot(url: str, out: Path, profile_dir: str, width: int = WIDTH) -> None:
+    """Saves what a reader sees first of a page, ``width`` px wide."""
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile_dir}", "--virtual-time-budget=10000",
-           "--hide-scrollbars", f"--window-size={WIDTH},2000", f"--screenshot={out}", url]
+           "--hide-scrollbars", f"--window-size={width},2000", f"--screenshot={out}", url]
     subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
