@@ -147,8 +147,7 @@ def counts(name: str, beyond: str | None = None) -> Callable[[Sources], Finding]
         the ablation ran. The seeds the recipe was chosen on are reported beside, and ``beyond`` (a recipe that
         goes beyond the paper) on its own seeds, neither entering the verdict."""
         acc = src.metric(name, "test_count_accuracy")
-        tuned = {r["seed"] for r in src.document("air-multi-mnist-ablation.json")["runs"]
-                 if r["experiment"] == name} & set(acc)
+        tuned = chosen_on(src.document("air-multi-mnist-ablation.json"), name) & set(acc)
         fresh = {s: a for s, a in acc.items() if s not in tuned}
         judged = fresh if len(fresh) >= 10 else acc
         images = {src.records(name)[s]["metrics"]["test_images"] for s in judged}
@@ -164,6 +163,11 @@ def counts(name: str, beyond: str | None = None) -> Callable[[Sources], Finding]
         hits = sum(a >= COUNT_TARGET for a in judged.values())
         return Finding(text, by_share(hits, len(judged)))
     return measure
+
+
+def chosen_on(ablation: dict, name: str) -> set[int]:
+    """The seeds the recipe of experiment ``name`` was chosen on: those its ablation record ran."""
+    return {r["seed"] for r in ablation["runs"] if r["experiment"] == name}
 
 
 def success_text(acc: dict[int, float], images=()) -> str:

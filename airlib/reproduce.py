@@ -83,11 +83,6 @@ def book_runs(only=None) -> list[tuple[str, int]]:
     return [(name, s) for name, s in evaluations.book_runs() if not only or name in only]
 
 
-def study_seeds() -> set[tuple[str, int]]:
-    """Every (experiment, seed) a registered study reads (its :class:`~airlib.evaluations.Need` s)."""
-    return {(n.experiment, s) for name in evaluations.names() for n in evaluations.get(name).needs for s in n.seeds}
-
-
 def quick_runs(todo: list[tuple[str, int]]) -> list[tuple[str, int]]:
     """The runs of ``todo`` that every figure needs: one seed per experiment and what chapters load by seed.
 
@@ -101,7 +96,7 @@ def quick_runs(todo: list[tuple[str, int]]) -> list[tuple[str, int]]:
     for name, seed in todo:
         first[name] = min(seed, first.get(name, seed))
     loaded = {(name, s) for name in first for s in available_seeds(name, weights=True)}
-    keep = study_seeds() | set(first.items()) | loaded
+    keep = evaluations.needed_runs() | set(first.items()) | loaded
     return [job for job in todo if job in keep]
 
 

@@ -166,14 +166,9 @@ ablation = json.loads((runs.ARTIFACTS / "air-multi-mnist-ablation.json").read_te
 warm_records = seed_records("air-warmup-multi-mnist", profile)
 
 
-def chosen_on(name):
-    """The seeds the recipe of ``name`` was chosen on: those its ablation ran."""
-    return {r["seed"] for r in ablation["runs"] if r["experiment"] == name}
-
-
 groups = {}
 for name, label, recs in (("air-multi-mnist", "AIR", air_records), ("dair-multi-mnist", "DAIR", dair_records)):
-    tuned = {s: r for s, r in recs.items() if s in chosen_on(name)}
+    tuned = {s: r for s, r in recs.items() if s in claims.chosen_on(ablation, name)}
     fresh = {s: r for s, r in recs.items() if s not in tuned}
     for part, group in ((f"{label}, seeds it was chosen on", tuned), (f"{label}, fresh seeds", fresh)):
         if group:

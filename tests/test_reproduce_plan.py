@@ -110,9 +110,9 @@ def test_plan_runs_nothing(fake_artifacts, monkeypatch, capsys):
 
 def test_quick_keeps_every_seed_a_study_needs(fake_artifacts):
     quick = reproduce.quick_runs(evaluations.book_runs())
-    assert reproduce.study_seeds() <= set(quick)
+    assert evaluations.needed_runs() <= set(quick)
     air = sorted(s for n, s in quick if n == "air-multi-mnist")
-    assert {("air-multi-mnist", 5), ("air-multi-mnist", 7)}.isdisjoint(reproduce.study_seeds())
+    assert {("air-multi-mnist", 5), ("air-multi-mnist", 7)}.isdisjoint(evaluations.needed_runs())
     assert 0 in air and 7 in air       # seed 0, and seed 7 whose weights are committed (a chapter loads it)
     assert 5 not in air                # a seed only the tables over seeds read goes
     assert set(quick) <= set(evaluations.book_runs())
@@ -128,7 +128,7 @@ def test_quick_keeps_the_smallest_seed_when_there_is_no_seed_0(tmp_path, monkeyp
 def test_quick_on_the_committed_artifacts():
     """Every seed a study needs stays, and one seed per experiment at least."""
     full, quick = evaluations.book_runs(), reproduce.select(quick=True).runs
-    assert {job for job in full if job in reproduce.study_seeds()} <= set(quick)
+    assert {job for job in full if job in evaluations.needed_runs()} <= set(quick)
     assert {n for n, _ in full} == {n for n, _ in quick}
     assert len(quick) < len(full)
 

@@ -189,13 +189,18 @@ def load(name: str, profile: str, inputs: Inputs | None = None, directory: Path 
     return record, tensors
 
 
+def needed_runs() -> set[tuple[str, int]]:
+    """Every (experiment, seed) a registered study reads (its :class:`Need` s)."""
+    return {(n.experiment, s) for name in names() for n in get(name).needs for s in n.seeds}
+
+
 def book_runs() -> list[tuple[str, int]]:
     """Every (experiment, seed) the book reads: the evaluations' needs and the committed training artifacts."""
     from .. import experiments
     from ..pretrained import available_seeds
-    wanted = {(n.experiment, s) for name in names() for n in get(name).needs for s in n.seeds}
+    wanted = needed_runs()
     wanted |= {(name, s) for name in experiments.names() for s in available_seeds(name)}
     return sorted(wanted, key=lambda job: (job[1], job[0]))   # seed-major: the seeds the figures use come first
 
 
-__all__ = ["Evaluation", "Need", "Inputs", "register", "names", "get", "evaluate", "load", "check_record", "book_runs"]
+__all__ = ["Evaluation", "Need", "Inputs", "register", "names", "get", "evaluate", "load", "check_record", "needed_runs", "book_runs"]
