@@ -7,20 +7,30 @@ Images of exactly two digits, their labels from the generator's ground truth:
   class is at most the right one's), else 0. "Left" compares the centres of the digits' ink boxes;
   at equal centres (one digit above the other) the upper one is read first.
 
-Each representation feeds a small classifier trained on ``n`` labelled images, for ``n``
-log-spaced from 10 to 10,000; its depth and width are chosen from a grid on a fixed validation set,
-and the chosen one is scored on held-out images of MNIST test digits:
+Each representation feeds a classifier trained on ``n`` labelled images (the first ``n`` of a seeded
+shuffle of the pool), for ``n`` log-spaced from 10 to 10,000. Every fit is early-stopped on a
+validation set of 1,000 labelled images, which also chooses the head from a stated grid (kind,
+width, depth, weight decay) per representation, task and ``n``; the chosen head is scored once on
+held-out images of MNIST test digits. ``n`` counts training labels only.
 
-* AIR: per object ``z_pres``, ``z_where`` and ``z_what``, the objects **sorted by their window's
-  horizontal position** (absent objects zeroed and last), so the slot order the LSTM happened to
-  use cannot matter;
-* the convolutional autoencoder's code (``cae.py``) and DRAW's 40 latent means (``draw.py``);
+* AIR: per object its posterior means ``[z_pres, z_where, z_what]`` (``z_pres`` its mode),
+  standardised, read by an MLP on the objects **sorted by their window's horizontal position**
+  (absent ones zeroed and last), by a network shared by the objects whose outputs are concatenated
+  in that order, or by a **symmetric** head that sums the shared network's per-object vectors;
+* the convolutional autoencoder's code (``cae.py``) and DRAW's 40 latent means (``draw.py``),
+  standardised, through MLPs;
 * raw pixels, through a CNN trained end to end.
+
+A linear probe of AIR's ``z_what`` for the digit's class (:mod:`airlib.digit_probe`) tells how much of the
+identity the code holds, apart from what a head makes of it.
 """
 from __future__ import annotations
 
+import copy
+import math
 import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -34,28 +44,33 @@ CLASSES = {"sum": 19, "ascending": 2}
 
 @dataclass(frozen=True)
 class StudyConfig:
-    """The downstream study's sizes and grid."""
+    """The downstream study's sizes, grid and training budget."""
     n_pool: int = 10000                       # labelled two-digit images (MNIST training digits) ...
-    n_valid: int = 1000                       # ... and a separate validation set for the grid
-    n_test: int = 2000                        # held-out two-digit images (MNIST test digits)
+    n_valid: int = 1000                       # ... a separate set for early stopping and the grid ...
+    n_test: int = 2000                        # ... and held-out images (MNIST test digits)
     label_counts: tuple[int, ...] = (10, 100, 1000, 10000)
     seeds: tuple[int, ...] = (0, 1, 2)
-    widths: tuple[int, ...] = (128,)          # MLP hidden units ...
-    depths: tuple[int, ...] = (1, 2)          # ... and hidden layers
-    cnn_widths: tuple[int, ...] = (16, 32)    # CNN channels of the first convolution (doubled per block) ...
-    cnn_depths: tuple[int, ...] = (2,)        # ... and strided blocks after the first
-    epochs: int = 10                          # passes over the labelled images per fit, within ...
-    min_steps: int = 200                      # ... these bounds on the Adam steps of `batch` examples
-    max_steps: int = 1000
+    widths: tuple[int, ...] = (64, 256)       # the heads on codes: hidden units ...
+    depths: tuple[int, ...] = (1, 2)          # ... hidden layers (per object, for AIR's object heads) ...
+    weight_decays: tuple[float, ...] = (1e-4, 1.0)   # ... and AdamW's decoupled weight decay
+    air_heads: tuple[str, ...] = ("mlp", "sorted", "symmetric")
+    cnn_widths: tuple[int, ...] = (16,)       # the CNN on pixels: channels of the first convolution ...
+    cnn_depths: tuple[int, ...] = (2,)        # ... strided blocks after the first ...
+    cnn_weight_decays: tuple[float, ...] = (1e-4,)
     batch: int = 64
     lr: float = 1e-3
-    weight_decay: float = 1e-4
+    epochs: int = 100                         # a fit's budget: this many passes over its labelled images, ...
+    min_steps: int = 5000                     # ... within these bounds on the Adam steps
+    max_steps: int = 20000
+    eval_every: int = 20                      # steps between validation checks (at least one pass) ...
+    patience: int = 10                        # ... and checks without a better one before a fit stops
+    probe_weight_decay: float = 1e-4          # the linear probe of z_what for the digit's class
     data_seed: int = 3000                     # the two-digit sets' generator seed (apart from every other set)
 
 
 STUDY = {"smoke": StudyConfig(n_pool=200, n_valid=100, n_test=200, label_counts=(10, 100, 200), seeds=(0,),
-                              widths=(32,), depths=(1,), cnn_widths=(8,), cnn_depths=(1,), min_steps=40,
-                              max_steps=40),
+                              widths=(16,), depths=(1,), weight_decays=(1e-4,), cnn_widths=(4,), cnn_depths=(1,),
+                              epochs=5, min_steps=10, max_steps=20, eval_every=5, patience=2),
          "paper": StudyConfig()}
 
 
@@ -84,26 +99,49 @@ def two_digit_labels(labels: np.ndarray, boxes: np.ndarray) -> dict[str, Tensor]
 
 
 def two_digit_sets(profile: str) -> dict[str, tuple[Tensor, dict[str, Tensor]]]:
-    """``{"pool" | "valid" | "test": (images uint8 (M, 50, 50), targets)}`` of the study."""
+    """``{"pool" | "valid" | "test": (images uint8 (M, 50, 50), targets)}`` of the study; the targets are
+    the tasks' and, for the probe, ``"digits"`` (M, 2) and their ink ``"boxes"`` (M, 2, 4)."""
     from .data import make_multi_mnist
     cfg = study_config(profile)
     out = {}
     for part, n, split, offset in (("pool", cfg.n_pool, "train", 0), ("valid", cfg.n_valid, "train", 1),
                                    ("test", cfg.n_test, "test", 0)):
         d = make_multi_mnist(n, (2,), split, cfg.data_seed + offset)
-        out[part] = (torch.from_numpy(d.images), two_digit_labels(d.labels, d.boxes))
+        out[part] = (torch.from_numpy(d.images), {**two_digit_labels(d.labels, d.boxes),
+                                                  "digits": torch.from_numpy(d.labels),
+                                                  "boxes": torch.from_numpy(d.boxes)})
     return out
 
 
-def air_features(model, images: Tensor) -> Tensor:
-    """AIR's scene code with the objects sorted left to right: (M, N * (4 + z_what)).
+# --- the codes: AIR's objects, standardised --------------------------------------------------------------------
 
-    Each object is ``[z_pres, z_where (s, x, y), z_what]``, zeroed when absent; present objects come
-    first, ordered by their window's horizontal position, so permuting the inference's slots leaves
-    the features unchanged.
-    """
+def air_objects(model, images: Tensor) -> Tensor:
+    """AIR's objects ``[z_pres, z_where (s, x, y), z_what]``: (M, N, 4 + Z), from ``model.infer``, which
+    takes the posterior means of ``z_where`` and ``z_what`` and the mode of ``z_pres``."""
     inf = model.infer(images)
-    return sort_objects(inf.z_pres, inf.z_where, inf.z_what)
+    return torch.cat([inf.z_pres[..., None], inf.z_where, inf.z_what], -1)
+
+
+class Standard(NamedTuple):
+    """Per-column statistics that standardise a code: ``(x - mean) / sd``."""
+    mean: Tensor
+    sd: Tensor
+
+    @classmethod
+    def of(cls, x: Tensor) -> "Standard":
+        """The statistics of the rows of ``x`` (none with fewer than two rows: mean 0, sd 1)."""
+        if len(x) < 2:
+            return cls(x.new_zeros(x.shape[1:]), x.new_ones(x.shape[1:]))
+        return cls(x.mean(0), x.std(0).clamp_min(1e-6))
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return (x - self.mean) / self.sd
+
+
+def object_statistics(objects: Tensor) -> Standard:
+    """The statistics of ``[z_where, z_what]`` over the present objects of ``objects`` (M, N, 4 + Z),
+    every slot pooled, so one shared object network sees every slot on one scale."""
+    return Standard.of(objects[..., 1:][objects[..., 0] > 0])
 
 
 def sort_objects(z_pres: Tensor, z_where: Tensor, z_what: Tensor) -> Tensor:
@@ -114,9 +152,32 @@ def sort_objects(z_pres: Tensor, z_where: Tensor, z_what: Tensor) -> Tensor:
     return objects.gather(1, order[..., None].expand_as(objects)).flatten(1)
 
 
+def air_code(objects: Tensor, stats: Standard) -> Tensor:
+    """AIR's code for the heads: (M, N, 4 + Z) -> (M, N * (4 + Z)), ``z_where`` and ``z_what`` standardised
+    by ``stats``, ``z_pres`` kept 0 or 1, objects sorted left to right with absent ones zeroed and last, so
+    permuting the inference's slots leaves the code unchanged."""
+    z = stats(objects[..., 1:])                     # a positive scale keeps the order of x
+    return sort_objects(objects[..., 0], z[..., :3], z[..., 3:])
+
+
+def prepare(rep: str, parts: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The heads' inputs: pixels as they are; AIR's objects by :func:`air_code`, every other code
+    standardised per column. The statistics are the whole pool's (10,000 images in the paper profile):
+    its codes are computed without labels, so every ``n`` shares them and none sees the test set."""
+    if rep == "pixels":
+        return parts
+    if rep == "AIR":
+        stats = object_statistics(parts["pool"])
+        return {p: air_code(x, stats) for p, x in parts.items()}
+    stats = Standard.of(parts["pool"])
+    return {p: stats(x) for p, x in parts.items()}
+
+
+# --- the heads ---------------------------------------------------------------------------------------------------
+
 def hidden_layers(inputs: int, width: int, depth: int) -> tuple[list[nn.Module], int]:
-    """The layers ``LayerNorm, (Linear, ReLU) * depth`` shared by the heads, and their output size."""
-    layers, d = [nn.LayerNorm(inputs)], inputs
+    """The layers ``(Linear, ReLU) * depth`` shared by the heads, and their output size."""
+    layers, d = [], inputs
     for _ in range(depth):
         layers += [nn.Linear(d, width), nn.ReLU()]
         d = width
@@ -148,10 +209,9 @@ class CNN(nn.Module):
         return self.net(x[:, None])
 
 
-class ObjectMLP(nn.Module):
-    """A head that reads AIR's code object by object: one MLP shared by the objects (each
-    ``[z_pres, z_where, z_what]``), their outputs concatenated in left-to-right order, then a hidden
-    layer to the logits. Sharing means every labelled image teaches the head about two digits."""
+class SortedObjectHead(nn.Module):
+    """AIR's sorted code read object by object: one network shared by the objects (each ``[z_pres,
+    z_where, z_what]``), their outputs concatenated left to right, then a hidden layer to the logits."""
 
     def __init__(self, per_object: int, objects: int, classes: int, width: int, depth: int):
         super().__init__()
@@ -164,95 +224,213 @@ class ObjectMLP(nn.Module):
         return self.out(self.object(x.view(len(x), self.objects, self.per_object)).flatten(1))
 
 
-def steps_for(n: int, cfg: StudyConfig) -> int:
-    """Adam steps for ``n`` labelled images: ``epochs`` passes, within [min_steps, max_steps]."""
-    return int(min(cfg.max_steps, max(cfg.min_steps, cfg.epochs * n / cfg.batch)))
+class SymmetricObjectHead(nn.Module):
+    """AIR's code as a set: one network shared by the objects, its vectors summed over the present
+    ones, then a small MLP to the logits, ``rho(sum_i z_pres^i phi(o^i))``: the same for any order of
+    the objects, and generic for any task on a set of objects. ``phi`` sees each object's position, so
+    order stays expressible: for two digits ``d`` at ``x``, ``sum_i x^i d^i - (sum_i x^i)(sum_i d^i) / 2``
+    is half of ``(x^2 - x^1)(d^2 - d^1)``, whose sign says whether they ascend."""
+
+    def __init__(self, per_object: int, objects: int, classes: int, width: int, depth: int):
+        super().__init__()
+        self.per_object, self.objects = per_object, objects
+        layers, d = hidden_layers(per_object, width, depth)
+        self.object = nn.Sequential(*layers)                                   # (B, N, per) -> (B, N, d)
+        self.out = nn.Sequential(nn.Linear(d, width), nn.ReLU(), nn.Linear(width, classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        o = x.view(len(x), self.objects, self.per_object)
+        return self.out((self.object(o) * o[..., :1]).sum(1))                 # z_pres masks absent objects
 
 
-def fit(inputs: Tensor, targets: Tensor, head: nn.Module, cfg: StudyConfig, seed: int) -> nn.Module:
-    """Trains ``head`` by cross-entropy with AdamW for ``steps_for(len(inputs))`` steps of ``cfg.batch`` examples."""
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    head.train()
-    for _ in range(steps_for(len(inputs), cfg)):
-        idx = torch.randint(len(inputs), (min(cfg.batch, len(inputs)),), generator=gen)
-        loss = nn.functional.cross_entropy(head(inputs[idx]), targets[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    return head.eval()
+class Head(NamedTuple):
+    """One point of a representation's grid."""
+    kind: str               # mlp, sorted, symmetric (AIR's objects) or cnn (pixels)
+    width: int
+    depth: int
+    weight_decay: float
 
 
-@torch.no_grad()
-def accuracy(head: nn.Module, inputs: Tensor, targets: Tensor) -> float:
-    return sum((head(x).argmax(1) == y).sum().item() for x, y in zip(inputs.split(1000), targets.split(1000))) / len(inputs)
-
-
-def grid(cfg: StudyConfig, rep: str) -> list[tuple[str, int, int]]:
-    """The (head, width, depth) triples tried for one representation: a CNN for pixels, MLPs for
-    codes, and for AIR's code also the object-wise head."""
+def grid(cfg: StudyConfig, rep: str) -> list[Head]:
+    """The heads tried for one representation: CNNs for pixels, MLPs for codes, and for AIR's code
+    also the sorted and symmetric object heads (``cfg.air_heads``)."""
     if rep == "pixels":
-        return [("cnn", w, d) for w in cfg.cnn_widths for d in cfg.cnn_depths]
-    kinds = ("mlp", "objects") if rep == "AIR" else ("mlp",)
-    return [(k, w, d) for k in kinds for w in cfg.widths for d in cfg.depths]
+        return [Head("cnn", w, d, wd) for w in cfg.cnn_widths for d in cfg.cnn_depths for wd in cfg.cnn_weight_decays]
+    kinds = cfg.air_heads if rep == "AIR" else ("mlp",)
+    return [Head(k, w, d, wd) for k in kinds for w in cfg.widths for d in cfg.depths for wd in cfg.weight_decays]
 
 
 def make_head(kind: str, inputs: int, classes: int, width: int, depth: int, objects: int = 3) -> nn.Module:
     if kind == "cnn":
         return CNN(classes, width, depth)
-    if kind == "objects":
-        return ObjectMLP(inputs // objects, objects, classes, width, depth)
+    if kind in ("sorted", "symmetric"):
+        return (SortedObjectHead if kind == "sorted" else SymmetricObjectHead)(inputs // objects, objects, classes,
+                                                                              width, depth)
     if kind == "mlp":
         return MLP(inputs, classes, width, depth)
-    raise ValueError(f"unknown head {kind!r}: expected cnn, objects or mlp")
+    raise ValueError(f"unknown head {kind!r}: expected cnn, mlp, sorted or symmetric")
 
 
-def run_study(features: dict[str, dict[str, Tensor]], targets: dict[str, dict[str, Tensor]], cfg: StudyConfig,
-              progress=None, jobs: int = 1) -> dict:
-    """Fits every representation, task, label count and seed; the head is chosen on the validation set.
+# --- fitting, early-stopped on the validation set ----------------------------------------------------------------
+
+def steps_for(n: int, cfg: StudyConfig) -> int:
+    """The most Adam steps for ``n`` labelled images: ``epochs`` passes, within [min_steps, max_steps]."""
+    return int(min(cfg.max_steps, max(cfg.min_steps, cfg.epochs * math.ceil(n / cfg.batch))))
+
+
+def check_every(n: int, cfg: StudyConfig) -> int:
+    """Steps between validation checks: ``eval_every``, and at least one pass over ``n`` images."""
+    return max(cfg.eval_every, math.ceil(n / cfg.batch))
+
+
+class Fit(NamedTuple):
+    head: nn.Module             # in eval mode, holding the state of the best check
+    valid_accuracy: float       # that state's validation accuracy ...
+    valid_loss: float           # ... and loss
+    step: int                   # the Adam step of that state
+    steps: int                  # the steps taken before stopping
+    stopped: str                # "patience" (converged) or "budget" (steps_for ran out first)
+
+
+@torch.no_grad()
+def evaluate(head: nn.Module, inputs: Tensor, targets: Tensor) -> tuple[float, float]:
+    """``(accuracy, mean cross-entropy)`` of ``head`` on a labelled set."""
+    hits, loss = 0, 0.0
+    for x, y in zip(inputs.split(250), targets.split(250)):               # chunks that stay in cache
+        logits = head(x)
+        hits += (logits.argmax(1) == y).sum().item()
+        loss += nn.functional.cross_entropy(logits, y, reduction="sum").item()
+    return hits / len(inputs), loss / len(inputs)
+
+
+def accuracy(head: nn.Module, inputs: Tensor, targets: Tensor) -> float:
+    return evaluate(head.eval(), inputs, targets)[0]
+
+
+def fit(inputs: Tensor, targets: Tensor, head: nn.Module, cfg: StudyConfig, seed: int,
+        valid: tuple[Tensor, Tensor], weight_decay: float = 0.0) -> Fit:
+    """Trains ``head`` by cross-entropy with AdamW, early-stopped on the validation set.
+
+    Shuffled passes over the labelled images in minibatches of ``min(batch, n)``; every
+    :func:`check_every` steps the head is scored on ``valid``, and the state with the best validation
+    accuracy (ties: the lower loss) is kept. Training stops after ``patience`` checks without a better
+    one, or when :func:`steps_for` runs out. The validation set (1,000 labelled images in the paper
+    profile) is thus seen by every fit; ``n`` counts only the training labels.
 
     Args:
-        features: representation -> {"pool" | "valid" | "test": (M, D) features, or (M, 50, 50) float pixels
-            for the representation ``"pixels"``}.
-        targets: part -> {task: (M,) int64}.
-        jobs: representations fitted at once, in separate processes of one thread each.
+        inputs, targets: the ``n`` labelled training examples, (n, ...) and (n,) int64.
+        head: the classifier, freshly initialised.
+        seed: the stream of the minibatches.
+        valid: ``(inputs, targets)`` of the validation set.
+        weight_decay: AdamW's decoupled weight decay.
 
     Returns:
-        ``results[rep][task]`` = {"n": label counts, "accuracy": [[test accuracy per seed] per n],
-        "chosen": [[[head, width, depth] per seed] per n], "seconds": fitting time}.
+        A :class:`Fit`.
     """
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=weight_decay)
+    n, budget, every = len(inputs), steps_for(len(inputs), cfg), check_every(len(inputs), cfg)
+    batches = iter(())
+    best, state, since, step = (-1.0, math.inf, 0), None, 0, 0
+    while step < budget and since < cfg.patience:
+        head.train()
+        for _ in range(min(every, budget - step)):
+            idx = next(batches, None)
+            if idx is None:                                                   # a new pass
+                batches = iter(torch.randperm(n, generator=gen).split(min(cfg.batch, n)))
+                idx = next(batches)
+            loss = nn.functional.cross_entropy(head(inputs[idx]), targets[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+        acc, val_loss = evaluate(head.eval(), *valid)
+        if (acc, -val_loss) > (best[0], -best[1]):
+            best, state, since = (acc, val_loss, step), copy.deepcopy(head.state_dict()), 0
+        else:
+            since += 1
+    head.load_state_dict(state)
+    return Fit(head.eval(), best[0], best[1], best[2], step, "patience" if since >= cfg.patience else "budget")
+
+
+# --- the study -----------------------------------------------------------------------------------------------------
+
+def run_study(features: dict[str, dict[str, Tensor]], targets: dict[str, dict[str, Tensor]], cfg: StudyConfig,
+              progress=None, jobs: int = 1, done=None) -> dict:
+    """Fits every representation, task, label count and seed; for AIR also the probe (:func:`airlib.digit_probe.digit_probe`).
+
+    For each representation, task and ``n``, every head of the grid is fitted on the first seed's
+    labelled subset and the best on the validation set is chosen; the other seeds (other subsets and
+    initialisations) refit the chosen head.
+
+    Args:
+        features: representation -> {"pool" | "valid" | "test": (M, D) codes, AIR's (M, N, 4 + Z)
+            objects (:func:`air_objects`) for ``"AIR"``, or (M, 50, 50) float pixels for ``"pixels"``}.
+        targets: part -> {task: (M,) int64, "digits": (M, 2), "boxes": (M, 2, 4)}.
+        jobs: representations fitted at once, in separate processes of one thread each.
+        done: called as ``done(rep, results[rep])`` as each representation finishes (to keep it on disk).
+
+    Returns:
+        ``results[rep][task]`` = {"n": label counts, "grid": the heads tried, "chosen": [head per n],
+        "tried": [[validation accuracy per grid head] per n], and per n and seed: "accuracy" (test),
+        "valid" (validation accuracy), "step" (the Adam step kept), "stopped" ("patience" | "budget"),
+        as [[value per seed] per n]; "seconds" and "cpu_seconds": the fits' wall and CPU time (one thread,
+        so core-seconds)}; ``results["AIR"]["probe"]``.
+    """
+    out, done = {}, done or (lambda rep, result: None)
     if jobs > 1 and len(features) > 1:
-        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures import ProcessPoolExecutor, as_completed
         import multiprocessing
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {rep: pool.submit(_study_one, rep, parts, targets, cfg, None) for rep, parts in features.items()}
-            return {rep: f.result() for rep, f in futures.items()}
-    return {rep: _study_one(rep, parts, targets, cfg, progress) for rep, parts in features.items()}
+            futures = {pool.submit(_study_one, rep, parts, targets, cfg, None): rep for rep, parts in features.items()}
+            for f in as_completed(futures):
+                out[futures[f]] = f.result()
+                done(futures[f], out[futures[f]])
+    else:
+        for rep, parts in features.items():
+            out[rep] = _study_one(rep, parts, targets, cfg, progress)
+            done(rep, out[rep])
+    return {rep: out[rep] for rep in features}
 
 
-def _study_one(rep: str, parts: dict[str, Tensor], targets: dict, cfg: StudyConfig, progress) -> dict:
+def _study_one(rep: str, raw: dict[str, Tensor], targets: dict, cfg: StudyConfig, progress) -> dict:
     torch.set_num_threads(1)
-    out = {}
+    parts, heads, out = prepare(rep, raw), grid(cfg, rep), {}
     for task in TASKS:
-        t0, accs, chosen = time.perf_counter(), [], []
+        t0, c0 = time.perf_counter(), time.process_time()
+        res = {k: [] for k in ("chosen", "tried", "accuracy", "valid", "step", "stopped")}
+        valid = (parts["valid"], targets["valid"][task])
         for n in cfg.label_counts:
-            row, pick = [], []
+            row = {k: [] for k in ("accuracy", "valid", "step", "stopped")}
             for seed in cfg.seeds:
                 # the labelled subset: the first n of a seeded permutation of the pool
                 idx = torch.randperm(len(parts["pool"]), generator=torch.Generator().manual_seed(seed))[:n]
                 x, y = parts["pool"][idx], targets["pool"][task][idx]
-                best = None
-                for kind, width, depth in grid(cfg, rep):
+                fits = []
+                for h in (heads if seed == cfg.seeds[0] else [chosen]):
                     torch.manual_seed(seed)
-                    head = fit(x, y, make_head(kind, x.shape[-1], CLASSES[task], width, depth), cfg, seed)
-                    val = accuracy(head, parts["valid"], targets["valid"][task])
-                    if best is None or val > best[0]:
-                        best = (val, head, [kind, width, depth])
-                row.append(accuracy(best[1], parts["test"], targets["test"][task]))
-                pick.append(best[2])
+                    fits.append(fit(x, y, make_head(h.kind, x.shape[-1], CLASSES[task], h.width, h.depth), cfg,
+                                    seed, valid, h.weight_decay))
+                if seed == cfg.seeds[0]:
+                    best = max(range(len(heads)), key=lambda i: (fits[i].valid_accuracy, -fits[i].valid_loss))
+                    chosen, f = heads[best], fits[best]
+                    res["chosen"].append(list(chosen))
+                    res["tried"].append([g.valid_accuracy for g in fits])
+                else:
+                    f = fits[0]
+                for k, v in (("accuracy", accuracy(f.head, parts["test"], targets["test"][task])),
+                             ("valid", f.valid_accuracy), ("step", f.step), ("stopped", f.stopped)):
+                    row[k].append(v)
                 if progress:
-                    progress(f"{rep} {task} n={n} seed {seed}: {row[-1]:.3f} {best[2]}")
-            accs.append(row)
-            chosen.append(pick)
-        out[task] = dict(n=list(cfg.label_counts), accuracy=accs, chosen=chosen, seconds=time.perf_counter() - t0)
+                    progress(f"{rep} {task} n={n} seed {seed}: {row['accuracy'][-1]:.3f} {list(chosen)} "
+                             f"(valid {f.valid_accuracy:.3f}, step {f.step} of {f.steps}, {f.stopped})")
+            for k in row:
+                res[k].append(row[k])
+        out[task] = dict(n=list(cfg.label_counts), grid=[list(h) for h in heads], **res,
+                         seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0)
+    if rep == "AIR":
+        from .digit_probe import digit_probe         # the probe builds on this module's fits
+        out["probe"] = digit_probe(raw, targets, cfg)
+        if progress:
+            progress(f"AIR probe: {out['probe']}")
     return out

@@ -1,9 +1,10 @@
 """Chapter 4's downstream study (Sec. II-B, Fig. 7) as a recorded study: ``representations-results``.
 
-AIR's, the CAE's and DRAW's codes and raw pixels, each fed to classifiers fitted on few to many labels
-(:mod:`airlib.representations`). Each representation's results are kept under the study's run folder in
-``parts/`` with the SHA-256 of what they depend on (the study's configuration, the data, the source model's
-weights), so a study that was stopped, or run in parts (``only``), redoes only what changed.
+AIR's, the CAE's and DRAW's codes and raw pixels, each fed to classifiers fitted on few to many labels,
+early-stopped and chosen from a grid on a validation set, with a linear probe of AIR's ``z_what`` for the
+digits' classes (:mod:`airlib.representations`). Each representation's results are kept under the study's
+run folder in ``parts/`` with the SHA-256 of what they depend on (the study's configuration, the data, the
+source model's weights), so a study that was stopped, or run in parts (``only``), redoes only what changed.
 """
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ def _data(profile: str) -> dict[str, torch.Tensor]:
 
 
 def compute(inputs: Inputs, profile: str, jobs: int = 2, only=None, progress=print, parts_dir: Path | None = None):
-    """The study's metrics per representation and task, and the test sums as a tensor; None when ``only``
-    left a representation out (its parts are kept, no record is made)."""
+    """The study's metrics per representation and task (and AIR's probe), and the test sums as a tensor; None
+    when ``only`` left a representation out (its parts are kept, no record is made). A part is reused when its
+    key, the SHA-256 of the study's configuration, the images and the source model's weights, is today's."""
     from ..experiments import as_dict
     cfg = reps.study_config(profile)
     wanted = list(REPRESENTATIONS if only is None else only)
@@ -40,7 +42,7 @@ def compute(inputs: Inputs, profile: str, jobs: int = 2, only=None, progress=pri
     sets = reps.two_digit_sets(profile)
     hashes = runs.data_hashes({f"{p}_images": x for p, (x, _) in sets.items()})
     torch.set_num_threads(1)
-    encode = {"AIR": lambda x: reps.air_features(models["AIR"], x), "CAE": lambda x: models["CAE"].encode(x),
+    encode = {"AIR": lambda x: reps.air_objects(models["AIR"], x), "CAE": lambda x: models["CAE"].encode(x),
               "DRAW": lambda x: models["DRAW"].encode(x).flatten(1), "pixels": lambda x: x.float() / 255.0}
     if parts_dir is None:
         parts_dir = (runs.RUNS / f"{NAME}-{profile}" if profile == "paper" else Path(tempfile.mkdtemp())) / "parts"
@@ -59,9 +61,11 @@ def compute(inputs: Inputs, profile: str, jobs: int = 2, only=None, progress=pri
         else:
             todo[rep] = {p: encode[rep](x) for p, (x, _) in sets.items()}
     targets = {p: y for p, (_, y) in sets.items()}
-    for rep, res in reps.run_study(todo, targets, cfg, progress, jobs).items():
+
+    def keep(rep, res):                      # each representation's part as soon as it is done
         runs.write_json(parts_dir / f"{rep}.json", {"key": key(rep), "results": res})
         results[rep] = res
+    reps.run_study(todo, targets, cfg, progress, jobs, done=keep)
     if set(wanted) != set(REPRESENTATIONS):
         return None
     return {rep: results[rep] for rep in REPRESENTATIONS}, {"test_sum": targets["test"]["sum"]}
