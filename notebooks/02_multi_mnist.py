@@ -156,10 +156,11 @@ display(pd.DataFrame(rows).set_index("run").style.format(
 #
 # The paper says AIR "can reliably learn" to count. Each model is trained with one configuration (the
 # one printed under "What makes training reliable" below; no per-seed tuning), and a run counts as a
-# success when its deterministic count accuracy on all 10,000 held-out images reaches 98%. The recipe was chosen on short runs of seeds
-# 0 to 9 (the ablation below), so those seeds flatter it; seeds 10 to 19 played no part in choosing
-# it, and they are the ones the verdict at the top of the chapter rests on. Every seed's record is
-# committed; the weights of seeds 0 to 2 (and of a failing seed) are too.
+# success when its deterministic count accuracy on all 10,000 held-out images reaches 98%. Each recipe
+# was chosen on short runs of some seeds (AIR: {glue:text}`air_chosen_seeds`; DAIR:
+# {glue:text}`dair_chosen_seeds`; the ablation below), so those seeds flatter it; the other seeds played
+# no part in choosing it, and they are the ones the verdict at the top of the chapter rests on. Every
+# seed's record is committed; the weights of seeds 0 to 2 (and of a failing seed) are too.
 
 # %% tags=["hide-input"]
 ablation = json.loads((runs.ARTIFACTS / "air-multi-mnist-ablation.json").read_text())
@@ -169,6 +170,7 @@ warm_records = seed_records("air-warmup-multi-mnist", profile)
 groups = {}
 for name, label, recs in (("air-multi-mnist", "AIR", air_records), ("dair-multi-mnist", "DAIR", dair_records)):
     tuned = {s: r for s, r in recs.items() if s in claims.chosen_on(ablation, name)}
+    glue(f"{label.lower()}_chosen_seeds", claims.seeds_text(tuned) if tuned else "none", display=False)
     fresh = {s: r for s, r in recs.items() if s not in tuned}
     for part, group in ((f"{label}, seeds it was chosen on", tuned), (f"{label}, fresh seeds", fresh)):
         if group:
@@ -199,8 +201,8 @@ fig = plotting.plot_seeds({label: recs for label, recs in groups.items() if labe
 
 # %% [markdown]
 # On the seeds its recipe was chosen on, AIR succeeds in {glue:text}`air_successes` and DAIR in
-# {glue:text}`dair_successes`; on fresh seeds AIR succeeds in {glue:text}`air_fresh_successes`
-# (red curves: the seeds that do not reach 98%). The greedy warm-up of the next section, which goes
+# {glue:text}`dair_successes`; on fresh seeds AIR succeeds in {glue:text}`air_fresh_successes` and DAIR
+# in {glue:text}`dair_fresh_successes` (red curves: the seeds that do not reach 98%). The greedy warm-up of the next section, which goes
 # beyond the paper, succeeds in {glue:text}`warm_successes` fresh seeds.
 #
 # ### How a run fails, and when
@@ -489,7 +491,8 @@ else:
 #   its held-out count accuracy per seed, the confusion matrix shows
 #   where the rare errors are; a successful run never uses the third step. On the seeds its recipe
 #   was chosen on, AIR succeeds in {glue:text}`air_successes` and DAIR in {glue:text}`dair_successes`;
-#   on fresh seeds AIR succeeds in {glue:text}`air_fresh_successes`. A failing run stays one object
+#   on fresh seeds AIR succeeds in {glue:text}`air_fresh_successes` and DAIR in
+#   {glue:text}`dair_fresh_successes`. A failing run stays one object
 #   over the count, drawing one digit with two windows.
 # * Beyond the paper, a greedy warm-up (each prefix of the steps also rewarded for explaining the
 #   image during the first 2,000 steps) succeeds in {glue:text}`warm_successes` fresh seeds.

@@ -35,7 +35,7 @@ if importlib.util.find_spec("airlib") is None:
 # performance is improved somewhat when considering the interpolation task. DAIR by contrast
 # generalizes well in both tasks (and finds interpolation to be slightly easier than extrapolation)."
 # It also compares with DRAW {cite}`gregor2015draw`, which "learns to ignore precisely one digit" of
-# a 3-digit image. This chapter repeats all of it with three seeds per model and task.
+# a 3-digit image. This chapter repeats all of it with {glue:text}`seeds_per_task`.
 
 # %% tags=["parameters"]
 profile = "paper"
@@ -102,13 +102,13 @@ fig = plotting.show_images(torch.cat([probes["extrapolation"].tensor()[:5], prob
 # ## The models
 #
 # The extrapolation models are chapter 2's AIR and DAIR (`air-multi-mnist`, `dair-multi-mnist`),
-# seeds 0, 1 and 2, whose weights are committed; the study `generalization-results` scores them on the
+# {glue:text}`extrapolation_seed_list`, whose weights are committed; the study `generalization-results` scores them on the
 # 3-digit images (`python -m airlib evaluate generalization-results` redoes it). To see the
 # count accuracy on 3 digits *along* training, seed 0 of each was trained again as `air-counts-012`
 # and `dair-counts-012`: the same configuration, data order and seed, logging the 3-digit accuracy
 # every 250 steps. Training is deterministic, so the rerun ends with the very same weights, which the
 # next cell checks by their SHA-256. The interpolation models (`air-counts-013`, `dair-counts-013`)
-# are the same recipe trained on 0, 1 or 3 digits, seeds 0, 1 and 2. No seed is dropped.
+# are the same recipe trained on 0, 1 or 3 digits, {glue:text}`interpolation_seed_list`. No seed is dropped.
 
 # %% tags=["hide-input"]
 x3, x2 = probes["extrapolation"].tensor(), probes["interpolation"].tensor()
@@ -166,6 +166,14 @@ for (task, label), per in results.items():
     glue(f"{task}_{label}", f"{new.mean():.1%}", display=False)
     glue(f"{task}_{label}_seeds", ", ".join(f"{a:.1%}" for a in new), display=False)
 table = pd.DataFrame(rows).set_index(["task", "model"])
+for task in TASKS:
+    glue(f"{task}_seed_list", claims.seeds_text(set().union(*(results[task, m] for m in ("AIR", "DAIR")))),
+         display=False)
+counts = sorted({len(per) for per in results.values()})
+glue("seeds_per_task", f"{counts[0]} seeds per model and task" if len(counts) == 1 else
+     f"{counts[0]} to {counts[-1]} seeds per model and task", display=False)
+glue("seeds_per_task_short", f"{counts[0]} seed{'s' if counts[0] > 1 else ''}" if len(counts) == 1 else
+     f"{counts[0]} to {counts[-1]} seeds", display=False)
 display(table.style.format({"own counts: mean": "{:.3f}", "unseen count: mean": "{:.3f}"}))
 
 # %% [markdown]
@@ -344,7 +352,7 @@ print(inspect.getsource(airlib.draw.filterbank))
 # ## Recap
 #
 # * Extrapolation and interpolation use the generator of chapter 2 with other counts; every model and
-#   task has three seeds, all reported.
+#   task has {glue:text}`seeds_per_task_short`, all reported.
 # * The count accuracy on the count never seen in training is the measure of strong generalization;
 #   the step-3 presence probabilities show where AIR's counting stops.
 # * DRAW, which has no notion of objects, is compared by its bound and by how many digits of a

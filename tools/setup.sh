@@ -37,7 +37,7 @@ if [ ! -f $STAMP ] || [ pyproject.toml -nt $STAMP ]; then
   pip --upgrade pip
   pip "torch==2.13.0"
   pip -e ".[book,test]"
-  $VENV/bin/python -c "import torch, airlib, papermill, jupytext, nbval" 
+  $VENV/bin/python -c "import torch, airlib, papermill, jupytext, nbval, xdist" 
   $VENV/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
   touch $STAMP
 fi
