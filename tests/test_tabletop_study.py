@@ -97,7 +97,7 @@ def test_targets_are_met_or_missed_by_the_numbers():
     missed = {k for k, v in checks.items() if not v}
     assert missed == {"AIR count accuracy >= the naive supervised network's (types repeat)",
                       "DAIR count accuracy >= the naive supervised network's (types repeat)",
-                      "DAIR count accuracy >= 90% (moving camera)", "every network trained within 2 hours"}
+                      "DAIR count accuracy >= 90% (moving camera)"}   # the supervised network's 121 min is no claim
 
 
 def test_inferred_scenes_round_trip_through_the_study_tensors():

@@ -203,12 +203,14 @@ def compute(inputs: Inputs, profile: str) -> tuple[dict, dict[str, torch.Tensor]
     return metrics, tensors
 
 
-COUNT_OK, IDENTITY_OK = 0.95, 0.90   # the chapter's targets: a count and identities "accurate for the most part"
+COUNT_OK, IDENTITY_OK = 0.95, 0.90   # a count and identities "accurate for the most part", made measurable
 CAMERA_COUNT_OK, CAMERA_OK_DEG = 0.90, 2.0   # with the moving camera
 
 
 def targets(networks: dict[str, dict]) -> dict[str, bool]:
-    """The chapter's targets, each met or not, for AIR and for DAIR, from the networks' scores."""
+    """The paper's claims for AIR and for DAIR made measurable, each holding or not, from the networks' scores: a
+    count and identities "accurate for the most part" (thresholds above), and AIR "competitive" with the naive
+    supervised network on the count. (Training cost is reported beside them, not judged as a claim.)"""
     sup, checks = networks["supervised"], {}
     for net in ("AIR", "DAIR"):
         fixed, moving = networks[net], networks[f"{net}, moving camera"]
@@ -219,7 +221,6 @@ def targets(networks: dict[str, dict]) -> dict[str, bool]:
                 fixed["count_accuracy"] >= sup["count_accuracy"],
             f"{net} count accuracy >= {CAMERA_COUNT_OK:.0%} (moving camera)": moving["count_accuracy"] >= CAMERA_COUNT_OK,
         }
-    checks["every network trained within 2 hours"] = all(r["minutes"] <= 120 for r in networks.values())
     return checks
 
 
