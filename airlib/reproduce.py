@@ -89,7 +89,7 @@ def quick_runs(todo: list[tuple[str, int]]) -> list[tuple[str, int]]:
     Kept: each experiment's smallest seed in ``todo`` (seed 0, the seed of the figures), every seed a study
     needs (``tabletop-results`` reads ten ``tabletop-dair`` records, ``tabletop-transfer`` three seeds of each
     wake-sleep variant), and every seed whose weights are committed, since weights are committed only for the
-    models a chapter loads (chapter 3 loads seeds 0-2 of chapter 2's networks, chapter 2 a seed that failed).
+    models a chapter loads (chapter 3 loads seeds 0-4 of chapter 2's networks, chapter 2 a seed that failed).
     Dropped: the seeds only the tables over seeds read, which then show fewer seeds.
     """
     first: dict[str, int] = {}

@@ -160,7 +160,7 @@ display(pd.DataFrame(rows).set_index("run").style.format(
 # was chosen on short runs of some seeds (AIR: {glue:text}`air_chosen_seeds`; DAIR:
 # {glue:text}`dair_chosen_seeds`; the ablation below), so those seeds flatter it; the other seeds played
 # no part in choosing it, and they are the ones the verdict at the top of the chapter rests on. Every
-# seed's record is committed; the weights of seeds 0 to 2 (and of a failing seed) are too.
+# seed's record is committed; the weights of seeds 0 to 4 (and of a failing seed) are too.
 
 # %% tags=["hide-input"]
 ablation = json.loads((runs.ARTIFACTS / "air-multi-mnist-ablation.json").read_text())
