@@ -234,8 +234,10 @@ def test_reproduce_runs_the_books_list_as_one_sweep_on_the_chosen_backend(monkey
                                address="h:1", device="auto") == 0
     todo = seen["todo"]
     assert (seen["backend"], seen["jobs"], seen["address"]) == ("ray", 3, "h:1")
+    committed = [int(p.stem.rsplit("seed", 1)[1]) for p in runs.ARTIFACTS.glob("dair-multi-mnist-seed*.json")]
+    assert len(committed) >= 10                                # every committed seed, fresh ones too
     assert sorted((j.experiment, j.seed) for j in todo) == sorted(
-        [("dair-multi-mnist", s) for s in range(10)] + [("dair-counts-012", 0)])
+        [("dair-multi-mnist", s) for s in committed] + [("dair-counts-012", 0)])
     assert all(j.profile == "paper" and j.device == "auto" and j.overrides == () for j in todo)
     assert all(j.run_dir == tmp_path / f"{j.experiment}-seed{j.seed}" for j in todo)
     assert promoted == [(j.run_dir, tmp_path / "artifacts") for j in todo]
