@@ -241,8 +241,7 @@ def objects3d_claims(src: Sources, *prefixes: str) -> pd.DataFrame:
     """The rows of chapter 5's claims table (:func:`airlib.evaluations.objects3d.claims`) that begin with
     ``prefixes``: each has ``measured`` and ``holds``."""
     from .evaluations import objects3d
-    table = objects3d.claims(src.study("3d-results")["metrics"], objects3d.seed_table(src.records("3d-air")),
-                             src.records("3d-supervised")[0]["wall_time_s"] / 60)
+    table = objects3d.claims(src.study("3d-results")["metrics"], objects3d.seed_table(src.records("3d-air")))
     rows = table[[label.startswith(prefixes) for label in table.index]]
     if rows.empty:
         raise KeyError(f"chapter 5's claims table has no row beginning with {prefixes}")
