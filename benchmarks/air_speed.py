@@ -1,9 +1,12 @@
 """Speed of AIR and DAIR at the reference sizes (LSTM 256, encoder/decoder 200, z_what 50, batch 64).
 
 Measures one training step (forward, backward, Adam) and inference throughput at batch 1000, and
-the same training step with each candidate speed-up switched off. Recorded on 2026-11-24 (see
-``air_speed.json``): AIR 0.030 s per step on one thread, 0.017 s on two threads when no other job
-holds the second core; inference about 8,000 images per second at batch 1000 on one thread.
+the same training step with each candidate speed-up switched off. First recorded on 2026-11-24: AIR
+0.030 s per step on one thread, 0.017 s on two threads when no other job held the second core; inference
+about 8,000 images per second at batch 1000 on one thread. Re-measured on 2026-12-02 (``air_speed.json``
+holds the latest, with its commit, date and load): 0.056 s per step on one thread, and the 2026-11-24
+code (48dd776) measured 0.054 s on the same machine that day, so the difference is the machine, not
+the code. Compare steps measured on the same day.
 
 What made it fast, as measured:
 
