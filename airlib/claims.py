@@ -209,28 +209,39 @@ HIGH = {"sum": 0.9, "ascending": 0.95}  # "high accuracy" on each task
 BASELINES = ("CAE", "DRAW", "pixels")
 
 
+def scarce_summary(metrics: dict) -> dict:
+    """The downstream study's numbers the claim reads (``metrics``: the study's, per representation and task).
+
+    Returns:
+        ``{"baselines": the baselines present, "tasks": {task: {"counts": the label counts up to SCARCE, "best":
+        AIR's best mean accuracy among them, "n": its label count, "wins": the counts at which AIR's mean is above
+        every baseline's}}}`` for each task of :data:`HIGH` that AIR was fitted on.
+    """
+    def means(rep, task):
+        r = metrics[rep][task]
+        return {n: float(np.mean(a)) for n, a in zip(r["n"], r["accuracy"]) if n <= SCARCE}
+    others, tasks = [rep for rep in BASELINES if rep in metrics], {}
+    for t in (t for t in HIGH if t in metrics["AIR"]):
+        air, base = means("AIR", t), [means(rep, t) for rep in others]
+        n = max(air, key=air.get)
+        tasks[t] = dict(counts=list(air), best=air[n], n=n, wins=[m for m in air if all(air[m] > b[m] for b in base)])
+    return dict(baselines=others, tasks=tasks)
+
+
 def scarce_labels(src: Sources) -> Finding:
     """With at most 1,000 labels: the claim is "high accuracy", AIR's best mean accuracy reaching 90% on the sum
     and 95% on the order; being above every baseline (CAE, DRAW, pixel CNN) at every such label count on both
     tasks is its second part. Reproduced if both hold, partly if the accuracy does and the comparison does not,
     not reproduced without the accuracy."""
     record = src.study("representations-results")
-    metrics = record["metrics"]
-
-    def means(rep, task):
-        r = metrics[rep][task]
-        return {n: float(np.mean(a)) for n, a in zip(r["n"], r["accuracy"]) if n <= SCARCE}
-    tasks = [t for t in HIGH if t in metrics["AIR"]]
-    air = {t: means("AIR", t) for t in tasks}
-    others = [rep for rep in BASELINES if rep in metrics]
-    best = {t: max(air[t], key=air[t].get) for t in tasks}
-    wins = {t: sum(all(air[t][n] > means(rep, t)[n] for rep in others) for n in air[t]) for t in tasks}
-    high = all(air[t][best[t]] >= HIGH[t] for t in tasks)
-    above = all(wins[t] == len(air[t]) for t in tasks)
-    seeds = len(metrics["AIR"][tasks[0]]["accuracy"][0])
-    parts = "; ".join(f"{t}: AIR at best {air[t][best[t]]:.1%} ({best[t]:,} labels; target {HIGH[t]:.0%}), above "
-                      f"every baseline at {wins[t]} of {len(air[t])} label counts" for t in tasks)
-    return Finding(f"at most {SCARCE:,} labels, {parts} (baselines: {', '.join(others)}; AIR seed "
+    summary = scarce_summary(record["metrics"])
+    tasks = summary["tasks"]
+    high = all(r["best"] >= HIGH[t] for t, r in tasks.items())
+    above = all(len(r["wins"]) == len(r["counts"]) for r in tasks.values())
+    seeds = len(record["metrics"]["AIR"][next(iter(tasks))]["accuracy"][0])
+    parts = "; ".join(f"{t}: AIR at best {r['best']:.1%} ({r['n']:,} labels; target {HIGH[t]:.0%}), above every "
+                      f"baseline at {len(r['wins'])} of {len(r['counts'])} label counts" for t, r in tasks.items())
+    return Finding(f"at most {SCARCE:,} labels, {parts} (baselines: {', '.join(summary['baselines'])}; AIR seed "
                    f"{record['model_config']['AIR']['seed']}'s code; means over {seeds} classifier seeds)",
                    by_parts(high * (1 + above), 2))
 

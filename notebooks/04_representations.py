@@ -233,12 +233,10 @@ def mean_at(rep, task, n):
     return float(np.mean(r["accuracy"][r["n"].index(n)]))
 
 
-small = [n for n in study["AIR"]["sum"]["n"] if n <= 1000]
-best_small = max(mean_at("AIR", "sum", n) for n in small)
-asc_small = max(mean_at("AIR", "ascending", n) for n in small)
-baselines = [rep for rep in study if rep != "AIR"]
-wins = {task: [n for n in small if all(mean_at("AIR", task, n) > mean_at(rep, task, n) for rep in baselines)]
-        for task in reps.TASKS}
+scarce = claims.scarce_summary(study)["tasks"]       # what the claim at the top reads: n <= 1,000
+small = scarce["sum"]["counts"]
+best_small, asc_small = scarce["sum"]["best"], scarce["ascending"]["best"]
+wins = {task: scarce[task]["wins"] for task in reps.TASKS}
 n_max = study["pixels"]["sum"]["n"][-1]
 glue("air_sum_best_small", f"{best_small:.1%}", display=False)
 glue("air_asc_best_small", f"{asc_small:.1%}", display=False)

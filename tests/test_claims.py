@@ -144,6 +144,17 @@ def test_scarce_labels_claim(air, other, verdict, baseline):
     assert claims.scarce_labels(Fake(studies={"representations-results": study})).verdict == verdict
 
 
+def test_scarce_summary_reads_means_over_seeds_up_to_a_thousand_labels():
+    """Hand-computed: AIR's means (0.2, 0.5, 0.4) at 10, 100, 1,000 labels; the CAE's (0.3, 0.1, 0.1) beats AIR at
+    10 labels only; 10,000 labels lie beyond "scarce" and are left out."""
+    n = [10, 100, 1000, 10000]
+    metrics = {"AIR": {"sum": {"n": n, "accuracy": [[0.1, 0.3], [0.5, 0.5], [0.4, 0.4], [0.99, 0.99]]}},
+               "CAE": {"sum": {"n": n, "accuracy": [[0.3, 0.3], [0.1, 0.1], [0.1, 0.1], [1.0, 1.0]]}}}
+    summary = claims.scarce_summary(metrics)
+    assert summary["baselines"] == ["CAE"]
+    assert summary["tasks"] == {"sum": dict(counts=[10, 100, 1000], best=pytest.approx(0.5), n=100, wins=[100, 1000])}
+
+
 def tabletop(naive_repeat, naive_once, typed=1.0):
     nets = {"supervised": naive_repeat, "supervised, each type once": naive_once,
             "supervised by type": typed, "supervised by type, each type once": typed}
