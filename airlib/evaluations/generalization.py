@@ -19,8 +19,8 @@ MODELS = {"AIR": "air-multi-mnist", "DAIR": "dair-multi-mnist"}
 
 @dataclass(frozen=True)
 class GeneralizationConfig:
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)     # chapter 2's seeds whose weights are committed
-    count: int = 3                         # the count never seen in training
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)   # chapter 2's seeds whose weights are committed
+    count: int = 3                             # the count never seen in training
 
 
 STUDY = {"smoke": GeneralizationConfig(seeds=(0,)), "paper": GeneralizationConfig()}
