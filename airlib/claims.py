@@ -207,6 +207,7 @@ def interpolation(src: Sources) -> Finding:
 SCARCE = 1000                           # "data is scarce": at most 1,000 labels
 HIGH = {"sum": 0.9, "ascending": 0.95}  # "high accuracy" on each task
 BASELINES = ("CAE", "DRAW", "pixels")
+SHOWN = {"pixels": "pixel CNN"}         # the study's key -> the baseline's name on the page
 
 
 def scarce_summary(metrics: dict) -> dict:
@@ -241,7 +242,7 @@ def scarce_labels(src: Sources) -> Finding:
     seeds = len(record["metrics"]["AIR"][next(iter(tasks))]["accuracy"][0])
     parts = "; ".join(f"{t}: AIR at best {r['best']:.1%} ({r['n']:,} labels; target {HIGH[t]:.0%}), above every "
                       f"baseline at {len(r['wins'])} of {len(r['counts'])} label counts" for t, r in tasks.items())
-    return Finding(f"at most {SCARCE:,} labels, {parts} (baselines: {', '.join(summary['baselines'])}; AIR seed "
+    return Finding(f"at most {SCARCE:,} labels, {parts} (baselines: {', '.join(SHOWN.get(b, b) for b in summary['baselines'])}; AIR seed "
                    f"{record['model_config']['AIR']['seed']}'s code; means over {seeds} classifier seeds)",
                    by_parts(high * (1 + above), 2))
 

@@ -141,7 +141,9 @@ def test_scarce_labels_claim(air, other, verdict, baseline):
     metrics = {rep: rows(other if rep == baseline else (0.0, 0.0)) for rep in ("CAE", "DRAW", "pixels")}
     metrics["AIR"] = rows(air, low=0.02)
     study = {"model_config": {"AIR": {"seed": 0}}, "metrics": metrics}
-    assert claims.scarce_labels(Fake(studies={"representations-results": study})).verdict == verdict
+    finding = claims.scarce_labels(Fake(studies={"representations-results": study}))
+    assert finding.verdict == verdict
+    assert "(baselines: CAE, DRAW, pixel CNN;" in finding.number      # the page's names, not the study's keys
 
 
 def test_scarce_summary_reads_means_over_seeds_up_to_a_thousand_labels():
