@@ -41,6 +41,7 @@ from . import spatial
 from .networks import Core, Decoder, Encoder, ImageEmbedding, StepHead
 
 MIN_ZOOM = 0.5      # the smallest z_where scale s: a window at most twice the image's width
+PRESENCE_ESTIMATORS = ("score", "concrete")
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,10 @@ class AIRConfig:
     init_where_sd: float = 0.1          # ... and its standard deviation ...
     init_pres_logit: float = -2.0       # ... and objects mostly absent at first (q = 0.12): step 1 learns
                                         # to find a digit before later steps turn on (no "parking")
+    # How z_pres is trained: "score", the paper's likelihood-ratio estimator of Eq. (7) with NVIL's baseline;
+    # or "concrete" (beyond the paper), its binary Concrete relaxation at this temperature, trained pathwise
+    presence_estimator: str = "score"
+    concrete_temperature: float = 1.0
 
 
 class State(NamedTuple):
@@ -104,6 +109,11 @@ class AIR(nn.Module):
 
     def __init__(self, config: AIRConfig = AIRConfig()):
         super().__init__()
+        if config.presence_estimator not in PRESENCE_ESTIMATORS:
+            raise ValueError(f"unknown presence_estimator {config.presence_estimator!r}: expected one of "
+                             f"{', '.join(PRESENCE_ESTIMATORS)}")
+        if not config.concrete_temperature > 0:
+            raise ValueError(f"concrete_temperature must be positive, got {config.concrete_temperature}")
         self.config = cfg = config
         n_pix, n_win = cfg.image_size ** 2, cfg.window ** 2
         self.embed = ImageEmbedding(n_pix, cfg.embed)
@@ -120,7 +130,8 @@ class AIR(nn.Module):
         return State(zeros(b, cfg.lstm), zeros(b, cfg.lstm), zeros(b, 3 + cfg.z_what + 1), images.new_ones(b),
                      zeros(images.shape))
 
-    def forward(self, images: Tensor, sample: bool = True, generator: torch.Generator | None = None) -> Trace:
+    def forward(self, images: Tensor, sample: bool = True, generator: torch.Generator | None = None,
+                relaxed: bool = False) -> Trace:
         """Runs the inference network for ``N`` steps, Eq. (2), and renders the reconstruction.
 
         Args:
@@ -128,6 +139,9 @@ class AIR(nn.Module):
             sample: draw from q (training) or take its mode: means, and ``z_pres^i = 1`` iff
                 ``q(z_pres^i = 1) > 1/2`` (evaluation).
             generator: the random stream of the samples, for reproducible training.
+            relaxed: with ``sample``, draw each step's presence from its binary Concrete relaxation
+                (``estimators.relaxed_presence``): ``z_pres^i = z_pres^{i-1} y^i`` in (0, 1), which scales
+                step i's object on the canvas.
 
         Returns:
             A :class:`Trace`.
@@ -149,7 +163,10 @@ class AIR(nn.Module):
             x_att = spatial.attend(images, z_where, cfg.window)         # (B, 28, 28)
             what_mean, what_sd = self.encoder(x_att.flatten(1))         # (B, Z) each
             z_what = est.normal_rsample(what_mean, what_sd, generator) if sample else what_mean
-            if sample:                                                   # (B,) 0 after the first 0
+            if sample and relaxed:                                       # (B,) in (0, 1), decreasing in i
+                y = est.relaxed_presence(pres_logit[:, None], cfg.concrete_temperature, generator=generator)
+                z_pres = state.z_pres * y[:, 0]
+            elif sample:                                                 # (B,) 0 after the first 0
                 z_pres = est.sample_presence_step(state.z_pres, logits=pres_logit, generator=generator)
             else:                                                        # the mode: q(z_pres^i = 1) > 1/2
                 z_pres = state.z_pres * (pres_logit > 0).to(images.dtype)
@@ -187,6 +204,11 @@ class AIR(nn.Module):
             ELBO ``l`` of Eq. (5), ``z_pres`` (B, N), both detached, and the ``trace``.
         """
         images = self.check_images(images)
+        if self.config.presence_estimator == "concrete":
+            trace = self(images, sample=True, generator=generator, relaxed=True)
+            objective = self.relaxed_objective(trace, images, pres_prior)
+            hard = est.object_mask((trace.z_pres > 0.5).to(images.dtype))
+            return -objective.mean(), dict(elbo=objective.detach(), z_pres=hard, trace=trace)
         trace = self(images, sample=True, generator=generator)
         t = self.elbo_terms(trace, images, pres_prior)
         baseline = self.stop_value(trace, images, pres_prior).detach() + trace.baseline   # (B, N)
@@ -221,6 +243,29 @@ class AIR(nn.Module):
         log_q = self.pres_log_q(trace)
         pres = est.presence_log_prob(trace.z_pres, probs=self._rho(pres_prior)) - log_q
         return dict(loglik=loglik, kl=kl, pres=pres, log_q_pres=log_q, elbo=loglik - kl.sum(1) + pres.sum(1))
+
+    def relaxed_objective(self, trace: Trace, images: Tensor, pres_prior: float | None = None) -> Tensor:
+        """The objective the Concrete estimator ascends (beyond the paper): (B,).
+
+        With relaxed ``z_pres^i = prod_{j <= i} y^j`` (``forward(relaxed=True)``), each step weighted by the
+        presence of the steps before it, ``r^i = z_pres^{i-1}`` (1 at i = 1)::
+
+            log p(x | z) - sum_i z_pres^i (KL_what^i + KL_where^i) - sum_i r^i KL(Bern(q^i) || Bern(rho))
+
+        with ``q^i = q(z_pres^i = 1 | x, z^{1:i-1})``. For binary ``z_pres`` it is Eq. (5)'s ``l`` with each
+        step's presence term replaced by its expectation, so it is a lower bound in expectation; every term is
+        differentiable, so the gradient is pathwise (no score function, no baseline).
+        """
+        cfg = self.config
+        loglik = est.normal_log_prob(images, trace.reconstruction, cfg.likelihood_sd).flatten(1).sum(1)
+        p_mean, p_sd = self._where_prior(trace.z_where)
+        kl_where = est.normal_kl(trace.where_mean, trace.where_sd, p_mean, p_sd).sum(-1)    # (B, N)
+        kl_what = est.normal_kl(trace.what_mean, trace.what_sd, 0.0, 1.0).sum(-1)         # (B, N)
+        runs = torch.cat([torch.ones_like(trace.z_pres[:, :1]), trace.z_pres[:, :-1]], 1)  # (B, N) r^i
+        rho, logit = self._rho(pres_prior), trace.pres_logit
+        q = torch.sigmoid(logit)                                                         # log q = -softplus(-l)
+        kl_pres = q * (-F.softplus(-logit) - math.log(rho)) + (1 - q) * (-F.softplus(logit) - math.log1p(-rho))
+        return loglik - (trace.z_pres * (kl_what + kl_where)).sum(1) - (runs * kl_pres).sum(1)
 
     def stop_value(self, trace: Trace, images: Tensor, pres_prior: float | None = None) -> Tensor:
         """The exact learning signal of stopping at step ``i``: (B, N).

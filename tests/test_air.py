@@ -425,3 +425,44 @@ def test_prefix_loglik_is_the_likelihood_of_the_first_steps_canvas(model):
         want = Normal(canvas, cfg.likelihood_sd).log_prob(x).flatten(1).sum(1)
         torch.testing.assert_close(got[:, i], want, rtol=1e-5, atol=1e-3)
     assert got.shape == (6, cfg.max_steps - 1) and got.requires_grad
+
+
+# ------------------------------------------------------------------------------------------------
+# The Concrete estimator of presence (beyond the paper)
+
+def test_relaxed_objective_on_binary_presence_is_the_elbo_with_expected_presence_terms(model):
+    """On a binary z_pres sample, the relaxed objective is Eq. (5)'s l with each deciding step's
+    log p(z_pres^i) - log q(z_pres^i) replaced by its expectation under q, -KL(q^i || p): against
+    torch.distributions' Bernoulli KL."""
+    x, rho = _images(8), 0.05
+    tr = model(x, sample=True, generator=torch.Generator().manual_seed(2))
+    t = model.elbo_terms(tr, x, rho)
+    kl = kl_divergence(Bernoulli(logits=tr.pres_logit), Bernoulli(probs=torch.full_like(tr.pres_logit, rho)))
+    want = t["loglik"] - t["kl"].sum(1) - (tr.active * kl).sum(1)
+    torch.testing.assert_close(model.relaxed_objective(tr, x, rho), want, rtol=1e-5, atol=1e-3)
+
+
+def test_concrete_presence_is_relaxed_in_training_and_binary_in_evaluation():
+    torch.manual_seed(0)
+    model = AIR(AIRConfig(presence_estimator="concrete", init_pres_logit=0.0, **SMALL))
+    x = _images(8)
+    tr = model(x, sample=True, generator=torch.Generator().manual_seed(1), relaxed=True)
+    assert ((tr.z_pres > 0) & (tr.z_pres < 1)).all()                    # relaxed, not rounded
+    assert (tr.z_pres[:, 1:] <= tr.z_pres[:, :-1]).all()                 # z_pres^i = z_pres^{i-1} y^i
+    loss, info = model.loss(x, 0.3, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(-loss, model.relaxed_objective(info["trace"], x, 0.3).mean())
+    assert set(info["z_pres"].unique().tolist()) <= {0.0, 1.0}
+    loss.backward()
+    head = [p.grad for name, p in model.named_parameters() if name.startswith("head")]
+    assert all(g is not None and torch.isfinite(g).all() and g.abs().sum() > 0 for g in head)   # pathwise
+    assert all(p.grad is None for p in model.baseline.parameters())      # no score function, no baseline
+    for sample in (False, True):                                          # evaluation and the ELBO stay binary
+        z = model(x, sample=sample, generator=torch.Generator().manual_seed(3)).z_pres
+        assert set(z.unique().tolist()) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("bad, match", [(dict(presence_estimator="gumbel"), "unknown presence_estimator 'gumbel'"),
+                                        (dict(concrete_temperature=0.0), "concrete_temperature must be positive")])
+def test_bad_presence_estimator_settings_are_named(bad, match):
+    with pytest.raises(ValueError, match=match):
+        AIR(AIRConfig(**bad, **SMALL))
