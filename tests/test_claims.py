@@ -77,16 +77,20 @@ def test_count_claim_is_judged_on_the_seeds_the_recipe_was_not_chosen_on():
     """Seeds 0-9 chose the recipe and all succeed; seeds 10-19 are fresh and 7 of them succeed: the verdict is
     theirs (partly), and the chosen seeds and the recipe beyond the paper are reported beside it."""
     accs = [0.99] * 10 + [0.99] * 7 + [0.34] * 3
-    warm = count_records([0.99] * 10)
-    src = Fake(records={"air-multi-mnist": count_records(accs), "air-warmup": {s + 10: r for s, r in warm.items()}},
+    warm, relaxed = count_records([0.99] * 10), count_records([0.99] * 9 + [0.5])
+    src = Fake(records={"air-multi-mnist": count_records(accs), "air-warmup": {s + 10: r for s, r in warm.items()},
+                        "air-concrete": {s + 10: r for s, r in relaxed.items()}},
                documents={"air-multi-mnist-ablation.json": {
                    "runs": [{"seed": s, "experiment": "air-multi-mnist"} for s in range(10)]}})
-    found = claims.counts("air-multi-mnist", "air-warmup")(src)
+    found = claims.counts("air-multi-mnist", {"air-warmup": "with a greedy warm-up",
+                                              "air-concrete": "with Concrete presence"})(src)
     assert found.verdict == "partly"
     assert found.number.startswith("on seeds 10-19, which played no part in choosing the recipe: 7 of 10 seeds")
     assert "on seeds 0-9, on which it was chosen: 10 of 10 seeds" in found.number
     assert found.number.endswith("with a greedy warm-up: 10 of 10 seeds (seeds 10-19) count 98% or more of "
-                                 "held-out images right (99.0%)")
+                                 "held-out images right (99.0%); beyond the paper, with Concrete presence: 9 of 10 "
+                                 "seeds (seeds 10-19) count 98% or more of held-out images right (99.0%); seed 19: "
+                                 "50.0%")
 
 
 @pytest.mark.parametrize("factor, verdict", [(1.5, "reproduced"), (5, "partly"), (20, "not reproduced")])
@@ -111,8 +115,21 @@ def generalization(key, accuracies):
 def test_interpolation_claim(dair, verdict):
     key = "exact2_count_accuracy"
     src = Fake(records={"air-counts-013": generalization(key, (0.2, 0.2, 0.2)),
-                        "dair-counts-013": generalization(key, dair)})
+                        "dair-counts-013": generalization(key, dair), "air-concrete-counts-013": {}})
     assert claims.interpolation(src).verdict == verdict
+    assert "Concrete" not in claims.interpolation(src).number
+
+
+def test_interpolation_claim_reports_the_concrete_recipe_beside_without_judging_it():
+    key = "exact2_count_accuracy"
+    concrete = {s + 1: {"metrics": {key: a, "test_count_accuracy": own}} for s, (a, own) in
+                enumerate(((0.1, 0.99), (0.95, 0.999)))}
+    src = Fake(records={"air-counts-013": generalization(key, (0.2, 0.2, 0.2)),
+                        "dair-counts-013": generalization(key, (0.9, 0.2, 0.5)), "air-concrete-counts-013": concrete})
+    found = claims.interpolation(src)
+    assert found.verdict == "not reproduced"                     # DAIR's seeds decide, as without it
+    assert found.number.endswith("; beyond the paper, AIR with Concrete presence 10.0%, 95.0% (seeds 1-2), its own "
+                                 "counts 99.0%, 99.9% (seeds 1-2)")
 
 
 @pytest.mark.parametrize("air, dair, verdict", [((0.01,), (0.9,), "reproduced"), ((0.3,), (0.9,), "not reproduced"),
