@@ -62,11 +62,37 @@ def test_the_install_cell_does_nothing_where_airlib_is_installed(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def _preinstalled(names: tuple[str, ...], into: Path, site: Path) -> list[str]:
+    """Links the installed distributions ``names`` and what they require, files and metadata, into ``into``;
+    returns the distributions linked. A ``.pth`` file naming ``into`` then makes them installed in ``site``."""
+    from importlib import metadata
+    from packaging.requirements import Requirement
+    todo, done = list(names), []
+    while todo:
+        dist = metadata.distribution(todo.pop())
+        if dist.metadata["Name"] in done:
+            continue
+        done.append(dist.metadata["Name"])
+        tops = {f.parts[0] for f in dist.files or () if ".." not in f.parts and f.parts[0] != "__pycache__"}
+        for top in tops:
+            source = Path(dist.locate_file(top))
+            if source.exists() and not (into / top).exists():
+                (into / top).symlink_to(source)
+        todo += [Requirement(r).name for r in dist.requires or () if "extra ==" not in r]
+    (site / "preinstalled.pth").write_text(f"{into}\n")
+    return done
+
+
 def test_the_install_cell_installs_airlib_in_a_fresh_environment(tmp_path):
-    """A fresh virtual environment (Colab's situation): the cell clones the repository, installs it and its
-    dependencies from the package index, and the chapters' imports and trained models then work."""
+    """A fresh virtual environment with torch preinstalled (Colab's situation): the cell clones the repository,
+    installs it and its other dependencies from the package index, and the chapters' imports and trained models
+    then work. (``make setup`` installs the pinned torch itself into a fresh environment.)"""
     venv.create(tmp_path / "venv", with_pip=True)
     python = tmp_path / "venv" / "bin" / "python"
+    site = next((tmp_path / "venv" / "lib").glob("python3*/site-packages"))
+    (tmp_path / "preinstalled").mkdir()
+    linked = _preinstalled(("torch",), tmp_path / "preinstalled", site)
+    assert "torch" in linked and "sympy" in linked and "numpy" not in linked and "matplotlib" not in linked
     work = tmp_path / "work"
     work.mkdir()
     probe = _cell() + "\n" + "\n".join([
@@ -74,16 +100,19 @@ def test_the_install_cell_installs_airlib_in_a_fresh_environment(tmp_path):
         "from airlib import runs",
         "from airlib.pretrained import available_seeds",
         "record, tensors = runs.load_artifact(runs.artifact_stem('air-multi-mnist', 0))",
-        "print(airlib.__file__, len(available_seeds('air-multi-mnist')), record['experiment'], len(tensors))",
+        "import torch",
+        "print(airlib.__file__, len(available_seeds('air-multi-mnist')), record['experiment'], len(tensors), "
+        "torch.__file__)",
     ])
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTHONPATH"))}
     env["AIRLIB_REPOSITORY"] = str(ROOT)          # the committed tree, cloned as Colab clones the real one
     env["PATH"] = f"{python.parent}:{env['PATH']}"
     out = subprocess.run([str(python), "-c", probe], cwd=work, env=env, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-3000:]
-    where, seeds, experiment, tensors = out.stdout.split()[-4:]
+    where, seeds, experiment, tensors, torch_at = out.stdout.split()[-5:]
     assert Path(where).is_relative_to(work / "airlib-repo")
     assert int(seeds) == len(available_seeds("air-multi-mnist")) and experiment == "air-multi-mnist" and int(tensors) > 10
+    assert Path(torch_at).is_relative_to(tmp_path / "preinstalled")      # pip kept Colab's torch
 
 
 def test_binder_builds_from_environment_yml_with_the_libraries_mujoco_needs():
