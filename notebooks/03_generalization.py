@@ -353,8 +353,8 @@ glue("draw_minutes", f"{draw.record['wall_time_s'] / 60:.0f}", display=False)
 #   reconstructions still holds much ink, so the LSTM's count memory wins. The paper found
 #   interpolation easier for DAIR; here it is the harder task, and the seeds disagree
 #   ({glue:text}`interpolation_DAIR_seeds`).
-# * **Beyond the paper, AIR learns its own counts but does not interpolate.** With chapter 2's Concrete
-#   estimator of presence, {glue:text}`concrete_013_own_hits` fresh seeds count their own 0, 1 or 3-digit
+# * **Beyond the paper, AIR counts its own data more often but does not interpolate.** With chapter 2's
+#   Concrete estimator of presence, {glue:text}`concrete_013_own_hits` fresh seeds count their own 0, 1 or 3-digit
 #   images at 98% or more (per seed: {glue:text}`interpolation_AIR_Concrete_own`), so for those seeds the
 #   interpolation number measures a model that counts its training data. On 2-digit images it counts
 #   {glue:text}`interpolation_AIR_Concrete_seeds` right, with its third step on (mean
