@@ -304,12 +304,18 @@ else:
 # to 19, which played no part in choosing it.
 
 # %% tags=["hide-input"]
-print(inspect.getsource(airlib.air.AIR.prefix_loglik))
-if warm_records:
-    fig = plotting.plot_seeds({"AIR, paper's recipe, fresh seeds": groups.get("AIR, fresh seeds", {}),
-                               "AIR + greedy warm-up, fresh seeds": warm_records})
-else:
-    print("no committed seeds of air-warmup-multi-mnist under this profile")
+def beside_the_paper(code, name: str, label: str, records: dict):
+    """A recipe beyond the paper: the code that makes it, and its fresh seeds' curves beside the paper's recipe."""
+    print(inspect.getsource(code))
+    if not records:
+        print(f"no committed seeds of {name} under this profile")
+        return None
+    return plotting.plot_seeds({"AIR, paper's recipe, fresh seeds": groups.get("AIR, fresh seeds", {}),
+                                label: records})
+
+
+fig = beside_the_paper(airlib.air.AIR.prefix_loglik, "air-warmup-multi-mnist", "AIR + greedy warm-up, fresh seeds",
+                       warm_records)
 
 # %% [markdown]
 # ### Beyond the paper: the Concrete estimator of presence
@@ -323,17 +329,14 @@ else:
 # and the bound reported are unchanged (binary presence, its mode for counting). The relaxed objective is
 # not the ELBO of the discrete model, so this is a biased estimator of its gradient; what it changes is that
 # the decision to switch a step off is learned from the gradient of how much the step is on, rather than
-# from a score-function estimate over the samples in which it happens to be off. Everything else is the chapter's recipe (experiment `air-concrete-multi-mnist`). It was
-# chosen on the two runs the warm-up was chosen on (seed 7 here, seed 0 of chapter 3's 0, 1 or 3-digit
-# data) and is judged on seeds 10 to 19 here and on five fresh seeds in chapter 3.
+# from a score-function estimate over the samples in which it happens to be off. Everything else is the
+# chapter's recipe (experiment `air-concrete-multi-mnist`). It was chosen on the two runs the warm-up was
+# chosen on (seed 7 here, seed 0 of chapter 3's 0, 1 or 3-digit data) and is judged on seeds 10 to 19 here
+# and on five fresh seeds in chapter 3.
 
 # %% tags=["hide-input"]
-print(inspect.getsource(airlib.air.AIR.relaxed_objective))
-if concrete_records:
-    fig = plotting.plot_seeds({"AIR, paper's recipe, fresh seeds": groups.get("AIR, fresh seeds", {}),
-                               "AIR + Concrete presence, fresh seeds": concrete_records})
-else:
-    print("no committed seeds of air-concrete-multi-mnist under this profile")
+fig = beside_the_paper(airlib.air.AIR.relaxed_objective, "air-concrete-multi-mnist",
+                       "AIR + Concrete presence, fresh seeds", concrete_records)
 
 # %% [markdown]
 # ## The scanning policy (Fig. 4, right)
