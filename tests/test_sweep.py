@@ -2,6 +2,7 @@
 skipping and resuming, the sweep file's errors, and the report against a second computation."""
 import json
 import statistics
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,17 @@ SMOKE = ROOT / "sweeps" / "smoke.toml"
 
 
 @pytest.fixture(scope="module")
-def both_backends(tmp_path_factory):
+def ray_cluster():
+    """One local Ray cluster (2 CPUs) for this file's Ray runs: each start costs about 15 s. The backend
+    finds it running, so it neither starts nor stops one (that logic: test_the_ray_backend_stops_only_...)."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def both_backends(tmp_path_factory, ray_cluster):
     """The 2-seed smoke sweep (100 steps) run once locally (2 processes) and once on a local Ray cluster (2 CPUs)."""
     spec = sweep.load_spec(SMOKE)
     out = {}
@@ -104,7 +115,7 @@ def test_a_failed_job_is_retried_once_and_the_others_carry_on(tmp_path, monkeypa
     assert todo[1].finished() and not todo[2].finished()
 
 
-def test_a_job_that_fails_for_real_reports_its_error_on_both_backends(tmp_path):
+def test_a_job_that_fails_for_real_reports_its_error_on_both_backends(tmp_path, ray_cluster):
     spec = sweep.parse_spec(dict(experiment="air-multi-mnist", profile="smoke", seeds=[5], set={"train.steps": 20}))
     (job,) = sweep.expand(spec, tmp_path)
     job.run_dir.mkdir(parents=True)
@@ -113,6 +124,41 @@ def test_a_job_that_fails_for_real_reports_its_error_on_both_backends(tmp_path):
         result = sweep.run_jobs([job], backend, jobs=1, log=lambda line: None)
         assert result["attempts"] == {job.name: 2}
         assert "belongs to another run" in result["failed"][job.name]
+
+
+class FakeRay:
+    """Stands in for the ray module: records init and shutdown."""
+    def __init__(self, running: bool):
+        self.running, self.calls = running, []
+
+    def is_initialized(self):
+        return self.running
+
+    def init(self, **kwargs):
+        self.calls.append(("init", kwargs))
+        self.running = True
+
+    def shutdown(self):
+        self.calls.append(("shutdown", {}))
+        self.running = False
+
+    def remote(self, fn):
+        return fn
+
+
+@pytest.mark.parametrize("running", [False, True])
+def test_the_ray_backend_stops_only_a_cluster_it_started(running, monkeypatch):
+    fake = FakeRay(running)
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    sweep.backend("ray", jobs=3).close()
+    if running:                                   # someone else's cluster: used as it is, left running
+        assert fake.calls == [] and fake.running
+    else:                                         # a local cluster of `jobs` CPUs, stopped when the jobs are done
+        assert [c for c, _ in fake.calls] == ["init", "shutdown"] and fake.calls[0][1]["num_cpus"] == 3
+    fake = FakeRay(False)
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    sweep.backend("ray", jobs=2, address="h:1").close()
+    assert fake.calls[0][1]["address"] == "h:1" and "num_cpus" not in fake.calls[0][1]
 
 
 def test_the_report_against_a_second_computation(tmp_path):
