@@ -64,7 +64,7 @@ from myst_nb import glue
 import airlib
 import airlib.air
 import airlib.experiments.multi_mnist
-from airlib import estimators, plotting, runs
+from airlib import estimators, experiments, plotting, runs
 from airlib.data import multi_mnist_splits
 from airlib.pretrained import seed_records
 from airlib.profiles import check
@@ -329,12 +329,18 @@ fig = beside_the_paper(airlib.air.AIR.prefix_loglik, "air-warmup-multi-mnist", "
 # and the bound reported are unchanged (binary presence, its mode for counting). The relaxed objective is
 # not the ELBO of the discrete model, so this is a biased estimator of its gradient; what it changes is that
 # the decision to switch a step off is learned from the gradient of how much the step is on, rather than
-# from a score-function estimate over the samples in which it happens to be off. Everything else is the
-# chapter's recipe (experiment `air-concrete-multi-mnist`). It was chosen on the two runs the warm-up was
-# chosen on (seed 7 here, seed 0 of chapter 3's 0, 1 or 3-digit data) and is judged on seeds 10 to 19 here
-# and on five fresh seeds in chapter 3.
+# from a score-function estimate over the samples in which it happens to be off. One setting differs from the
+# chapter's recipe: the presence prior's annealing starts at $\rho =$ {glue:text}`concrete_rho_start` rather
+# than {glue:text}`paper_rho_start`, so that an extra object is not free in the first steps, when two relaxed
+# windows would otherwise settle on one digit (experiment `air-concrete-multi-mnist`). It was chosen on
+# short runs of seed 7 here and seeds 0, 2 and 4 of chapter 3's 0, 1 or 3-digit data, and is judged on the
+# seeds in the table above, which played no part in choosing it, and on five fresh seeds in chapter 3.
 
 # %% tags=["hide-input"]
+paper_train, concrete_train = (experiments.config(name, profile)[1] for name in ("air-multi-mnist",
+                                                                                  "air-concrete-multi-mnist"))
+glue("paper_rho_start", f"{paper_train.prior_start:g}", display=False)
+glue("concrete_rho_start", f"{concrete_train.prior_start:g}", display=False)
 fig = beside_the_paper(airlib.air.AIR.relaxed_objective, "air-concrete-multi-mnist",
                        "AIR + Concrete presence, fresh seeds", concrete_records)
 
@@ -528,7 +534,8 @@ else:
 #   over the count, drawing one digit with two windows.
 # * Beyond the paper, a greedy warm-up (each prefix of the steps also rewarded for explaining the
 #   image during the first 2,000 steps) succeeds in {glue:text}`warm_successes` fresh seeds.
-# * Beyond the paper, the Concrete estimator of presence (relaxed presence, trained pathwise) succeeds in
+# * Beyond the paper, the Concrete estimator of presence (relaxed presence trained pathwise, the prior
+#   annealed from {glue:text}`concrete_rho_start`) succeeds in
 #   {glue:text}`concrete_successes` fresh seeds; chapter 3 trains the same configuration on 0, 1 or 3
 #   digits, where the paper's estimator locks in every seed.
 # * What made it reliable and fast on a CPU: objects start absent so the first step learns to find
