@@ -127,7 +127,7 @@ class MultiMNISTExperiment(Experiment):
                   + (f", {presence} presence" if presence != "score" else "")
                   + (f", rho from {train['prior_start']:g}" if "prior_start" in train else ""))
         self.summary = f"{'DAIR' if difference else 'AIR'} on multi-MNIST ({digits} digits{recipe}), Sec. II"
-        smoke, paper = (dataclasses.replace(c, **train) for c in (SMOKE, PAPER))
+        smoke, paper = (dataclasses.replace(c, **train) if train else c for c in (SMOKE, PAPER))
         models = (dataclasses.replace(m, presence_estimator=presence) for m in
                   (smoke_model(difference), AIRConfig(difference=difference)))
         self.configs = dict(zip(("smoke", "paper"), zip(models, (smoke, paper))))
