@@ -79,15 +79,16 @@ def train(name: str, profile: str = "paper", seed: int = 0, run_dir=None, stop_a
     command = command or exp.command(profile, seed)
     prov = runs.provenance(dev, command)      # the code that started the run (a resumed run keeps it)
 
+    ckpt_path, log_path = run_dir / "checkpoint.pt", run_dir / "metrics.jsonl"
+    # another run's checkpoint is refused before the model and optimiser are built (seconds of imports)
+    state = runs.load_checkpoint(ckpt_path, identity, dev, extendable=exp.extendable, schedules=exp.schedules)
     torch.manual_seed(seed)
     model = exp.build(model_cfg, cfg).to(dev)
     optim = exp.optimiser(model, cfg)
     base_lrs = [g["lr"] for g in optim.param_groups]
     gen = torch.Generator(device=dev).manual_seed(seed + 1)
     step, train_time, history, figures, extensions = 0, 0.0, [], {}, []
-    ckpt_path, log_path = run_dir / "checkpoint.pt", run_dir / "metrics.jsonl"
     spent_before = 0.0                      # seconds of earlier processes on this run, redone steps included
-    state = runs.load_checkpoint(ckpt_path, identity, dev, extendable=exp.extendable, schedules=exp.schedules)
     if state is not None:
         step, train_time, history, figures, extensions, prov = _resume(state, model, optim, gen, identity, prov)
         spent_before = _spent(run_dir)

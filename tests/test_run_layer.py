@@ -2,7 +2,7 @@
 record's provenance, atomic files, the training loop's bookkeeping, the command line and the loader.
 
 Written to kill the realistic survivors of the mutation run (benchmarks/mutation-before.json). One smoke
-run (300 steps, a few seconds) is shared by the module; everything else uses small tensors,
+run (150 steps, a few seconds) is shared by the module; everything else uses small tensors,
 hand-computed values, a brute-force second implementation, or a stopped-early run.
 """
 import dataclasses
@@ -47,7 +47,7 @@ def smoke_data():
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    """``load_or_train`` of the smoke profile (one 300-step run), watching the loop from outside.
+    """``load_or_train`` of the smoke profile (one 150-step run), watching the loop from outside.
 
     Records every call of the experiment's loss (step, generator, info) and every checkpoint saved,
     and puts the temporary run folder where the test can look into it.
@@ -139,9 +139,9 @@ def test_pres_prior_is_log_linear_between_its_ends():
     assert pres_prior_at(cfg, 25) == pytest.approx(10 ** -1.5, rel=1e-12)
     assert pres_prior_at(cfg, 100) == pytest.approx(1e-3, rel=1e-12)
     assert pres_prior_at(cfg, 250) == pytest.approx(1e-3, rel=1e-12)     # held after annealing
-    # the smoke profile: 0.5 -> 1e-7 over 150 steps
-    assert pres_prior_at(SMOKE, 75) == pytest.approx(math.sqrt(0.5e-7), rel=1e-12)
-    assert pres_prior_at(SMOKE, 300) == pytest.approx(1e-7, rel=1e-12)
+    # the smoke profile: 0.5 -> 1e-7 over 75 steps
+    assert pres_prior_at(SMOKE, 30) == pytest.approx(0.5 * 2e-7 ** 0.4, rel=1e-12)
+    assert pres_prior_at(SMOKE, 150) == pytest.approx(1e-7, rel=1e-12)
 
 
 def test_lr_scale_is_flat_then_linear_to_lr_final():
@@ -149,7 +149,7 @@ def test_lr_scale_is_flat_then_linear_to_lr_final():
     cfg = replace(SMOKE, steps=1000, lr_decay_from=0.5, lr_final=0.1)
     for step, want in [(0, 1.0), (499, 1.0), (500, 1.0), (750, 0.55), (900, 0.28), (1000, 0.1)]:
         assert exp.lr_scale(cfg, step) == pytest.approx(want, rel=1e-12), step
-    assert exp.lr_scale(SMOKE, 225) == pytest.approx(0.55, rel=1e-12)    # 300 steps, decay from 150
+    assert exp.lr_scale(SMOKE, 120) == pytest.approx(0.46, rel=1e-12)    # 150 steps, decay from 75
 
 
 # ------------------------------------------------------------------ multi_mnist: batches
@@ -215,14 +215,14 @@ def test_evaluate_keys_subset_and_final(smoke, smoke_data):
     _, small = smoke_data
     exp, model = experiments.get(NAME), smoke.model
     cfg = replace(SMOKE, eval_images=15)
-    rho = math.sqrt(0.5e-7)                                           # step 75 of the smoke anneal
-    out = exp.evaluate(model, small, cfg, 75)
+    rho = 0.5 * 2e-7 ** 0.4                                           # step 30 of the smoke anneal (75 steps)
+    out = exp.evaluate(model, small, cfg, 30)
     assert set(out) == {"test_count_accuracy", "test_elbo", "test_mean_count", "iou12", "q_pres", "pres_prior"}
     assert out["pres_prior"] == pytest.approx(rho, rel=1e-12)
     ref = evaluate_counts(model, small["test_images"][:15], small["test_counts"][:15], rho)
     assert out["test_elbo"] == pytest.approx(ref["elbo"], rel=1e-6)
     assert out["test_count_accuracy"] == ref["count_accuracy"] and out["iou12"] == pytest.approx(ref["iou12"])
-    final = exp.evaluate(model, small, cfg, 75, final=True)
+    final = exp.evaluate(model, small, cfg, 30, final=True)
     assert final["test_images"] == 40 and set(final) == set(out) | {"test_images"}
     ref_all = evaluate_counts(model, small["test_images"], small["test_counts"], rho)
     assert final["test_elbo"] == pytest.approx(ref_all["elbo"], rel=1e-6)
@@ -235,17 +235,17 @@ def test_figures_are_deterministic_reconstructions_of_eight_test_images(smoke, s
     model.train()
     try:
         assert exp.figures(model, small, SMOKE, 7) == {}                # not a snapshot step
-        figs = exp.figures(model, small, SMOKE, 100)
+        figs = exp.figures(model, small, SMOKE, 50)
         assert model.training                                         # mode restored
-        assert set(figs) == {f"snapshot.100.{k}" for k in ("reconstruction", "z_where", "z_pres")}
-        rec = figs["snapshot.100.reconstruction"]
+        assert set(figs) == {f"snapshot.50.{k}" for k in ("reconstruction", "z_where", "z_pres")}
+        rec = figs["snapshot.50.reconstruction"]
         assert rec.dtype == torch.float16 and rec.shape == (8, 50, 50)
         model.eval()
         with torch.no_grad():
             det = model(model.check_images(small["test_images"][:8]), sample=False)
         assert torch.equal(rec, det.reconstruction.half())
         torch.manual_seed(5)                                          # global RNG must not matter
-        assert torch.equal(exp.figures(model, small, SMOKE, 100)["snapshot.100.z_where"], figs["snapshot.100.z_where"])
+        assert torch.equal(exp.figures(model, small, SMOKE, 50)["snapshot.50.z_where"], figs["snapshot.50.z_where"])
     finally:
         model.eval()
 
@@ -598,10 +598,10 @@ def test_default_profile_is_paper_and_stop_at_zero_is_allowed(tmp_path, smoke_da
 def test_smoke_run_history_running_means_and_timing(smoke):
     rec = smoke.model.record
     hist = rec["history"]
-    assert [h["step"] for h in hist] == list(range(0, 301, 50))
+    assert [h["step"] for h in hist] == list(range(0, 151, 50))
     assert hist[0]["step_time"] is None
     losses = smoke.calls["loss"]
-    assert [s for s, _, _ in losses] == list(range(300))
+    assert [s for s, _, _ in losses] == list(range(150))
     assert all(isinstance(g, torch.Generator) for _, g, _ in losses)   # samples from the run's seeded generator
     for prev, h in itertools.pairwise(hist):
         window = [info for s, _, info in losses if prev["step"] <= s < h["step"]]
@@ -618,24 +618,24 @@ def test_smoke_run_files_checkpoints_and_fp16_weights(smoke):
     from safetensors.torch import load_file
     d = smoke.dir
     assert smoke.calls["mkdtemp"] == [f"airlib-{NAME}-"]
-    assert smoke.calls["saves"] == list(range(0, 301, 50))             # checkpoint_seconds = 0: every log step
-    assert torch.load(d / "checkpoint.pt", weights_only=False)["step"] == 300     # our own file: trusted
-    assert torch.load(d / "checkpoint.prev.pt", weights_only=False)["step"] == 250
+    assert smoke.calls["saves"] == list(range(0, 151, 50))             # checkpoint_seconds = 0: every log step
+    assert torch.load(d / "checkpoint.pt", weights_only=False)["step"] == 150     # our own file: trusted
+    assert torch.load(d / "checkpoint.prev.pt", weights_only=False)["step"] == 100
     assert not [p.name for p in d.iterdir() if p.name.endswith(".tmp")]
     tensors = load_file(str(d / "model.safetensors"))
     weights = {k: v for k, v in tensors.items() if k.startswith("model.")}
     assert set(weights) == {f"model.{k}" for k in smoke.model.state_dict()}
     assert all(v.dtype == torch.float16 for v in weights.values() if v.is_floating_point())
-    assert set(tensors) - set(weights) == {f"snapshot.{s}.{k}" for s in (0, 100, 300)
+    assert set(tensors) - set(weights) == {f"snapshot.{s}.{k}" for s in (0, 50, 150)
                                            for k in ("reconstruction", "z_where", "z_pres")}
-    assert tensors["snapshot.300.z_where"].dtype == torch.float32
+    assert tensors["snapshot.150.z_where"].dtype == torch.float32
 
 
 def test_the_loops_checkpoint_loads_with_weights_only(smoke):
     rec = smoke.model.record
     identity = {k: rec[k] for k in ("experiment", "profile", "seed", "model_config", "train_config", "data_sha256")}
     state = runs.load_checkpoint(smoke.dir / "checkpoint.pt", identity)
-    assert state["step"] == 300
+    assert state["step"] == 150
 
 
 def test_smoke_run_final_metrics_use_every_test_image(smoke, smoke_data):
@@ -643,7 +643,7 @@ def test_smoke_run_final_metrics_use_every_test_image(smoke, smoke_data):
     rec = smoke.model.record
     assert rec["metrics"]["test_images"] == len(data["test_images"]) == 500
     assert rec["metrics"]["pres_prior"] == pytest.approx(1e-7, rel=1e-12)
-    again = experiments.get(NAME).evaluate(smoke.model, data, SMOKE, 300, final=True)
+    again = experiments.get(NAME).evaluate(smoke.model, data, SMOKE, 150, final=True)
     assert again["test_count_accuracy"] == rec["metrics"]["test_count_accuracy"]
     assert rec["overrides"] == {} and rec["weights_sha256"] == runs.file_sha256(smoke.dir / "model.safetensors")
 
@@ -655,7 +655,7 @@ def test_load_or_train_of_smoke_returns_the_trained_model(smoke):
     assert isinstance(m, AIR) and not m.training
     assert m.record == json.loads((smoke.dir / "model.json").read_text())
     assert m.record["profile"] == "smoke" and m.record["experiment"] == NAME and m.record["finished"]
-    assert set(m.figures) == {f"snapshot.{s}.{k}" for s in (0, 100, 300)
+    assert set(m.figures) == {f"snapshot.{s}.{k}" for s in (0, 50, 150)
                               for k in ("reconstruction", "z_where", "z_pres")}
 
 

@@ -1,7 +1,6 @@
 """The table-top experiments through the run layer (smoke profile) and the chapter's scores on hand-made scenes."""
 import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,8 +8,6 @@ import torch
 
 from airlib import tabletop_scenes, train
 from airlib.experiments import tabletop as T
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def _scenes(present, kind, pose, camera):
@@ -138,13 +135,6 @@ def test_the_supervised_loss_reads_the_order_it_is_given():
     assert data.item() != pytest.approx(typed.item())
     with pytest.raises(ValueError, match="unknown label order 'size'"):
         T.supervised_loss(net, images, s, "size")
-
-
-def test_chapter_smoke_run(tmp_path):
-    pytest.importorskip("papermill")
-    from airlib.book import execute
-    out = execute(ROOT / "notebooks" / "06_tabletop.py", tmp_path, "smoke")
-    assert out.exists()
 
 
 def test_perturbed_training_sees_the_same_scenes_in_other_colours_and_sizes():

@@ -45,8 +45,8 @@ def smoke_model(difference: bool) -> AIRConfig:
     return AIRConfig(difference=difference, lstm=64, embed=64, hidden=64, z_what=10)
 
 
-SMOKE = TrainConfig(steps=300, batch_size=32, anneal_steps=150, log_every=50, eval_images=200,
-                    checkpoint_seconds=0.0, snapshots=(0, 100, 300))
+SMOKE = TrainConfig(steps=150, batch_size=32, anneal_steps=75, log_every=50, eval_images=200,
+                    checkpoint_seconds=0.0, snapshots=(0, 50, 150))
 PAPER = TrainConfig(steps=10000, log_every=250, checkpoint_seconds=120.0,
                     snapshots=(0, 250, 500, 750, 1000, 1500, 2000, 3000, 5000, 10000))
 
