@@ -23,6 +23,7 @@ KEYS = {   # script -> keys of its result beside the provenance
     "infer_threads.py": {"threads_1", "threads_2"},
     "likelihood_speed.py": {"median_seconds", "speedup"},
     "render.py": {"speed", "gradient_seconds_per_scene", "informativeness"},
+    "step_limits.py": {"gemm_gflops_one_thread", "draw", "air", "draw_step_over_air_step", "draw_flops_over_air_flops"},
     "sweep_backends.py": {"backends", "same_weights", "same_records", "fields_that_differ", "report"},
     "tabletop_render.py": {"median_fps", "render_vs_raw", "render_batch_vs_raw"},
     "tabletop_step.py": {"recipes"},
