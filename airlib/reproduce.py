@@ -267,6 +267,25 @@ def book_seconds(stems: list[str], book_dir: Path = BOOK) -> dict[str, float | N
     return out
 
 
+def estimate(chosen: Selection, jobs: int = 2) -> dict:
+    """What ``chosen`` costs by the committed records, as numbers (what :func:`plan` prints, less the book).
+
+    Returns:
+        ``runs`` (with records), ``unknown`` (runs without one), ``core_minutes`` (their recorded wall times
+        summed), ``training_minutes`` (the makespan on ``jobs`` cores, longest first), ``study_minutes`` (the
+        studies one after another) and ``core_minutes_by_experiment``.
+    """
+    cost = {job: recorded_minutes(*job)[0] for job in chosen.runs}
+    known = {job: m for job, m in cost.items() if m is not None}
+    by_experiment: dict[str, float] = {}
+    for (name, _), minutes in known.items():
+        by_experiment[name] = by_experiment.get(name, 0.0) + minutes
+    studies = [recorded_minutes(name, 0)[0] or 0.0 for name in chosen.studies]
+    return dict(runs=len(known), unknown=len(cost) - len(known), core_minutes=sum(known.values()),
+                training_minutes=schedule(list(known.values()), jobs)[0], study_minutes=sum(studies),
+                core_minutes_by_experiment=by_experiment)
+
+
 def _hours(minutes: float) -> str:
     return f"{minutes:.1f} min ({minutes / 60:.1f} h)"
 

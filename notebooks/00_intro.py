@@ -142,6 +142,40 @@ plt.show()
 # them from `artifacts/`; they never train a paper-scale model during the build. To retrain one, run the
 # command recorded beside the artifact, e.g. `python -m airlib train air-multi-mnist --profile paper --seed 0`,
 # then `python -m airlib promote runs/air-multi-mnist-paper-seed0` (training never writes to `artifacts/` itself).
+
+# %% tags=["remove-input"]
+import dataclasses  # noqa: E402
+
+from airlib import reproduce  # noqa: E402
+
+
+def hours(selection) -> float:
+    """Training on two cores (longest run first) plus the studies, by the runs' recorded wall times."""
+    e = reproduce.estimate(selection, jobs=2)
+    return (e["training_minutes"] + e["study_minutes"]) / 60
+
+
+every, quick = reproduce.select(), reproduce.select(quick=True)
+cost = reproduce.estimate(quick)["core_minutes_by_experiment"]
+tabletop = sum(m for name, m in cost.items() if name.startswith("tabletop-"))
+glue("every_runs", f"{len(every.runs)}", display=False)
+glue("every_hours", f"{hours(every):.0f}", display=False)
+glue("quick_runs", f"{len(quick.runs)}", display=False)
+glue("quick_hours", f"{hours(quick):.1f}", display=False)
+glue("quick_tabletop_share", f"{tabletop / sum(cost.values()):.0%}", display=False)
+glue("quick_tabletop_dair", f"{cost.get('tabletop-dair', 0) / sum(cost.values()):.0%}", display=False)
+others = dataclasses.replace(quick, runs=tuple(job for job in quick.runs if not job[0].startswith("tabletop-")))
+glue("quick_without_tabletop_hours", f"{hours(others):.1f}", display=False)
+
+# %% [markdown]
+# **What retraining everything costs.** `python -m airlib reproduce --jobs 2` retrains all
+# {glue:text}`every_runs` runs of this book and rebuilds it: about {glue:text}`every_hours` hours on a 2-core
+# machine, by the wall times their records state. `--quick` keeps the seeds the figures, the studies and the
+# chapters' loaded models need ({glue:text}`quick_runs` runs, about {glue:text}`quick_hours` hours); the table-top
+# networks of chapter 6 are {glue:text}`quick_tabletop_share` of its core-hours (the ten DAIR seeds its study reads
+# {glue:text}`quick_tabletop_dair`), and without them it would take {glue:text}`quick_without_tabletop_hours` hours.
+# `--chapter K` retrains only what chapter K reads, and `--plan` prints any of these estimates, run by run, before
+# anything runs. No reproduction of the whole book has been timed end to end.
 #
 # Every trained model of the book, with its record (command, commit, data hash, hardware, wall time) and a
 # download link, is listed in the appendix ({doc}`07_appendix`), with the time each chapter takes to build.

@@ -99,6 +99,18 @@ def test_plan_lists_every_book_run_with_its_recorded_minutes(fake_artifacts, tmp
     assert "not known for 02_multi_mnist" in reproduce.plan(chosen, 2, book=True, book_dir=tmp_path / "none")
 
 
+def test_estimate_gives_the_plans_numbers(fake_artifacts):
+    write_record(fake_artifacts, "3d-results", 0, 3.0)                 # a second study
+    est = reproduce.estimate(reproduce.select(), jobs=2)
+    assert (est["runs"], est["core_minutes"], est["training_minutes"]) == (4, 100.0, 50.0)   # 40+10 | 30+20
+    assert est["unknown"] == len(evaluations.book_runs()) - 4
+    assert est["core_minutes_by_experiment"] == {"air-multi-mnist": 60.0, "dair-multi-mnist": 40.0}
+    assert est["study_minutes"] == 5.0                                 # one after another; the others have no record
+    assert reproduce.estimate(reproduce.select(), jobs=1)["training_minutes"] == 100.0
+    quick = reproduce.estimate(reproduce.select(quick=True), jobs=2)
+    assert quick["core_minutes_by_experiment"]["air-multi-mnist"] == 30.0   # seeds 0 and 7 (weights), not 5
+
+
 def test_plan_runs_nothing(fake_artifacts, monkeypatch, capsys):
     def refuse(*args, **kwargs):
         raise AssertionError("--plan trained something")
