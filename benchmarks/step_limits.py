@@ -13,7 +13,11 @@ For each model, one training step (forward, backward, Adam; batch 64 of multi-MN
     operators that take the rest.
 
 A DRAW step performs many more operations than an AIR step (40 recurrent steps of two 256-unit LSTMs against
-AIR's 3 steps), so its time should be compared with its own limit, not with AIR's step.
+AIR's 3 steps), so its time should be compared with its own limit, not with AIR's step. Measured on 2026-12-03
+(``step_limits.json``, idle machine): DRAW 13.7 GFLOP a step, 10.6 times AIR's 1.3, in 0.58 s against AIR's
+0.063 s; each runs at about 3 times the time its matrix products alone would take at the measured 64-71 GFLOP/s,
+and spends about half its time in them, the rest spread over many small element-wise operators (none above 5%).
+So DRAW's step costs about nine AIR steps because it does ten times the arithmetic, not from overhead of its own.
 
 Run: ``python benchmarks/step_limits.py`` on an idle machine (writes ``benchmarks/step_limits.json``);
 ``--smoke``: tiny models and batches, a few steps, written nowhere (``--out`` to keep it).
