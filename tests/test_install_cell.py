@@ -84,15 +84,15 @@ def _preinstalled(names: tuple[str, ...], into: Path, site: Path) -> list[str]:
 
 
 def test_the_install_cell_installs_airlib_in_a_fresh_environment(tmp_path):
-    """A fresh virtual environment with torch preinstalled (Colab's situation): the cell clones the repository,
-    installs it and its other dependencies from the package index, and the chapters' imports and trained models
-    then work. (``make setup`` installs the pinned torch itself into a fresh environment.)"""
-    venv.create(tmp_path / "venv", with_pip=True)
+    """A fresh virtual environment with torch and pip preinstalled (Colab's situation): the cell clones the
+    repository, installs it and its other dependencies from the package index, and the chapters' imports and trained
+    models then work. (``make setup`` installs the pinned torch itself into a fresh environment.)"""
+    venv.create(tmp_path / "venv", with_pip=False)                    # pip, too, comes preinstalled, as on Colab
     python = tmp_path / "venv" / "bin" / "python"
     site = next((tmp_path / "venv" / "lib").glob("python3*/site-packages"))
     (tmp_path / "preinstalled").mkdir()
-    linked = _preinstalled(("torch",), tmp_path / "preinstalled", site)
-    assert "torch" in linked and "sympy" in linked and "numpy" not in linked and "matplotlib" not in linked
+    linked = _preinstalled(("torch", "pip"), tmp_path / "preinstalled", site)
+    assert {"torch", "pip", "sympy"} <= set(linked) and "numpy" not in linked and "matplotlib" not in linked
     work = tmp_path / "work"
     work.mkdir()
     probe = _cell() + "\n" + "\n".join([
