@@ -97,6 +97,8 @@ def test_building_writes_only_git_ignored_build_output(built):
 def test_browser_check_passes_on_a_good_page_and_fails_on_a_broken_figure(built, tmp_path):
     root, site, _ = built
     reports = book.check_site(site, ["book/00_fixture"], root)
+    assert {p.name for p in (site.parent / "screenshots").glob("*.png")} == {"00_fixture.png",
+                                                                          f"00_fixture-{book.check.PHONE_WIDTH}.png"}
     assert reports["book/00_fixture"]["n_images"] == 1
     assert reports["book/00_fixture"]["title"] == "A fixture chapter"
     broken = tmp_path / "html"
@@ -104,7 +106,7 @@ def test_browser_check_passes_on_a_good_page_and_fails_on_a_broken_figure(built,
     for image in (broken / "_images").glob("*.png"):
         image.write_bytes(b"not a png")
     with pytest.raises(book.BookError, match="figures that do not load"):
-        book.check_site(broken, ["book/00_fixture"], root)
+        book.check_site(broken, ["book/00_fixture"], root, screenshots=False)
 
 
 def test_a_failing_cell_names_the_notebook_and_the_cell(tmp_path):

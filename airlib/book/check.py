@@ -52,7 +52,7 @@ def chromium() -> str:
     raise BookError("headless Chromium is needed to check the book: apt-get install chromium")
 
 
-def check_site(site: Path, pages: list[str], root: Path = ROOT) -> dict[str, dict]:
+def check_site(site: Path, pages: list[str], root: Path = ROOT, screenshots: bool = True) -> dict[str, dict]:
     """Opens each page in headless Chromium; checks it renders, its figures load, no output is an error and,
     at 1280 px as on a 390 px phone, nothing is cut off at the right edge.
 
@@ -60,6 +60,7 @@ def check_site(site: Path, pages: list[str], root: Path = ROOT) -> dict[str, dic
         site: the built HTML folder (``_build/html``).
         pages: page paths without suffix, as in ``_toc.yml``.
         root: where each page's executed notebook lies, to count the figures it should show.
+        screenshots: also save what a reader sees first of each page, at both widths, in ``site/../screenshots``.
 
     Returns:
         The browser's report for each page at 1280 px, with the 390 px one under ``"narrow"``.
@@ -76,7 +77,7 @@ def check_site(site: Path, pages: list[str], root: Path = ROOT) -> dict[str, dic
                 if report is not None:
                     report["narrow"] = _browse(f"{url}&width={PHONE_WIDTH}", profile_dir)
                 problems += _problems(page, report, _figures_in(root / f"{page}.ipynb"), site)
-                for width, suffix in ((WIDTH, ""), (PHONE_WIDTH, f"-{PHONE_WIDTH}")):
+                for width, suffix in ((WIDTH, ""), (PHONE_WIDTH, f"-{PHONE_WIDTH}")) if screenshots else ():
                     _screenshot(f"http://127.0.0.1:{server.server_port}/{page}.html",
                                 site.parent / "screenshots" / f"{Path(page).name}{suffix}.png", profile_dir, width)
     finally:
