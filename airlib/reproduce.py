@@ -271,19 +271,24 @@ def estimate(chosen: Selection, jobs: int = 2) -> dict:
     """What ``chosen`` costs by the committed records, as numbers (what :func:`plan` prints, less the book).
 
     Returns:
-        ``runs`` (with records), ``unknown`` (runs without one), ``core_minutes`` (their recorded wall times
-        summed), ``training_minutes`` (the makespan on ``jobs`` cores, longest first), ``study_minutes`` (the
-        studies one after another) and ``core_minutes_by_experiment``.
+        ``run_minutes`` and ``run_devices`` (each run's recorded wall time and device, None without a record, in
+        the order runs are submitted), ``runs`` (with records), ``unknown`` (runs without one), ``core_minutes``
+        (their wall times summed), ``training_minutes`` (the makespan on ``jobs`` cores, longest first),
+        ``study_minutes`` (the studies one after another; ``study_minutes_each``: each, None without a record)
+        and ``core_minutes_by_experiment``.
     """
-    cost = {job: recorded_minutes(*job)[0] for job in chosen.runs}
-    known = {job: m for job, m in cost.items() if m is not None}
+    recorded = {job: recorded_minutes(*job) for job in chosen.runs}
+    run_minutes = {job: minutes for job, (minutes, _) in recorded.items()}
+    known = [minutes for minutes in run_minutes.values() if minutes is not None]
     by_experiment: dict[str, float] = {}
-    for (name, _), minutes in known.items():
-        by_experiment[name] = by_experiment.get(name, 0.0) + minutes
-    studies = [recorded_minutes(name, 0)[0] or 0.0 for name in chosen.studies]
-    return dict(runs=len(known), unknown=len(cost) - len(known), core_minutes=sum(known.values()),
-                training_minutes=schedule(list(known.values()), jobs)[0], study_minutes=sum(studies),
-                core_minutes_by_experiment=by_experiment)
+    for (name, _), minutes in run_minutes.items():
+        if minutes is not None:
+            by_experiment[name] = by_experiment.get(name, 0.0) + minutes
+    each = {name: recorded_minutes(name, 0)[0] for name in chosen.studies}
+    return dict(run_minutes=run_minutes, run_devices={job: device for job, (_, device) in recorded.items()},
+                runs=len(known), unknown=len(run_minutes) - len(known), core_minutes=sum(known),
+                training_minutes=schedule(known, jobs)[0], core_minutes_by_experiment=by_experiment,
+                study_minutes_each=each, study_minutes=sum(minutes or 0.0 for minutes in each.values()))
 
 
 def _hours(minutes: float) -> str:
@@ -298,32 +303,28 @@ def plan(chosen: Selection, jobs: int = 2, book: bool = True, book_dir: Path = B
         ", --quick (the seeds the figures and studies read)" if chosen.quick else ", every committed seed")
     lines = [f"reproduce plan for {scope}: {len(chosen.runs)} training runs, {len(chosen.studies)} studies, "
              f"{jobs} jobs at once (one thread each); nothing is run"]
-    cost = {job: recorded_minutes(*job) for job in chosen.runs}
-    devices = sorted({d for _, d in cost.values() if d})
+    est = estimate(chosen, jobs)
+    devices = sorted({d for d in est["run_devices"].values() if d})
     lines.append("Training runs, each with its record's wall time (core-minutes)"
                  + (f", recorded on {'; '.join(devices)}:" if devices else ":"))
     for name, seed in sorted(chosen.runs):
-        minutes, device = cost[name, seed]
+        minutes, device = est["run_minutes"][name, seed], est["run_devices"][name, seed]
         text = "no record (unknown cost)" if minutes is None else f"{minutes:7.1f} core-min"
         if device and not device.startswith("cpu"):
             text += f" (on {device}: not CPU minutes)"
         lines.append(f"  {name:36s} seed {seed:<3d} {text}")
-    known = [job for job in chosen.runs if cost[job][0] is not None]
-    times = [cost[job][0] for job in known]
-    unknown = len(chosen.runs) - len(known)
-    makespan, _ = schedule(times, jobs)
+    times = [minutes for minutes in est["run_minutes"].values() if minutes is not None]
+    unknown, core, makespan = est["unknown"], est["core_minutes"], est["training_minutes"]
     submitted, _ = schedule(times, jobs, list(range(len(times))))
-    lines.append(f"Training: {len(known)} runs with records, {sum(times):.1f} core-minutes ({sum(times) / 60:.1f} "
+    lines.append(f"Training: {est['runs']} runs with records, {core:.1f} core-minutes ({core / 60:.1f} "
                  f"core-hours)" + (f"; {unknown} runs of unknown cost not counted" if unknown else ""))
     lines.append(f"Training wall time with --jobs {jobs}: {_hours(makespan)} longest first; "
                  f"{_hours(submitted)} in the order reproduce submits them (seed-major)")
     lines.append("Studies, redone one after another from the new runs (their records' wall time):")
-    study_minutes = 0.0
-    for name in chosen.studies:
-        minutes, _ = recorded_minutes(name, 0)
-        study_minutes += minutes or 0.0
+    for name, minutes in est["study_minutes_each"].items():
         unknown += minutes is None
         lines.append(f"  {name:36s} " + ("no record (unknown cost)" if minutes is None else f"{minutes:7.1f} min"))
+    study_minutes = est["study_minutes"]
     lines.append(f"Studies: {study_minutes:.1f} min" if chosen.studies else "Studies: none")
     book_minutes = 0.0
     if book:

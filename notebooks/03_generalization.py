@@ -227,7 +227,7 @@ fig.tight_layout()
 plt.show()
 glue("draw_elbo", f"{draw.record['metrics']['test_elbo']:.0f}", display=False)
 glue("draw_steps", f"{draw.record['steps']:,}", display=False)
-# has DRAW's bound stopped rising? Its logged held-out bound averaged over the last fifth of training and the fifth before
+# has DRAW's bound stopped rising? its logged held-out bound over the last fifth of training and the fifth before
 bounds = [h["test_elbo"] for h in draw.record["history"] if h["step"] > 0]
 k = max(1, len(bounds) // 5)
 late, before = bounds[-k:], bounds[-2 * k:-k]
