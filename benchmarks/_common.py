@@ -50,3 +50,15 @@ def save(result: dict, args, default_out: Path | None) -> dict:
         out.write_text(json.dumps(result, indent=1) + "\n")
         print(f"wrote {out}", flush=True)
     return result
+
+
+def median_seconds(step, repeats: int, warmup: int) -> float:
+    """Median wall time of ``step()`` over ``repeats`` calls, after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - t0)
+    return sorted(times)[len(times) // 2]

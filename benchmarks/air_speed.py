@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from _common import parser, save
+from _common import median_seconds, parser, save
 from airlib import spatial
 from airlib.air import AIR, AIRConfig
 
@@ -51,16 +51,13 @@ def time_train_step(model, x, fused=True, repeats=60, warmup=10) -> float:
     """Median seconds of one training step on batch ``x``."""
     opt = torch.optim.Adam(model.parameters(), 1e-4, fused=fused)
     gen = torch.Generator().manual_seed(0)
-    times = []
-    for i in range(warmup + repeats):
-        t0 = time.perf_counter()
+
+    def step():
         loss, _ = model.loss(x, 1e-5, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
+    return median_seconds(step, repeats, warmup)
 
 
 def images_per_second(model, x, repeats=5) -> float:

@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from _common import parser, save
+from _common import median_seconds, parser, save
 from airlib.air import AIR, AIRConfig
 from airlib.draw import DRAW, DRAWConfig
 
@@ -74,17 +74,6 @@ def step_flops(step) -> int:
     with FlopCounterMode(display=False) as counter:
         step()
     return counter.get_total_flops()
-
-
-def median_seconds(step, repeats: int, warmup: int) -> float:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    return sorted(times)[len(times) // 2]
 
 
 def time_by_operator(step, repeats: int) -> tuple[float, dict[str, float]]:
@@ -126,7 +115,8 @@ def main(argv=None) -> dict:
     gemm = {"square_1024": gemm_gflops(*((128,) * 3 if smoke else (1024,) * 3), secs),
             "draw_encoder_64x562x1024": gemm_gflops(batch, 562, 1024, secs),
             "air_embedding_64x2500x256": gemm_gflops(batch, 2500, 256, secs)}
-    result = dict(benchmark=f"AIR and DRAW training steps (batch {batch}, one thread) against the matrix-multiply limit",
+    result = dict(benchmark=f"AIR and DRAW training steps (batch {batch}, one thread) against the matrix-multiply "
+                            "limit",
                   machine=f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                   load_average_at_start=os.getloadavg()[0], torch=torch.__version__,
                   gemm_gflops_one_thread={k: round(v, 1) for k, v in gemm.items()})
