@@ -169,8 +169,8 @@ glue("quick_without_tabletop_hours", f"{hours(others_cost):.1f}", display=False)
 
 # %% [markdown]
 # **What retraining everything costs.** `python -m airlib reproduce --jobs 2` retrains all
-# {glue:text}`every_runs` runs of this book and rebuilds it: about {glue:text}`every_hours` hours on a 2-core
-# machine, by the wall times their records state. `--quick` keeps the seeds the figures, the studies and the
+# {glue:text}`every_runs` runs of this book and rebuilds it: about {glue:text}`every_hours` hours on two CPU
+# cores, by the wall times their records state. `--quick` keeps the seeds the figures, the studies and the
 # chapters' loaded models need ({glue:text}`quick_runs` runs, about {glue:text}`quick_hours` hours); the table-top
 # networks of chapter 6 are {glue:text}`quick_tabletop_share` of its core-hours (the ten DAIR seeds its study reads
 # {glue:text}`quick_tabletop_dair`), and without them it would take {glue:text}`quick_without_tabletop_hours` hours.
