@@ -1,7 +1,10 @@
 """One 3D object through the MuJoCo renderer (Sec. III-A): the experiments ``3d-air`` and ``3d-supervised``.
 
 ``3d-air`` trains :class:`airlib.scene3d.SceneNet` on unlabelled images by the ELBO (N = 1);
-``3d-supervised`` trains the same network on the true scene descriptions. Each training step renders
+``3d-supervised`` trains the same network on the true scene descriptions. AIR reads the angle on the
+circle of m theta (``symmetric``), the supervised network on the circle of theta; the matched pairs, the
+paper's identical networks, are ``3d-air-plain`` (AIR with the supervised network's head) and
+``3d-supervised-symmetric`` (the supervised network with AIR's). Each training step renders
 a fresh batch from a generator seeded by (seed, step), so both see the same images and a resumed
 run the same stream. The chapter's comparison of both networks and direct optimisation is the
 study ``3d-results`` (:mod:`airlib.evaluations.objects3d`).
@@ -40,11 +43,15 @@ class Objects3D(Experiment):
     success = ("identity_accuracy", 0.9)
     max_seed = (2**63 - 1) // SEED_STRIDE
 
-    def __init__(self, method: str):
+    def __init__(self, method: str, symmetric: bool | None = None):
+        native = method == "air"                       # each method's own head: AIR symmetric, supervised plain
+        symmetric = native if symmetric is None else symmetric
         self.method = method
-        self.name = f"3d-{method}"
-        self.summary = f"3D single object, {'AIR (N = 1)' if method == 'air' else 'supervised network'}, Sec. III-A"
-        self.configs = _configs(symmetric=method == "air")
+        self.name = f"3d-{method}" + ("" if symmetric == native else "-symmetric" if symmetric else "-plain")
+        head = "angle on the circle of m theta" if symmetric else "angle on the circle of theta"
+        self.summary = (f"3D single object, {'AIR (N = 1)' if method == 'air' else 'supervised network'}, {head}, "
+                        "Sec. III-A")
+        self.configs = _configs(symmetric)
 
     def data(self, profile: str) -> dict[str, torch.Tensor]:
         cfg = self.configs[profile][1]
@@ -91,3 +98,5 @@ def _render(identity: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
 
 AIR_3D = register(Objects3D("air"))
 SUPERVISED_3D = register(Objects3D("supervised"))
+AIR_3D_PLAIN = register(Objects3D("air", symmetric=False))                # the supervised network's head
+SUPERVISED_3D_SYMMETRIC = register(Objects3D("supervised", symmetric=True))   # AIR's head
