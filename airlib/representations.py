@@ -50,27 +50,35 @@ class StudyConfig:
     n_test: int = 2000                        # ... and held-out images (MNIST test digits)
     label_counts: tuple[int, ...] = (10, 100, 1000, 10000)
     seeds: tuple[int, ...] = (0, 1, 2)
-    widths: tuple[int, ...] = (64, 256)       # the heads on codes: hidden units ...
-    depths: tuple[int, ...] = (1, 2)          # ... hidden layers (per object, for AIR's object heads) ...
+    code_seeds: tuple[int, ...] = (0, 1, 2)   # AIR's codes: chapter 2's seeds (the first chooses the head)
+    # Every representation's grid has 8 heads, fitted under the same budget and early stopping.
+    widths: tuple[int, ...] = (64, 256)       # the MLPs on the CAE's and DRAW's codes: hidden units ...
+    depths: tuple[int, ...] = (1, 2)          # ... hidden layers ...
     weight_decays: tuple[float, ...] = (1e-4, 1.0)   # ... and AdamW's decoupled weight decay
-    air_heads: tuple[str, ...] = ("mlp", "sorted", "symmetric")
-    cnn_widths: tuple[int, ...] = (16,)       # the CNN on pixels: channels of the first convolution ...
-    cnn_depths: tuple[int, ...] = (2,)        # ... strided blocks after the first ...
-    cnn_weight_decays: tuple[float, ...] = (1e-4,)
+    air_heads: tuple[str, ...] = ("mlp", "sorted", "symmetric", "digits")   # AIR's heads (per object where so) ...
+    air_widths: tuple[int, ...] = (64, 256)
+    air_depths: tuple[int, ...] = (2,)
+    air_weight_decays: tuple[float, ...] = (1.0,)
+    cnn_kinds: tuple[str, ...] = ("cnn", "pooled")   # the CNNs on pixels: strided, or LeNet-like with pooling ...
+    cnn_widths: tuple[int, ...] = (8, 16)     # ... channels of the first convolution ...
+    cnn_depths: tuple[int, ...] = (2,)        # ... blocks after the first ...
+    cnn_weight_decays: tuple[float, ...] = (1e-4, 1e-2)
     batch: int = 64
     lr: float = 1e-3
     epochs: int = 100                         # a fit's budget: this many passes over its labelled images, ...
     min_steps: int = 5000                     # ... within these bounds on the Adam steps
     max_steps: int = 20000
-    eval_every: int = 20                      # steps between validation checks (at least one pass) ...
-    patience: int = 10                        # ... and checks without a better one before a fit stops
+    eval_every: int = 50                      # steps between validation checks (at least one pass) ...
+    patience: int = 1000                      # ... and Adam steps without a better check before a fit stops
     probe_weight_decay: float = 1e-4          # the linear probe of z_what for the digit's class
     data_seed: int = 3000                     # the two-digit sets' generator seed (apart from every other set)
 
 
 STUDY = {"smoke": StudyConfig(n_pool=200, n_valid=100, n_test=200, label_counts=(10, 100, 200), seeds=(0,),
-                              widths=(16,), depths=(1,), weight_decays=(1e-4,), cnn_widths=(4,), cnn_depths=(1,),
-                              epochs=5, min_steps=10, max_steps=20, eval_every=5, patience=2),
+                              code_seeds=(0,), widths=(16,), depths=(1,), weight_decays=(1e-4,), air_widths=(16,),
+                              air_depths=(1,), air_weight_decays=(1e-4,), cnn_widths=(4,), cnn_depths=(1,),
+                              cnn_weight_decays=(1e-4,),
+                              epochs=5, min_steps=10, max_steps=20, eval_every=5, patience=10),
          "paper": StudyConfig()}
 
 
@@ -209,6 +217,22 @@ class CNN(nn.Module):
         return self.net(x[:, None])
 
 
+class PooledCNN(nn.Module):
+    # Takes raw pixels (B, 50, 50) to class logits (B, K), LeNet-like: `depth` + 1 blocks of a 3x3 convolution
+    # and 2x2 max-pooling (channels doubling from `width`), then a hidden layer of 256 units.
+    def __init__(self, classes: int, width: int, depth: int):
+        super().__init__()
+        layers, c_in, size = [], 1, 50
+        for i in range(depth + 1):
+            layers += [nn.Conv2d(c_in, width << i, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
+            c_in, size = width << i, size // 2                                     # 25, 12, 6, ...
+        self.net = nn.Sequential(*layers, nn.Flatten(), nn.Linear(c_in * size * size, 256), nn.ReLU(),
+                                 nn.Linear(256, classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x[:, None])
+
+
 class SortedObjectHead(nn.Module):
     """AIR's sorted code read object by object: one network shared by the objects (each ``[z_pres,
     z_where, z_what]``), their outputs concatenated left to right, then a hidden layer to the logits."""
@@ -243,32 +267,97 @@ class SymmetricObjectHead(nn.Module):
         return self.out((self.object(o) * o[..., :1]).sum(1))                 # z_pres masks absent objects
 
 
+class DigitHead(nn.Module):
+    """AIR's objects read as digits, combined by the task's own arithmetic.
+
+    One network shared by the objects maps each present object's ``[z_where, z_what]`` to a distribution
+    ``p_i`` over the ten digits; an absent object is the digit 0. It is trained on the task's labels alone,
+    never on digit labels: the ten classes are whatever makes the arithmetic come out right.
+
+    * sum: ``p(s) = (p_1 * p_2 * p_3)(s)``, the convolution of the objects' distributions (Eq. of a sum
+      of independent digits), read at ``s = 0..18``;
+    * ascending: with the objects sorted left to right (present first, :func:`air_code`),
+      ``p(asc) = P(d_1 <= d_2) = sum_a p_1(a) sum_{b >= a} p_2(b)``.
+    """
+
+    def __init__(self, per_object: int, objects: int, task: str, width: int, depth: int, digits: int = 10):
+        super().__init__()
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
+        self.per_object, self.objects, self.task, self.digits = per_object, objects, task, digits
+        layers, d = hidden_layers(per_object - 1, width, depth)
+        self.object = nn.Sequential(*layers, nn.Linear(d, digits))            # (B, N, per - 1) -> (B, N, 10)
+
+    def digit_probs(self, x: Tensor) -> Tensor:
+        """(B, N * per) -> (B, N, 10): each object's distribution over digits, an absent one all on 0."""
+        o = x.view(len(x), self.objects, self.per_object)
+        p = self.object(o[..., 1:]).softmax(-1)
+        zero = torch.zeros_like(p)
+        zero[..., 0] = 1.0
+        return torch.where(o[..., :1] > 0, p, zero)
+
+    def forward(self, x: Tensor) -> Tensor:
+        p = self.digit_probs(x)                                                 # (B, N, 10)
+        if self.task == "sum":
+            dist = p[:, 0]
+            for i in range(1, self.objects):                                    # (B, L) * (B, 10) -> (B, L + 9)
+                dist = _convolve(dist, p[:, i])
+            prob = dist[:, :CLASSES["sum"]]
+        else:
+            up = p[:, 1].flip(-1).cumsum(-1).flip(-1)                           # P(d_2 >= a): (B, 10)
+            asc = (p[:, 0] * up).sum(-1)
+            prob = torch.stack([1 - asc, asc], -1)
+        return prob.clamp_min(1e-12).log()                                      # log-probabilities as logits
+
+
+def _convolve(a: Tensor, b: Tensor) -> Tensor:
+    """The distribution of the sum of independent integers: (B, L), (B, K) -> (B, L + K - 1)."""
+    out = a.new_zeros(len(a), a.shape[1] + b.shape[1] - 1)
+    for k in range(b.shape[1]):
+        out[:, k:k + a.shape[1]] = out[:, k:k + a.shape[1]] + a * b[:, k:k + 1]
+    return out
+
+
 class Head(NamedTuple):
     """One point of a representation's grid."""
-    kind: str               # mlp, sorted, symmetric (AIR's objects) or cnn (pixels)
+    kind: str               # mlp, sorted, symmetric, digits (AIR's objects) or cnn, pooled (pixels)
     width: int
     depth: int
     weight_decay: float
 
 
 def grid(cfg: StudyConfig, rep: str) -> list[Head]:
-    """The heads tried for one representation: CNNs for pixels, MLPs for codes, and for AIR's code
-    also the sorted and symmetric object heads (``cfg.air_heads``)."""
+    """The heads tried for one representation: CNNs for pixels (``cfg.cnn_kinds``), MLPs for codes, and for
+    AIR's code the heads of ``cfg.air_heads``; every representation's grid has the same size."""
     if rep == "pixels":
-        return [Head("cnn", w, d, wd) for w in cfg.cnn_widths for d in cfg.cnn_depths for wd in cfg.cnn_weight_decays]
-    kinds = cfg.air_heads if rep == "AIR" else ("mlp",)
-    return [Head(k, w, d, wd) for k in kinds for w in cfg.widths for d in cfg.depths for wd in cfg.weight_decays]
+        return [Head(k, w, d, wd) for k in cfg.cnn_kinds for w in cfg.cnn_widths for d in cfg.cnn_depths
+                for wd in cfg.cnn_weight_decays]
+    if rep == "AIR":
+        return [Head(k, w, d, wd) for k in cfg.air_heads for w in cfg.air_widths for d in cfg.air_depths
+                for wd in cfg.air_weight_decays]
+    return [Head("mlp", w, d, wd) for w in cfg.widths for d in cfg.depths for wd in cfg.weight_decays]
 
 
-def make_head(kind: str, inputs: int, classes: int, width: int, depth: int, objects: int = 3) -> nn.Module:
+HEADS = ("cnn", "pooled", "mlp", "sorted", "symmetric", "digits")
+
+
+def make_head(kind: str, inputs: int, task: str, width: int, depth: int, objects: int = 3) -> nn.Module:
+    """A freshly initialised head of ``kind`` for ``task`` on inputs of size ``inputs`` (per image)."""
+    if task not in CLASSES:
+        raise ValueError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
+    classes = CLASSES[task]
     if kind == "cnn":
         return CNN(classes, width, depth)
+    if kind == "pooled":
+        return PooledCNN(classes, width, depth)
     if kind in ("sorted", "symmetric"):
         return (SortedObjectHead if kind == "sorted" else SymmetricObjectHead)(inputs // objects, objects, classes,
                                                                               width, depth)
+    if kind == "digits":
+        return DigitHead(inputs // objects, objects, task, width, depth)
     if kind == "mlp":
         return MLP(inputs, classes, width, depth)
-    raise ValueError(f"unknown head {kind!r}: expected cnn, mlp, sorted or symmetric")
+    raise ValueError(f"unknown head {kind!r}: expected one of {', '.join(HEADS)}")
 
 
 # --- fitting, early-stopped on the validation set ----------------------------------------------------------------
@@ -290,6 +379,7 @@ class Fit(NamedTuple):
     step: int                   # the Adam step of that state
     steps: int                  # the steps taken before stopping
     stopped: str                # "patience" (converged) or "budget" (steps_for ran out first)
+    curve: list                 # [(step, validation accuracy)] at every check
 
 
 @torch.no_grad()
@@ -313,8 +403,8 @@ def fit(inputs: Tensor, targets: Tensor, head: nn.Module, cfg: StudyConfig, seed
 
     Shuffled passes over the labelled images in minibatches of ``min(batch, n)``; every
     :func:`check_every` steps the head is scored on ``valid``, and the state with the best validation
-    accuracy (ties: the lower loss) is kept. Training stops after ``patience`` checks without a better
-    one, or when :func:`steps_for` runs out. The validation set (1,000 labelled images in the paper
+    accuracy (ties: the lower loss) is kept. The fit stops once ``patience`` steps have passed since the best
+    check, or when :func:`steps_for` runs out. The validation set (1,000 labelled images in the paper
     profile) is thus seen by every fit; ``n`` counts only the training labels.
 
     Args:
@@ -331,8 +421,8 @@ def fit(inputs: Tensor, targets: Tensor, head: nn.Module, cfg: StudyConfig, seed
     opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=weight_decay)
     n, budget, every = len(inputs), steps_for(len(inputs), cfg), check_every(len(inputs), cfg)
     batches = iter(())
-    best, state, since, step = (-1.0, math.inf, 0), None, 0, 0
-    while step < budget and since < cfg.patience:
+    best, state, step, curve = (-1.0, math.inf, 0), None, 0, []
+    while step < budget and step - best[2] < cfg.patience:
         head.train()
         for _ in range(min(every, budget - step)):
             idx = next(batches, None)
@@ -345,92 +435,97 @@ def fit(inputs: Tensor, targets: Tensor, head: nn.Module, cfg: StudyConfig, seed
             opt.step()
             step += 1
         acc, val_loss = evaluate(head.eval(), *valid)
+        curve.append((step, acc))
         if (acc, -val_loss) > (best[0], -best[1]):
-            best, state, since = (acc, val_loss, step), copy.deepcopy(head.state_dict()), 0
-        else:
-            since += 1
+            best, state = (acc, val_loss, step), copy.deepcopy(head.state_dict())
     head.load_state_dict(state)
-    return Fit(head.eval(), best[0], best[1], best[2], step, "patience" if since >= cfg.patience else "budget")
+    return Fit(head.eval(), best[0], best[1], best[2], step, "budget" if step >= budget else "patience", curve)
 
 
 # --- the study -----------------------------------------------------------------------------------------------------
 
-def run_study(features: dict[str, dict[str, Tensor]], targets: dict[str, dict[str, Tensor]], cfg: StudyConfig,
+def run_study(features: dict[str, list[dict[str, Tensor]]], targets: dict[str, dict[str, Tensor]], cfg: StudyConfig,
               progress=None, jobs: int = 1, done=None) -> dict:
     """Fits every representation, task, label count and seed; for AIR also the probe (:func:`airlib.digit_probe.digit_probe`).
 
-    For each representation, task and ``n``, every head of the grid is fitted on the first seed's
-    labelled subset and the best on the validation set is chosen; the other seeds (other subsets and
-    initialisations) refit the chosen head.
+    For each representation, task and ``n``, every head of the grid is fitted on the first code's features
+    with the first seed's labelled subset, and the best on the validation set is chosen; every other pair of
+    code (a representation trained with another seed) and seed (another labelled subset and initialisation)
+    refits the chosen head.
 
     Args:
-        features: representation -> {"pool" | "valid" | "test": (M, D) codes, AIR's (M, N, 4 + Z)
-            objects (:func:`air_objects`) for ``"AIR"``, or (M, 50, 50) float pixels for ``"pixels"``}.
+        features: representation -> one entry per code seed, each {"pool" | "valid" | "test": (M, D) codes,
+            AIR's (M, N, 4 + Z) objects (:func:`air_objects`) for ``"AIR"``, or (M, 50, 50) float pixels for
+            ``"pixels"``}.
         targets: part -> {task: (M,) int64, "digits": (M, 2), "boxes": (M, 2, 4)}.
         jobs: representations fitted at once, in separate processes of one thread each.
         done: called as ``done(rep, results[rep])`` as each representation finishes (to keep it on disk).
 
     Returns:
-        ``results[rep][task]`` = {"n": label counts, "grid": the heads tried, "chosen": [head per n],
-        "tried": [[validation accuracy per grid head] per n], and per n and seed: "accuracy" (test),
-        "valid" (validation accuracy), "step" (the Adam step kept), "stopped" ("patience" | "budget"),
-        as [[value per seed] per n]; "seconds" and "cpu_seconds": the fits' wall and CPU time (one thread,
-        so core-seconds)}; ``results["AIR"]["probe"]``.
+        ``results[rep][task]`` = {"n": label counts, "codes": how many codes, "grid": the heads tried, "chosen":
+        [head per n], "tried": [[validation accuracy per grid head] per n], "curve": [[(step, validation
+        accuracy) per check] of the chosen head's first fit, per n], and per n, code and seed (code-major):
+        "accuracy" (test), "valid" (validation accuracy), "step" (the Adam step kept), "stopped" ("patience" |
+        "budget"), as [[value per code and seed] per n]; "seconds" and "cpu_seconds": the fits' wall and CPU
+        time (one thread, so core-seconds)}; ``results["AIR"]["probe"]``, one per code.
     """
     out, done = {}, done or (lambda rep, result: None)
     if jobs > 1 and len(features) > 1:
         from concurrent.futures import ProcessPoolExecutor, as_completed
         import multiprocessing
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_study_one, rep, parts, targets, cfg, None): rep for rep, parts in features.items()}
+            futures = {pool.submit(_study_one, rep, codes, targets, cfg, None): rep for rep, codes in features.items()}
             for f in as_completed(futures):
                 out[futures[f]] = f.result()
                 done(futures[f], out[futures[f]])
     else:
-        for rep, parts in features.items():
-            out[rep] = _study_one(rep, parts, targets, cfg, progress)
+        for rep, codes in features.items():
+            out[rep] = _study_one(rep, codes, targets, cfg, progress)
             done(rep, out[rep])
     return {rep: out[rep] for rep in features}
 
 
-def _study_one(rep: str, raw: dict[str, Tensor], targets: dict, cfg: StudyConfig, progress) -> dict:
+def _study_one(rep: str, raws: list[dict[str, Tensor]], targets: dict, cfg: StudyConfig, progress) -> dict:
     torch.set_num_threads(1)
-    parts, heads, out = prepare(rep, raw), grid(cfg, rep), {}
+    codes, heads, out = [prepare(rep, raw) for raw in raws], grid(cfg, rep), {}
     for task in TASKS:
         t0, c0 = time.perf_counter(), time.process_time()
-        res = {k: [] for k in ("chosen", "tried", "accuracy", "valid", "step", "stopped")}
-        valid = (parts["valid"], targets["valid"][task])
+        res = {k: [] for k in ("chosen", "tried", "curve", "accuracy", "valid", "step", "stopped")}
         for n in cfg.label_counts:
             row = {k: [] for k in ("accuracy", "valid", "step", "stopped")}
-            for seed in cfg.seeds:
-                # the labelled subset: the first n of a seeded permutation of the pool
-                idx = torch.randperm(len(parts["pool"]), generator=torch.Generator().manual_seed(seed))[:n]
-                x, y = parts["pool"][idx], targets["pool"][task][idx]
-                fits = []
-                for h in (heads if seed == cfg.seeds[0] else [chosen]):
-                    torch.manual_seed(seed)
-                    fits.append(fit(x, y, make_head(h.kind, x.shape[-1], CLASSES[task], h.width, h.depth), cfg,
-                                    seed, valid, h.weight_decay))
-                if seed == cfg.seeds[0]:
-                    best = max(range(len(heads)), key=lambda i: (fits[i].valid_accuracy, -fits[i].valid_loss))
-                    chosen, f = heads[best], fits[best]
-                    res["chosen"].append(list(chosen))
-                    res["tried"].append([g.valid_accuracy for g in fits])
-                else:
-                    f = fits[0]
-                for k, v in (("accuracy", accuracy(f.head, parts["test"], targets["test"][task])),
-                             ("valid", f.valid_accuracy), ("step", f.step), ("stopped", f.stopped)):
-                    row[k].append(v)
-                if progress:
-                    progress(f"{rep} {task} n={n} seed {seed}: {row['accuracy'][-1]:.3f} {list(chosen)} "
-                             f"(valid {f.valid_accuracy:.3f}, step {f.step} of {f.steps}, {f.stopped})")
+            for c, parts in enumerate(codes):
+                valid = (parts["valid"], targets["valid"][task])
+                for seed in cfg.seeds:
+                    # the labelled subset: the first n of a seeded permutation of the pool
+                    idx = torch.randperm(len(parts["pool"]), generator=torch.Generator().manual_seed(seed))[:n]
+                    x, y = parts["pool"][idx], targets["pool"][task][idx]
+                    first = c == 0 and seed == cfg.seeds[0]
+                    fits = []
+                    for h in (heads if first else [chosen]):
+                        torch.manual_seed(seed)
+                        fits.append(fit(x, y, make_head(h.kind, x.shape[-1], task, h.width, h.depth), cfg, seed,
+                                        valid, h.weight_decay))
+                    if first:
+                        best = max(range(len(heads)), key=lambda i: (fits[i].valid_accuracy, -fits[i].valid_loss))
+                        chosen, f = heads[best], fits[best]
+                        res["chosen"].append(list(chosen))
+                        res["tried"].append([g.valid_accuracy for g in fits])
+                        res["curve"].append(f.curve)
+                    else:
+                        f = fits[0]
+                    for k, v in (("accuracy", accuracy(f.head, parts["test"], targets["test"][task])),
+                                 ("valid", f.valid_accuracy), ("step", f.step), ("stopped", f.stopped)):
+                        row[k].append(v)
+                    if progress:
+                        progress(f"{rep} {task} n={n} code {c} seed {seed}: {row['accuracy'][-1]:.3f} {list(chosen)} "
+                                 f"(valid {f.valid_accuracy:.3f}, step {f.step} of {f.steps}, {f.stopped})")
             for k in row:
                 res[k].append(row[k])
-        out[task] = dict(n=list(cfg.label_counts), grid=[list(h) for h in heads], **res,
+        out[task] = dict(n=list(cfg.label_counts), codes=len(codes), grid=[list(h) for h in heads], **res,
                          seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0)
     if rep == "AIR":
         from .digit_probe import digit_probe         # the probe builds on this module's fits
-        out["probe"] = digit_probe(raw, targets, cfg)
+        out["probe"] = [digit_probe(raw, targets, cfg) for raw in raws]
         if progress:
             progress(f"AIR probe: {out['probe']}")
     return out
