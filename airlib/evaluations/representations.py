@@ -30,7 +30,8 @@ def _data(profile: str) -> dict[str, torch.Tensor]:
 
 
 def compute(inputs: Inputs, profile: str, jobs: int = 2, only=None, progress=print, parts_dir: Path | None = None):
-    """The study's metrics per representation and task (and AIR's probe), and the test sums as a tensor; None
+    """The study's metrics per representation and task (and AIR's probe), the majority class's share of the test
+    images per task (``"majority"``), and the test sums as a tensor; None
     when ``only`` left a representation out (its parts are kept, no record is made). A part is reused when its
     key, the SHA-256 of the study's configuration, the images and the source model's weights, is today's."""
     from ..experiments import as_dict
@@ -70,7 +71,8 @@ def compute(inputs: Inputs, profile: str, jobs: int = 2, only=None, progress=pri
     reps.run_study(todo, targets, cfg, progress, jobs, done=keep)
     if set(wanted) != set(REPRESENTATIONS):
         return None
-    return {rep: results[rep] for rep in REPRESENTATIONS}, {"test_sum": targets["test"]["sum"]}
+    majority = {t: torch.bincount(targets["test"][t]).max().item() / len(targets["test"][t]) for t in reps.TASKS}
+    return {**{rep: results[rep] for rep in REPRESENTATIONS}, "majority": majority}, {"test_sum": targets["test"]["sum"]}
 
 
 STUDY = register(Evaluation(NAME, "chapter 4: downstream fits on AIR's, the CAE's, DRAW's codes and pixels (Fig. 7)",
