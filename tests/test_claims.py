@@ -157,10 +157,13 @@ def test_scarce_labels_claim(air, other, verdict, baseline):
         return {t: {"n": n, "accuracy": [[low] * 3, [a] * 3, [0.99] * 3]} for t, a in zip(("sum", "ascending"), acc)}
     metrics = {rep: rows(other if rep == baseline else (0.0, 0.0)) for rep in ("CAE", "DRAW", "pixels")}
     metrics["AIR"] = rows(air, low=0.02)
-    study = {"model_config": {"AIR": {"seed": 0}}, "metrics": metrics}
+    metrics["majority"] = {"sum": 0.01, "ascending": 0.01}
+    study = {"model_config": {f"air-multi-mnist-seed{s}": {"experiment": "air-multi-mnist", "seed": s} for s in (0, 1)},
+             "metrics": metrics}
     finding = claims.scarce_labels(Fake(studies={"representations-results": study}))
     assert finding.verdict == verdict
-    assert "(baselines: CAE, DRAW, pixel CNN;" in finding.number      # the page's names, not the study's keys
+    assert "(baselines: CAE, DRAW, pixel CNN," in finding.number      # the page's names, not the study's keys
+    assert "AIR's codes of seeds 0-1" in finding.number
 
 
 def test_scarce_summary_reads_means_over_seeds_up_to_a_thousand_labels():
@@ -168,10 +171,25 @@ def test_scarce_summary_reads_means_over_seeds_up_to_a_thousand_labels():
     10 labels only; 10,000 labels lie beyond "scarce" and are left out."""
     n = [10, 100, 1000, 10000]
     metrics = {"AIR": {"sum": {"n": n, "accuracy": [[0.1, 0.3], [0.5, 0.5], [0.4, 0.4], [0.99, 0.99]]}},
-               "CAE": {"sum": {"n": n, "accuracy": [[0.3, 0.3], [0.1, 0.1], [0.1, 0.1], [1.0, 1.0]]}}}
+               "CAE": {"sum": {"n": n, "accuracy": [[0.3, 0.3], [0.1, 0.1], [0.1, 0.1], [1.0, 1.0]]}},
+               "majority": {"sum": 0.05}}
     summary = claims.scarce_summary(metrics)
     assert summary["baselines"] == ["CAE"]
-    assert summary["tasks"] == {"sum": dict(counts=[10, 100, 1000], best=pytest.approx(0.5), n=100, wins=[100, 1000])}
+    assert summary["tasks"] == {"sum": dict(counts=[10, 100, 1000], best=pytest.approx(0.5), n=100, wins=[100, 1000],
+                                            majority=0.05)}
+
+
+def test_a_win_must_exceed_two_standard_errors_and_the_majority_class():
+    """Hand-computed. At 10 labels AIR (0.5, 0.7: mean 0.6, SE 0.1) is above the CAE (0.45, 0.45: SE 0) by 0.15,
+    within two standard errors (0.2): no win. At 100 labels AIR (0.6, 0.6) beats the CAE (0.3, 0.3) but not the
+    majority class (0.65). At 1,000 labels AIR (0.8, 0.8) clears both."""
+    n = [10, 100, 1000]
+    metrics = {"AIR": {"ascending": {"n": n, "accuracy": [[0.5, 0.7], [0.6, 0.6], [0.8, 0.8]]}},
+               "CAE": {"ascending": {"n": n, "accuracy": [[0.45, 0.45], [0.3, 0.3], [0.5, 0.5]]}},
+               "majority": {"ascending": 0.65}}
+    assert claims.scarce_summary(metrics)["tasks"]["ascending"]["wins"] == [1000]
+    assert claims.mean_se([0.5, 0.7]) == (pytest.approx(0.6), pytest.approx(0.1))
+    assert claims.beyond_noise([0.5, 0.7], [0.39, 0.39]) and not claims.beyond_noise([0.5, 0.7], [0.41, 0.41])
 
 
 def tabletop(naive_repeat, naive_once, typed=1.0):

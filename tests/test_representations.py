@@ -8,9 +8,9 @@ from airlib.data import exact_count_set, multi_mnist_splits
 from airlib.experiments import get
 from airlib.experiments.multi_mnist import digit_coverage
 import airlib.representations as reps
-from airlib.representations import (CLASSES, MLP, SortedObjectHead, Standard, StudyConfig, SymmetricObjectHead,
-                                    air_code, check_every, grid, make_head, prepare, sort_objects, steps_for,
-                                    study_config, two_digit_labels)
+from airlib.representations import (CLASSES, CNN, MLP, DigitHead, PooledCNN, SortedObjectHead, Standard, StudyConfig,
+                                    SymmetricObjectHead, air_code, check_every, grid, make_head, prepare, sort_objects,
+                                    steps_for, study_config, two_digit_labels)
 from airlib.digit_probe import assignment, digit_probe, match_digits
 
 
@@ -74,12 +74,12 @@ def air_objects_like(m=6, n=3, z=5, seed=0):
     return objects
 
 
-@pytest.mark.parametrize("kind", ["symmetric", "sorted", "mlp"])
+@pytest.mark.parametrize("kind", ["symmetric", "sorted", "mlp", "digits"])
 def test_air_heads_ignore_the_order_of_the_slots(kind):
     objects = air_objects_like()
     stats = Standard.of(objects[..., 1:][objects[..., 0] > 0])
     torch.manual_seed(0)
-    head = make_head(kind, objects[0].numel(), 19, 8, 2)
+    head = make_head(kind, objects[0].numel(), "sum", 8, 2)
     logits = head(air_code(objects, stats))
     for perm in ([1, 0, 2], [2, 1, 0], [2, 0, 1]):
         torch.testing.assert_close(head(air_code(objects[:, perm], stats)), logits)
@@ -132,7 +132,7 @@ def test_early_stopping_returns_the_best_validation_state(monkeypatch):
     x, xv = torch.randn(100, 10, generator=gen), torch.randn(500, 10, generator=gen)
     y, yv = (x @ w > 0).long(), (xv @ w > 0).long()
     y = torch.where(torch.rand(100, generator=gen) < 0.2, 1 - y, y)
-    cfg = StudyConfig(batch=100, lr=1e-3, epochs=1, min_steps=3000, max_steps=3000, eval_every=5, patience=20)
+    cfg = StudyConfig(batch=100, lr=1e-3, epochs=1, min_steps=3000, max_steps=3000, eval_every=5, patience=100)
     checks = []
     scored = reps.evaluate
     monkeypatch.setattr(reps, "evaluate", lambda *a: checks.append(scored(*a)) or checks[-1])
@@ -140,7 +140,8 @@ def test_early_stopping_returns_the_best_validation_state(monkeypatch):
     f = reps.fit(x, y, MLP(10, 2, 256, 2), cfg, 0, (xv, yv))
     best = max(checks, key=lambda c: (c[0], -c[1]))
     assert f.stopped == "patience" and f.steps < 3000
-    assert len(checks) == f.steps // 5 and f.steps - f.step == cfg.patience * 5
+    assert len(checks) == f.steps // 5 and f.steps - f.step == cfg.patience          # patience counts steps
+    assert [c[1] for c in f.curve] == [c[0] for c in checks] and [c[0] for c in f.curve] == list(range(5, f.steps + 1, 5))
     assert (f.valid_accuracy, f.valid_loss) == best == checks[f.step // 5 - 1]
     assert checks[0][0] < best[0] and checks[-1][0] < best[0] - 0.05     # neither the first nor the last ...
     assert scored(f.head, xv, yv) == best                                # ... but the best state is returned
@@ -159,15 +160,62 @@ def test_heads_steps_and_grid():
     assert steps_for(6400, cfg) == cfg.epochs * 100 and cfg.min_steps < cfg.epochs * 100 < cfg.max_steps
     assert check_every(10, cfg) == cfg.eval_every and check_every(10000, cfg) == 157     # at least one pass
     x = torch.randn(4, 3 * 54)
-    for kind, cls in (("sorted", SortedObjectHead), ("symmetric", SymmetricObjectHead), ("mlp", MLP)):
-        head = make_head(kind, 162, 19, 16, 1)
+    for kind, cls in (("sorted", SortedObjectHead), ("symmetric", SymmetricObjectHead), ("mlp", MLP),
+                      ("digits", DigitHead)):
+        head = make_head(kind, 162, "sum", 16, 1)
         assert isinstance(head, cls) and head(x).shape == (4, 19)
-    assert make_head("cnn", 0, 2, 4, 1)(torch.rand(4, 50, 50)).shape == (4, 2)
-    with pytest.raises(ValueError, match="unknown head"):
-        make_head("transformer", 162, 19, 16, 1)
+    assert make_head("digits", 162, "ascending", 16, 1)(x).shape == (4, 2)
+    for kind, cls in (("cnn", CNN), ("pooled", PooledCNN)):
+        for depth in (1, 2, 3):
+            head = make_head(kind, 0, "ascending", 4, depth)
+            assert isinstance(head, cls) and head(torch.rand(4, 50, 50)).shape == (4, 2)
+    with pytest.raises(ValueError, match="unknown head 'transformer'"):
+        make_head("transformer", 162, "sum", 16, 1)
+    with pytest.raises(ValueError, match="unknown task 'product'"):
+        make_head("mlp", 162, "product", 16, 1)
     assert {h.kind for h in grid(cfg, "AIR")} == set(cfg.air_heads) and {h.kind for h in grid(cfg, "CAE")} == {"mlp"}
-    assert {h.kind for h in grid(cfg, "pixels")} == {"cnn"}
+    assert {h.kind for h in grid(cfg, "pixels")} == {"cnn", "pooled"}
     assert len(grid(cfg, "DRAW")) == len(cfg.widths) * len(cfg.depths) * len(cfg.weight_decays)
+    assert len({len(grid(cfg, rep)) for rep in ("AIR", "CAE", "DRAW", "pixels")}) == 1     # grids of one size
+
+
+def digit_code(probs: torch.Tensor, present: torch.Tensor) -> tuple[DigitHead, torch.Tensor]:
+    """A digit head whose object network returns the log of the given per-object distributions (B, N, 10): each
+    object's z_what holds them, and the network is the identity on that part."""
+    b, n, _ = probs.shape
+    head = DigitHead(4 + 10, n, "sum", 8, 0)
+    with torch.no_grad():
+        head.object[0].weight.zero_()
+        head.object[0].weight[:, 3:] = torch.eye(10)
+        head.object[0].bias.zero_()
+    code = torch.cat([present[..., None], torch.zeros(b, n, 3), probs.log()], -1)
+    return head, code.flatten(1)
+
+
+def test_the_digit_head_sums_and_orders_digits_as_exact_enumeration_does():
+    """Against enumeration over every assignment of digits to the objects: p(sum = s) is the total probability of
+    the assignments whose digits add to s (an absent object is 0), p(ascending) that of d_1 <= d_2."""
+    gen = torch.Generator().manual_seed(0)
+    probs = (3 * torch.rand(5, 3, 10, generator=gen)).softmax(-1)
+    present = torch.tensor([[1, 1, 0], [1, 1, 1], [1, 0, 0], [0, 0, 0], [1, 1, 0]]).float()
+    head, code = digit_code(probs, present)
+    torch.testing.assert_close(head.digit_probs(code)[present > 0], probs[present > 0])
+    out = head(code).exp()
+    up = DigitHead(14, 3, "ascending", 8, 0)
+    up.load_state_dict(head.state_dict())
+    asc = up(code).exp()
+    import itertools
+    for i in range(5):
+        p = [probs[i, k] if present[i, k] else torch.eye(10)[0] for k in range(3)]
+        total, ordered = torch.zeros(28), 0.0
+        for a, b, c in itertools.product(range(10), repeat=3):
+            w = p[0][a] * p[1][b] * p[2][c]
+            total[a + b + c] += w
+            ordered += w * (a <= b)
+        torch.testing.assert_close(out[i], total[:19], rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(asc[i], torch.stack([1 - ordered, ordered]), rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match="unknown task"):
+        DigitHead(14, 3, "difference", 8, 0)
 
 
 def test_run_study_records_every_fit_and_hands_over_each_representation_as_it_finishes():
@@ -176,14 +224,19 @@ def test_run_study_records_every_fit_and_hands_over_each_representation_as_it_fi
     targets = {p: {"sum": torch.randint(19, (len(x),), generator=gen), "ascending": (x[:, 0] > 0).long()}
                for p, x in parts.items()}
     cfg = StudyConfig(label_counts=(10, 40), seeds=(0, 1), widths=(8, 1), depths=(1,), weight_decays=(1e-4, 1.0),
-                      epochs=2, min_steps=4, max_steps=8, eval_every=2, patience=2)
+                      epochs=2, min_steps=4, max_steps=8, eval_every=2, patience=4)
     handed = []
-    out = reps.run_study({"CAE": parts, "DRAW": parts}, targets, cfg, done=lambda rep, res: handed.append((rep, res)))
+    other = {p: x.flip(1) for p, x in parts.items()}                 # a second code of the same images
+    out = reps.run_study({"CAE": [parts, other], "DRAW": [parts]}, targets, cfg,
+                         done=lambda rep, res: handed.append((rep, res)))
     assert [rep for rep, _ in handed] == ["CAE", "DRAW"] and all(res is out[rep] for rep, res in handed)
     for task in ("sum", "ascending"):
         r = out["CAE"][task]
         assert r["n"] == [10, 40] and r["grid"] == [["mlp", w, 1, wd] for w in (8, 1) for wd in (1e-4, 1.0)]
-        assert np.array(r["accuracy"]).shape == (2, 2) and np.array(r["tried"]).shape == (2, 4)
+        assert r["codes"] == 2 and out["DRAW"][task]["codes"] == 1
+        assert np.array(r["accuracy"]).shape == (2, 4) and np.array(r["tried"]).shape == (2, 4)   # 2 codes x 2 seeds
+        assert np.array(out["DRAW"][task]["accuracy"]).shape == (2, 2)
+        assert len(r["curve"]) == 2 and all(step > 0 and 0 <= acc <= 1 for c in r["curve"] for step, acc in c)
         assert all(s in ("patience", "budget") for row in r["stopped"] for s in row)
         for i, chosen in enumerate(r["chosen"]):            # the head kept is the grid's best on validation
             assert r["tried"][i][r["grid"].index(chosen)] == max(r["tried"][i]) == r["valid"][i][0]
