@@ -1,6 +1,7 @@
 """The claims table: its verdict rules on hand-made records with known answers, and its rows on the committed ones."""
 import copy
 
+import numpy as np
 import pytest
 
 from airlib import claims
@@ -204,15 +205,38 @@ def test_naive_supervised_claim(naive, verdict):
     assert claims.naive_supervised(Fake(studies={"tabletop-results": tabletop(*naive)})).verdict == verdict
 
 
-def test_the_3d_rows_follow_chapter_5s_checks(committed):
-    """The supervised network's cube angle as good as AIR's: its row no longer holds in full."""
-    study = copy.deepcopy(committed.study("3d-results"))
-    study["metrics"]["supervised"]["per_type"]["cube"]["rotation_error_deg"] = \
-        study["metrics"]["air"]["per_type"]["cube"]["rotation_error_deg"]
-    src = Fake(studies={"3d-results": study},
-               records={n: committed.records(n) for n in ("3d-air", "3d-supervised")})
-    assert claims.objects3d_supervised(committed).verdict == "reproduced"
-    assert claims.objects3d_supervised(src).verdict == "partly"
+def cube(*errors):
+    """Training records of seeds 0, 1, ... whose held-out cube angle errors are ``errors`` (degrees)."""
+    return {s: {"metrics": {"per_type": {"cube": {"rotation_error_deg": e}}}} for s, e in enumerate(errors)}
+
+
+@pytest.mark.parametrize("air, supervised, verdict", [
+    ((10, 12), (30, 28), "reproduced"),          # 29 +- 1 against 11 +- 1: more than twice, far beyond noise
+    ((10, 12), (20, 22), "not reproduced"),      # 21 < 2 x 11
+    ((2, 20), (28, 30), "not reproduced"),       # 29 >= 22 but 29 - 11 = 18 < 2 x hypot(9, 1) = 18.1
+    ((2, 20), (30, 32), "reproduced"),           # 31 - 11 = 20 > 18.1
+])
+def test_the_supervised_row_judges_the_identical_networks(air, supervised, verdict):
+    """Hand-computed: the verdict reads the plain pair (both networks reading the angle on the circle of theta);
+    the pair with AIR's head is reported beside it and cannot change the verdict."""
+    sym = {"3d-air": cube(1, 1), "3d-supervised-symmetric": cube(1, 1)}
+    found = claims.objects3d_supervised(Fake(records={"3d-air-plain": cube(*air), "3d-supervised": cube(*supervised),
+                                                      **sym}))
+    assert found.verdict == verdict
+    m = np.mean(supervised)
+    assert found.number.startswith(f"identical networks (angle on the circle of theta), cube angle error: supervised "
+                                   f"{m:.1f} ± 1.0 deg (seeds 0-1) against AIR's {np.mean(air):.1f}")
+    assert "both with AIR's head (circle of m theta): supervised 1.0 ± 0.0 deg" in found.number
+
+
+def test_the_matched_pairs_table():
+    from airlib.evaluations.objects3d import pair_summary, pair_table
+    summary = {"plain": pair_summary(cube(10, 12), cube(30)), "symmetric": pair_summary(cube(2.0, 2.5, 1.5), cube(3))}
+    assert summary["plain"]["supervised"]["se"] == 0.0 and summary["plain"]["air"]["se"] == pytest.approx(1.0)
+    table = pair_table(summary)
+    assert list(table["seeds"]) == [2, 1, 3, 1]
+    assert list(table["per seed (deg)"]) == ["10.0, 12.0", "30.0", "2.0, 2.5, 1.5", "3.0"]
+    assert pair_summary(cube(), cube(3)) == {}
 
 
 def test_paper_table_has_one_row_per_claim(paper_table):

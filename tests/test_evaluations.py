@@ -61,8 +61,10 @@ def test_the_committed_study_loads_under_the_paper_profile_with_todays_configura
         assert figures["inferred"]["air"][1].shape == (n, 3)
         assert figures["direct_traces"].shape[0] == record["metrics"]["direct"]["scenes"]
     elif name == "representations-results":
-        assert set(record["model_config"]) == {"AIR", "CAE", "DRAW"}
-        assert set(record["metrics"]) == {"AIR", "CAE", "DRAW", "pixels"}
+        assert set(record["model_config"]) == {"air-multi-mnist-seed0", "air-multi-mnist-seed1", "air-multi-mnist-seed2",
+                                               "CAE", "DRAW"}
+        assert set(record["metrics"]) == {"AIR", "CAE", "DRAW", "pixels", "majority"}
+        assert record["metrics"]["AIR"]["sum"]["codes"] == 3 and len(record["metrics"]["AIR"]["probe"]) == 3
         assert set(tensors) == {"test_sum"}
     else:                                   # every study records the runs it read (none for the toy)
         assert set(record["model_config"]) == {f"{n.experiment}-seed{s}" for n in ev.needs for s in n.seeds}

@@ -107,12 +107,14 @@ def angle_state(metrics: dict, obj: str) -> str:
     return "learned" if e <= TARGETS_DEG[obj] else ("chance" if e >= 0.8 * CHANCE_DEG[obj] else "partly")
 
 
-def claims(metrics: dict, seeds: pd.DataFrame) -> pd.DataFrame:
+def claims(metrics: dict, seeds: pd.DataFrame, plain: dict | None = None) -> pd.DataFrame:
     """The paper's claims made measurable, the number that tests each, and whether it holds. (Training time is a
     cost, shown in :func:`comparison_table` and the seeds table, not a claim.)
 
     Args:
         metrics: the study's metrics; seeds: :func:`seed_table` of AIR's seeds.
+        plain: :func:`pair_summary` of the identical networks (both reading the angle on the circle of theta);
+            when given, the supervised network's difficulty with the cube is judged on it, over seeds.
     """
     air, sup, dopt = metrics["air"], metrics["supervised"], metrics["direct"]
     rot, stab, air_sub = rotation_deg, dopt["stability"], air["subset"]
@@ -128,7 +130,12 @@ def claims(metrics: dict, seeds: pd.DataFrame) -> pd.DataFrame:
          f"MSE {air['reconstruction_mse']:.5f} vs {sup['reconstruction_mse']:.5f}",
          air["reconstruction_mse"] <= sup["reconstruction_mse"]),
         ("supervised: much more difficulty with the cube's angle than AIR (at least twice AIR's error)",
-         f"{rot(sup, 'cube'):.1f} vs {rot(air, 'cube'):.1f} deg", rot(sup, "cube") >= 2 * rot(air, "cube")),
+         f"{rot(sup, 'cube'):.1f} vs {rot(air, 'cube'):.1f} deg", rot(sup, "cube") >= 2 * rot(air, "cube"))
+        if not plain else
+        ("supervised: much more difficulty with the cube's angle than AIR, identical networks (at least twice AIR's "
+         "error, beyond two standard errors)",
+         f"{plain['supervised']['mean']:.1f} vs {plain['air']['mean']:.1f} deg (means over "
+         f"{len(plain['supervised']['errors'])} and {len(plain['air']['errors'])} seeds)", plain["harder"]),
         ("supervised: the difficulty is the cube's (its cylinder error, relative to chance, is lower)",
          f"cube {rot(sup, 'cube') / CHANCE_DEG['cube']:.0%} of chance, cylinder "
          f"{rot(sup, 'cylinder') / CHANCE_DEG['cylinder']:.0%}",
@@ -148,6 +155,51 @@ def claims(metrics: dict, seeds: pd.DataFrame) -> pd.DataFrame:
     ]
     return pd.DataFrame(rows, columns=["the paper's claim, made measurable", "measured", "holds"]).set_index(
         "the paper's claim, made measurable")
+
+
+# --- the matched pairs: identical networks, from the training records ----------------------------------------
+
+# pair -> (AIR's experiment, the supervised network's): "plain" reads the angle on the circle of theta (the
+# supervised network's head; the paper's identical networks), "symmetric" on the circle of m theta (AIR's head)
+PAIRS = {"plain": ("3d-air-plain", "3d-supervised"), "symmetric": ("3d-air", "3d-supervised-symmetric")}
+PAIR_LABELS = {"plain": "angle on the circle of theta (the paper's comparison)",
+               "symmetric": "angle on the circle of m theta"}
+
+
+def cube_errors(records: dict[int, dict]) -> dict[int, float]:
+    """Each seed's mean cube angle error in degrees on the held-out scenes (seed -> record)."""
+    return {s: float(r["metrics"]["per_type"]["cube"]["rotation_error_deg"]) for s, r in sorted(records.items())}
+
+
+def pair_summary(air: dict[int, dict], supervised: dict[int, dict]) -> dict:
+    """One matched pair's cube angle errors over seeds: per network the seeds' errors, their mean and standard
+    error; whether the supervised network's mean is at least twice AIR's and above it by more than two standard
+    errors of the difference (``harder``). Empty when either network has no seed."""
+    out = {}
+    for method, records in (("air", air), ("supervised", supervised)):
+        errors = cube_errors(records)
+        if not errors:
+            return {}
+        v = np.array(list(errors.values()))
+        out[method] = dict(errors=errors, mean=float(v.mean()),
+                           se=float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0)
+    a, b = out["air"], out["supervised"]
+    out["harder"] = bool(b["mean"] >= 2 * a["mean"] and b["mean"] - a["mean"] > 2 * math.hypot(a["se"], b["se"]))
+    return out
+
+
+def pair_table(summaries: dict[str, dict]) -> pd.DataFrame:
+    """The matched pairs side by side: per pair and network, the seeds, the cube angle error (mean ± standard
+    error over seeds, degrees) and each seed's error."""
+    rows = []
+    for pair, summary in summaries.items():
+        for method in METHODS:
+            if method in summary:
+                m = summary[method]
+                rows.append({"networks' head": PAIR_LABELS[pair], "network": LABELS[method],
+                             "seeds": len(m["errors"]), "cube angle error (deg)": f"{m['mean']:.1f} ± {m['se']:.1f}",
+                             "per seed (deg)": ", ".join(f"{e:.1f}" for e in m["errors"].values())})
+    return pd.DataFrame(rows).set_index(["networks' head", "network"])
 
 
 # --- AIR's recipe over seeds, from the training records ------------------------------------------------------
