@@ -74,9 +74,11 @@ cfg = reps.study_config(profile)
 # validation set of 1,000 images from training digits (used to stop every fit early and to choose each
 # classifier from its grid; $n$ counts the training labels only), and held-out images from MNIST test
 # digits. The labels come from the generator's ground truth:
-
-# %% tags=["hide-input"]
-print(inspect.getsource(reps.two_digit_labels).split('"""')[1])
+#
+# * **sum**: the sum of the two digits' classes (19 classes, 0 to 18);
+# * **ascending**: 1 if the digits, read left to right, are in non-decreasing order (the left one's
+#   class is at most the right one's), else 0. "Left" compares the centres of the digits' ink boxes; at
+#   equal centres (one digit above the other) the upper one is read first.
 
 # %% tags=["hide-input"]
 sets = reps.two_digit_sets(profile)
@@ -84,8 +86,9 @@ x_test, y_test = sets["test"]
 fig = plotting.show_images(x_test[:8].float() / 255,
                            titles=[f"sum {s}, {'asc' if a else 'desc'}" for s, a in
                                    zip(y_test["sum"][:8].tolist(), y_test["ascending"][:8].tolist())])
-print({part: len(x) for part, (x, _) in sets.items()},
-      f"share ascending (test): {y_test['ascending'].float().mean():.3f}")
+plt.show()
+display(pd.DataFrame({part: {"images": len(x), "share ascending": f"{y['ascending'].float().mean():.1%}"}
+                      for part, (x, y) in sets.items()}).T.rename_axis("set"))
 
 # %% [markdown]
 # ## The representations

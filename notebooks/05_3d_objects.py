@@ -324,7 +324,7 @@ glue("air_rot_end", f"{study.angle_checks(nets['air'].record)[-1]['rotation_erro
 before_end, air_falling = study.end_trend(nets["air"].record)
 glue("air_rot_trend", f"{before_end['rotation_error_deg']:.1f} at step {before_end['step']:,}: "
      + ("still falling when training ended" if air_falling else "level by the end"), display=False)
-glue("air_angle_budget", "Within the 30-minute budget per network, AIR's pathwise gradients through the "
+glue("air_angle_budget", f"Within its {cfg.steps:,} training steps, AIR's pathwise gradients through the "
      "renderer's finite differences, one sample per image, " + (
          "learned the angle of both objects to the targets." if state["air"] == ("learned", "learned") else
          "had not turned the likelihood's information about the angle into an inference network that "
@@ -376,7 +376,6 @@ else:
                     "The likelihood itself often prefers AIR's angle, so a better-trained network alone would not "
                     "reach the targets."))
 glue("angle_check", angle_check, display=False)
-print(angle_check)
 
 # %% [markdown]
 # {glue:text}`angle_check`
@@ -449,8 +448,8 @@ plt.show()
 
 # %% [markdown]
 # Now the angle. Below, how many nats the log-likelihood loses when the object is turned away from
-# the observed angle, averaged over random poses, under the wide level alone (the likelihood this
-# chapter used before, and the first stage of training) and under the pyramid.
+# the observed angle, averaged over random poses, under the wide level alone (the first stage of
+# training) and under the whole pyramid.
 
 # %% tags=["hide-input"]
 angles = study.ANGLES_DEG
