@@ -80,3 +80,25 @@ def digit_probe(objects: dict[str, Tensor], targets: dict[str, dict[str, Tensor]
         acc = accuracy(probe.head, *data["test"][:2])
     return dict(accuracy=acc, matched=matched, accuracy_all=None if acc is None else acc * matched, train=len(x),
                 seconds=time.perf_counter() - t0)
+
+
+def order_agreement(objects: Tensor, targets: dict[str, Tensor]) -> dict:
+    """How well AIR's windows order two digits: on the images where both digits were found (:func:`match_digits`),
+    the share whose true classes, read left to right by their windows' horizontal centres, give the
+    "ascending" label (which reads them by their ink boxes'). An upper bound on the order task for any head that
+    reads the digits from AIR's objects sorted by position, if it read every digit right.
+
+    Args:
+        objects: (M, N, 4 + Z) AIR's objects on two-digit images; targets: their ``"boxes"`` (M, 2, 4),
+            ``"digits"`` (M, 2) and ``"ascending"`` (M,).
+
+    Returns:
+        ``{"found": the share of images with both digits matched, "agree": the share of those whose order agrees}``.
+    """
+    slot = match_digits(objects, targets["boxes"])                               # (M, 2)
+    both = (slot >= 0).all(1)
+    x = objects[..., 2].gather(1, slot.clamp_min(0))                             # (M, 2) window centres' x
+    d = targets["digits"]
+    asc = torch.where(x[:, 0] <= x[:, 1], d[:, 0] <= d[:, 1], d[:, 1] <= d[:, 0])
+    agree = (asc.long() == targets["ascending"])[both]
+    return dict(found=both.float().mean().item(), agree=agree.float().mean().item() if len(agree) else None)

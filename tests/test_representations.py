@@ -341,3 +341,16 @@ def test_eval_mode_restores_the_mode_even_after_an_error():
             assert not net.training
             raise RuntimeError("an evaluation that fails")
         assert net.training is training
+
+
+def test_order_agreement_reads_the_true_digits_in_the_windows_order():
+    """Hand-built: digits 3 (ink centre x = 10) and 7 (x = 40). Windows on both, in either slot order, agree with
+    the label "ascending"; the same windows disagree with a label "descending"; an image with one digit missed is
+    left out."""
+    from airlib.digit_probe import order_agreement
+    boxes = torch.tensor([[box(0, 0), box(0, 30)]] * 4)
+    objects = torch.cat([windows((10, 10), (40, 10), None), windows((40, 10), (10, 10), None),
+                         windows((10, 10), (40, 10), None), windows((10, 10), None, None)])
+    targets = {"boxes": boxes, "digits": torch.tensor([[3, 7]] * 4), "ascending": torch.tensor([1, 1, 0, 1])}
+    out = order_agreement(objects, targets)
+    assert out["found"] == 0.75 and out["agree"] == pytest.approx(2 / 3)
