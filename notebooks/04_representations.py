@@ -300,12 +300,12 @@ read = probes["their class read linearly from z_what"].dropna()
 glue("probe_accuracy", claims.span(read.tolist()) if len(read) else "none", display=False)
 glue("probe_matched", claims.span(probes["test digits matched to an object"].tolist()), display=False)
 glue("probe_pairs", f"{read.mean() ** 2:.0%}" if len(read) else "none", display=False)
+glue("digit_for_target", f"{claims.HIGH['sum'] ** 0.5:.0%}", display=False)
 
 # %% [markdown]
 # AIR finds {glue:text}`probe_matched` of the digits, and a linear read-out of $z_\mathrm{what}$ names
 # {glue:text}`probe_accuracy` of those: the identity is in the code, learned without labels. Reading both
-# digits of a pair right at that rate happens about {glue:text}`probe_pairs` of the time, which is
-# roughly what any head reading the digits one at a time can get on the sum.
+# digits of a pair right at that rate happens about {glue:text}`probe_pairs` of the time.
 
 # %% [markdown]
 # The order task asks less of the code than the sum, only which of two digits is the larger, and the
@@ -369,14 +369,15 @@ display(pd.DataFrame({task: {"AIR's best mean, at most 1,000 labels": f"{scarce[
 # fitted until validation accuracy stopped rising, reaches {glue:text}`cnn_sum_max` on the sum and
 # {glue:text}`cnn_asc_max` on the order; AIR reaches {glue:text}`air_sum_max` and {glue:text}`air_asc_max`.
 #
-# The sum is the harder task for every representation: its label never says which digit is which, so
+# The sum asks more of a code than the order: its label never says which digit is which, so
 # a classifier must find the ten classes inside the code from sums alone. Generic heads on AIR's
 # objects reach at best {glue:text}`sum_generic_scarce` on the sum with {glue:text}`n_scarce` labels
 # (validation, first code); the digits head, which builds the arithmetic in, reaches
-# {glue:text}`sum_digits_scarce`. Its
-# ceiling is the code's own reading of each digit (the probe above): two digits read right make a sum
-# right, so a per-digit reading of {glue:text}`probe_accuracy` caps the sum near {glue:text}`probe_pairs`. The order
-# needs only which of two digits is larger, but the same errors in reading the digits cost it too.
+# {glue:text}`sum_digits_scarce`; reading both digits with the linear probe, which was fitted on the
+# digits' own labels, would give about {glue:text}`probe_pairs`. A sum right 90% of the time needs each
+# digit read right about {glue:text}`digit_for_target` of the time. The order needs only which of two
+# digits is the larger, and AIR's windows place the digits as the label does (above), so what it loses is
+# the digits' classes, learned here from binary labels alone.
 #
 # ## The cost of each representation
 #
