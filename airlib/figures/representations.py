@@ -53,5 +53,6 @@ def stopping_curves(study: dict, counts=(1000, 10000)) -> plt.Figure:
                 best = int(np.argmax(acc))
                 ax.plot(steps[best], acc[best], "o", color=COLOURS[rep], ms=5)
             ax.set(xlabel="Adam step", ylabel="validation accuracy", title=f"{TITLES[task]}, {n:,} labels")
-            ax.legend(fontsize=8, loc="lower right")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=len(labels), fontsize=9)   # below, off the data
     return fig
