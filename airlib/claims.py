@@ -274,16 +274,13 @@ def scarce_labels(src: Sources) -> Finding:
     air = record["metrics"]["AIR"][next(iter(tasks))]
     codes = air.get("codes", 1)
     seeds = len(air["accuracy"][0]) // codes
-    parts = "; ".join(f"{t}: AIR at best {r['best']:.1%} ({r['n']:,} labels; target {HIGH[t]:.0%}), above every "
-                      f"baseline beyond noise at {len(r['wins'])} of {len(r['counts'])} label counts" for t, r in
-                      tasks.items())
+    best = "; ".join(f"{t} {r['best']:.1%} (target {HIGH[t]:.0%})" for t, r in tasks.items())
+    wins = " and ".join(f"{len(r['wins'])} of {len(r['counts'])}" for r in tasks.values())
     shown = ", ".join(SHOWN.get(b, b) for b in summary["baselines"])
     air_seeds = sorted(v["seed"] for k, v in record["model_config"].items() if v.get("experiment") == AIR_CODES)
-    return Finding(f"at most {SCARCE:,} labels, {parts} (baselines: {shown}, each tuned on a grid of the same size; "
-                   f"AIR's codes of {seeds_text(air_seeds)}; means over "
-                   f"{f'{codes} codes x ' if codes > 1 else ''}{seeds} classifier seeds; "
-                   f"a win is a difference of more than {WIN_SE:g} standard errors, above the majority class)",
-                   by_parts(high * (1 + above), 2))
+    return Finding(f"at most {SCARCE:,} labels: {best}; AIR wins beyond two standard errors at {wins} label counts "
+                   f"against {shown}, tuned alike (AIR's codes of {seeds_text(air_seeds)}, "
+                   f"{f'{codes} x ' if codes > 1 else ''}{seeds} fits per label count)", by_parts(high * (1 + above), 2))
 
 
 # --- chapter 5: 3D objects ------------------------------------------------------------------------------------

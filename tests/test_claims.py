@@ -163,7 +163,7 @@ def test_scarce_labels_claim(air, other, verdict, baseline):
              "metrics": metrics}
     finding = claims.scarce_labels(Fake(studies={"representations-results": study}))
     assert finding.verdict == verdict
-    assert "(baselines: CAE, DRAW, pixel CNN," in finding.number      # the page's names, not the study's keys
+    assert "against CAE, DRAW, pixel CNN, tuned alike" in finding.number      # the page's names, not the study's keys
     assert "AIR's codes of seeds 0-1" in finding.number
 
 
