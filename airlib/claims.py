@@ -280,7 +280,8 @@ def scarce_labels(src: Sources) -> Finding:
     air_seeds = sorted(v["seed"] for k, v in record["model_config"].items() if v.get("experiment") == AIR_CODES)
     return Finding(f"at most {SCARCE:,} labels: {best}; AIR wins beyond two standard errors at {wins} label counts "
                    f"against {shown}, tuned alike (AIR's codes of {seeds_text(air_seeds)}, "
-                   f"{f'{codes} x ' if codes > 1 else ''}{seeds} fits per label count)", by_parts(high * (1 + above), 2))
+                   f"{f'{codes} x ' if codes > 1 else ''}{seeds} fits per label count)",
+                   by_parts(high * (1 + above), 2))
 
 
 # --- chapter 5: 3D objects ------------------------------------------------------------------------------------
