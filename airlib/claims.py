@@ -19,6 +19,7 @@ import pandas as pd
 from . import evaluations, runs
 from .evaluations.tabletop import CAMERA_COUNT_OK, CAMERA_OK_DEG, COUNT_OK, IDENTITY_OK   # chapter 6's targets
 from .profiles import check
+from .spread import WIN_SE, beyond_noise, mean_se
 
 VERDICTS = ("reproduced", "partly", "not reproduced")
 COLUMNS = ("chapter", "paper's section", "the paper says", "this book", "verdict")
@@ -218,30 +219,13 @@ HIGH = {"sum": 0.9, "ascending": 0.95}  # "high accuracy" on each task
 BASELINES = ("CAE", "DRAW", "pixels")
 SHOWN = {"pixels": "pixel CNN"}         # the study's key -> the baseline's name on the page
 AIR_CODES = "air-multi-mnist"           # the experiment whose codes the study reads
-
-
-WIN_SE = 2.0                            # a win: AIR's mean above a baseline's by more than this many standard errors
-
-
-def mean_se(values) -> tuple[float, float]:
-    """The mean of ``values`` and its standard error, ``sd / sqrt(k)`` (``sd`` with ``k - 1``; 0 for one value)."""
-    v = np.asarray(values, dtype=float)
-    return float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0
-
-
-def beyond_noise(a, b) -> bool:
-    """Whether the mean of ``a`` is above that of ``b`` by more than :data:`WIN_SE` standard errors of the
-    difference, ``sqrt(se_a^2 + se_b^2)``."""
-    (ma, sa), (mb, sb) = mean_se(a), mean_se(b)
-    return ma - mb > WIN_SE * float(np.hypot(sa, sb))
-
-
 def scarce_summary(metrics: dict) -> dict:
     """The downstream study's numbers the claim reads (``metrics``: the study's, per representation and task, with
     ``"majority"``, the majority class's share of the test images per task).
 
     A *win* at a label count: AIR's mean accuracy (over its codes and classifier seeds) is above the majority
-    class's share and above every baseline's mean by more than :data:`WIN_SE` standard errors of the difference.
+    class's share and above every baseline's mean by more than :data:`airlib.spread.WIN_SE` standard errors of the
+    difference.
 
     Returns:
         ``{"baselines": the baselines present, "tasks": {task: {"counts": the label counts up to SCARCE, "best":

@@ -19,6 +19,7 @@ from .. import direct, scene3d
 from ..profiles import select
 from ..render import OBJECTS, SYMMETRY, sample_scenes
 from ..render.likelihood import pyramid_log_likelihood
+from ..spread import beyond_noise, mean_se
 from . import Evaluation, Inputs, Need, register
 
 METHODS = ("air", "supervised")
@@ -173,18 +174,14 @@ def cube_errors(records: dict[int, dict]) -> dict[int, float]:
 
 def pair_summary(air: dict[int, dict], supervised: dict[int, dict]) -> dict:
     """One matched pair's cube angle errors over seeds: per network the seeds' errors, their mean and standard
-    error; whether the supervised network's mean is at least twice AIR's and above it by more than two standard
-    errors of the difference (``harder``). Empty when either network has no seed."""
-    out = {}
-    for method, records in (("air", air), ("supervised", supervised)):
-        errors = cube_errors(records)
-        if not errors:
-            return {}
-        v = np.array(list(errors.values()))
-        out[method] = dict(errors=errors, mean=float(v.mean()),
-                           se=float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else 0.0)
-    a, b = out["air"], out["supervised"]
-    out["harder"] = bool(b["mean"] >= 2 * a["mean"] and b["mean"] - a["mean"] > 2 * math.hypot(a["se"], b["se"]))
+    error; whether the supervised network's mean is at least twice AIR's and above it beyond noise
+    (:func:`airlib.spread.beyond_noise`: ``harder``). Empty when either network has no seed."""
+    errors = {"air": cube_errors(air), "supervised": cube_errors(supervised)}
+    if not all(errors.values()):
+        return {}
+    out = {m: dict(zip(("mean", "se"), mean_se(list(e.values()))), errors=e) for m, e in errors.items()}
+    a, b = errors["air"].values(), errors["supervised"].values()
+    out["harder"] = out["supervised"]["mean"] >= 2 * out["air"]["mean"] and beyond_noise(list(b), list(a))
     return out
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import seaborn as sns
 
 from .. import representations as reps
+from ..spread import mean_se
 
 NAMES = {"AIR": "AIR", "CAE": "CAE", "DRAW": "DRAW", "pixels": "CNN (pixels)"}
 COLOURS = dict(zip(NAMES, sns.color_palette("colorblind", 4)))
@@ -26,8 +27,7 @@ def accuracy_bands(study: dict) -> plt.Figure:
     for ax, task in zip(axes, reps.TASKS):
         for rep, label in NAMES.items():
             r = study[rep][task]
-            acc = np.array(r["accuracy"])                                   # (label counts, codes x seeds)
-            mean, se = acc.mean(1), acc.std(1, ddof=1) / np.sqrt(acc.shape[1])
+            mean, se = np.array([mean_se(a) for a in r["accuracy"]]).T        # per label count, over codes x seeds
             ax.plot(r["n"], mean, marker=MARKERS[rep], ms=5, color=COLOURS[rep], label=label)
             ax.fill_between(r["n"], mean - 2 * se, mean + 2 * se, color=COLOURS[rep], alpha=0.2, lw=0)
         ax.axhline(study["majority"][task], color="gray", ls=":", lw=1.2, label="majority class")
