@@ -204,19 +204,20 @@ plt.show()
 
 # %% tags=["hide-input"]
 scarce = claims.scarce_summary(study)["tasks"]       # what the claim at the top reads: n <= 1,000
-cells = {}
+cells, bold = {}, {}                                  # representation -> column -> text; AIR's wins in bold
 for rep in REPS:
     for task in reps.TASKS:
         r = study[rep][task]
         for n in (100, 1000):
             if n in r["n"]:
                 m, se = claims.mean_se(r["accuracy"][r["n"].index(n)])
-                win = rep == "AIR" and n in scarce[task]["wins"]
-                cells.setdefault(figs.NAMES[rep], {})[f"{task}, {n:,} labels"] = (f"**{m:.1%} ± {se:.1%}**" if win
-                                                                                  else f"{m:.1%} ± {se:.1%}")
+                column = f"{task}, {n:,} labels"
+                cells.setdefault(figs.NAMES[rep], {})[column] = f"{m:.1%} ± {se:.1%}"
+                bold.setdefault(figs.NAMES[rep], {})[column] = rep == "AIR" and n in scarce[task]["wins"]
 cells["majority class"] = {c: f"{study['majority'][c.split(',')[0]]:.1%}" for c in next(iter(cells.values()))}
-display(pd.DataFrame(cells).T.style.format(lambda v: v.replace("**", "")).apply(
-    lambda col: ["font-weight: bold" if str(v).startswith("**") else "" for v in col]))
+bold = pd.DataFrame(bold).T.reindex(pd.DataFrame(cells).T.index, fill_value=False)
+display(pd.DataFrame(cells).T.style.apply(lambda frame: bold.replace({True: "font-weight: bold", False: ""}),
+                                          axis=None))
 
 # %% [markdown]
 # The heads the validation set chose (kind, width x depth, weight decay) per label count:
@@ -381,8 +382,8 @@ display(pd.DataFrame({task: {"AIR's best mean, at most 1,000 labels": f"{scarce[
 #
 # ## The cost of each representation
 #
-# Fitting the downstream grid (all label counts, codes, seeds and both tasks; CPU time of the one thread
-# that fits them), on this machine:
+# Fitting the downstream grid (all label counts, codes, seeds and both tasks), in CPU time of the one
+# thread that fits them:
 
 # %% tags=["hide-input"]
 rows = [{"representation": figs.NAMES[rep],

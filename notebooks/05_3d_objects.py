@@ -91,7 +91,6 @@ for name, text in {"wide_px": f"{study.COARSE[0][0]:g}", "wide_stride": f"{study
                    "max_theta_scale": f"{scene3d.MAX_SCALE[2].item():g}", "beta": f"{cfg.supervised_beta:g}",
                    "chance_cube": f"{chance['cube']:g}", "chance_cylinder": f"{chance['cylinder']:g}"}.items():
     glue(name, text, display=False)
-cfg
 
 # %% [markdown]
 # ## The trained models
