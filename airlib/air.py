@@ -15,7 +15,8 @@ presence plus the KL of its ``z_what`` and ``z_where``), more than splitting a d
 
 Inference network (Fig. 2, middle and right), Eq. (2): an LSTM reads the image (AIR) or the error
 canvas ``x^i - x`` of the partial reconstruction from steps ``1..i-1`` (DAIR), and the previous step's
-latents; it outputs ``q(z_pres^i)`` and ``q(z_where^i)``; the attended window ``x_att^i`` is encoded into
+latents (``memory=False``, beyond the paper: DAIR's cell restarts from zero at each step, so a step reads its
+error canvas alone); it outputs ``q(z_pres^i)`` and ``q(z_where^i)``; the attended window ``x_att^i`` is encoded into
 ``q(z_what^i)``. All ``N`` steps are computed for the whole batch and steps after the first
 ``z_pres = 0`` are masked, which keeps the batch dense.
 
@@ -68,6 +69,9 @@ class AIRConfig:
     # or "concrete" (beyond the paper), its binary Concrete relaxation at this temperature, trained pathwise
     presence_estimator: str = "score"
     concrete_temperature: float = 1.0
+    # False (beyond the paper, DAIR only): each step starts its LSTM cell from a zero state and zero previous
+    # latents, so q(z_pres^i) and q(z_where^i) read the error canvas alone and cannot count the steps so far
+    memory: bool = True
 
 
 class State(NamedTuple):
@@ -112,6 +116,9 @@ class AIR(nn.Module):
         if config.presence_estimator not in PRESENCE_ESTIMATORS:
             raise ValueError(f"unknown presence_estimator {config.presence_estimator!r}: expected one of "
                              f"{', '.join(PRESENCE_ESTIMATORS)}")
+        if not (config.memory or config.difference):
+            raise ValueError("memory=False needs difference=True: without memory every AIR step reads the same "
+                             "image and would make the same decision")
         if not config.concrete_temperature > 0:
             raise ValueError(f"concrete_temperature must be positive, got {config.concrete_temperature}")
         self.config = cfg = config
@@ -156,7 +163,11 @@ class AIR(nn.Module):
             if cfg.difference:                                           # DAIR reads x^i - x
                 features = self.embed((state.canvas - images).flatten(1))
                 image_proj = self.core.project_image(features)
-            h, c = self.core(image_proj, state.z_prev, state.h, state.c)
+            if cfg.memory:
+                h, c = self.core(image_proj, state.z_prev, state.h, state.c)
+            else:                                                        # a feed-forward cell of x^i - x
+                h, c = self.core(image_proj, torch.zeros_like(state.z_prev), torch.zeros_like(state.h),
+                                 torch.zeros_like(state.c))
             pres_logit, where_mean, where_sd = self.head(h)             # (B,), (B, 3), (B, 3)
             z_where = est.normal_rsample(where_mean, where_sd, generator) if sample else where_mean
             z_where = _clamp_zoom(z_where)

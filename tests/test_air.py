@@ -466,3 +466,26 @@ def test_concrete_presence_is_relaxed_in_training_and_binary_in_evaluation():
 def test_bad_presence_estimator_settings_are_named(bad, match):
     with pytest.raises(ValueError, match=match):
         AIR(AIRConfig(**bad, **SMALL))
+
+
+def test_dair_without_memory_decides_each_step_from_its_error_canvas_alone():
+    torch.manual_seed(0)
+    x = _images(6)
+    for memory in (False, True):
+        torch.manual_seed(0)
+        model = AIR(AIRConfig(difference=True, memory=memory, init_pres_logit=0.0, **SMALL))
+        tr = model(x, sample=False)
+        zeros = torch.zeros(len(x), SMALL["lstm"])
+        for i in range(3):          # one LSTM step from a zero state, of x^i - x alone
+            proj = model.core.project_image(model.embed((tr.partial[:, i] - x).flatten(1)))
+            h, _ = model.core(proj, torch.zeros(len(x), 3 + SMALL["z_what"] + 1), zeros, zeros)
+            logit, where_mean, _ = model.head(h)
+            same = torch.allclose(logit, tr.pres_logit[:, i], atol=1e-6) and torch.allclose(
+                where_mean, tr.where_mean[:, i], atol=1e-6)
+            # with memory only step 1 (whose state is zero anyway) matches the memoryless reference
+            assert same == (not memory or i == 0), (memory, i)
+
+
+def test_air_without_memory_is_refused():
+    with pytest.raises(ValueError, match="memory=False needs difference=True"):
+        AIR(AIRConfig(difference=False, memory=False, **SMALL))
