@@ -489,3 +489,40 @@ def test_dair_without_memory_decides_each_step_from_its_error_canvas_alone():
 def test_air_without_memory_is_refused():
     with pytest.raises(ValueError, match="memory=False needs difference=True"):
         AIR(AIRConfig(difference=False, memory=False, **SMALL))
+
+
+class _ScriptedAIR(nn.Module):
+    """A stand-in whose steps draw fixed canvases: step 1 the left half of digit A, step 2 the rest of A,
+    step 3 digit B (and nothing for the second image, which stops after step 1)."""
+
+    def __init__(self, images):
+        super().__init__()
+        self.images = images
+
+    def check_images(self, images):
+        return images
+
+    def forward(self, images, sample=True):
+        from airlib.air import Trace
+        a, b = torch.zeros_like(images), torch.zeros_like(images)
+        a[:, 0:4, 0:2], b[:, 0:4, 0:4] = images[:, 0:4, 0:2], images[:, 0:4, 0:4]          # half A, all of A
+        full = images.clone()
+        partial = torch.stack([torch.zeros_like(images), a, b], 1)                       # before steps 1, 2, 3
+        z_pres = torch.tensor([[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]])
+        partial[1, 1:] = a[1]                                                            # image 2: only step 1 drew
+        full[1] = a[1]
+        n = torch.zeros(2, 3)
+        return Trace(z_pres, n, n, n[..., None], n[..., None], n[..., None], n[..., None], n[..., None],
+                     n[..., None], n, partial, full)
+
+
+def test_coverage_by_step_says_which_digit_each_step_drew():
+    from airlib.experiments.multi_mnist import coverage_by_step
+    images = torch.zeros(2, 8, 8)
+    images[:, 0:4, 0:4] = 1.0                                   # digit A, its ink box rows 0-3, cols 0-3
+    images[:, 4:8, 4:8] = 0.5                                   # digit B
+    boxes = torch.tensor([[[0, 0, 4, 4], [4, 4, 8, 8]]] * 2)
+    count, cover = coverage_by_step(_ScriptedAIR(images), images, boxes)
+    assert count.tolist() == [3, 1]
+    torch.testing.assert_close(cover[0], torch.tensor([[0.5, 0.0], [1.0, 0.0], [1.0, 1.0]]))
+    torch.testing.assert_close(cover[1], torch.tensor([[0.5, 0.0], [0.5, 0.0], [0.5, 0.0]]))

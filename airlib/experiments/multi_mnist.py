@@ -247,6 +247,20 @@ def snapshots(figures: dict[str, torch.Tensor]) -> list[dict]:
                  z_where=figures[f"snapshot.{s}.z_where"], z_pres=figures[f"snapshot.{s}.z_pres"]) for s in steps]
 
 
+def coverage_by_step(model: AIR, images: torch.Tensor, boxes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Which digit each step draws: the inferred count (M,) and each digit's coverage (``digit_coverage``) by the
+    reconstruction of steps ``1..i`` for ``i = 1..N`` (M, N, K), under deterministic inference.
+
+    Args:
+        images: (M, H, W) float in [0, 1]; boxes: (M, K, 4) the digits' ink boxes (``MultiMNIST.boxes``).
+    """
+    with eval_mode(model), torch.no_grad():
+        tr = model(model.check_images(images), sample=False)
+    canvases = torch.cat([tr.partial[:, 1:], tr.reconstruction[:, None]], 1).cpu()     # (M, N, H, W)
+    cover = torch.stack([digit_coverage(images, canvases[:, i], boxes) for i in range(canvases.shape[1])], 1)
+    return tr.z_pres.sum(1).long().cpu(), cover
+
+
 def digit_coverage(images: torch.Tensor, reconstructions: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     """How much of each digit's ink a reconstruction draws: ``sum_box min(y, x) / sum_box x`` (M, K).
 
