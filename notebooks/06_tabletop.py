@@ -136,17 +136,13 @@ plt.show()
 
 # %% tags=["hide-input"]
 records = {label: inputs.record(name, seed) for label, name in study.NETWORKS.items()}
-for label, r in records.items():
-    exp = experiments.get(study.NETWORKS[label])
-    if exp.failed(r):
-        print(f"below target: {exp.name} seed {seed} failed: {exp.success[0]} = {r['metrics'][exp.success[0]]} "
-              f"< {exp.success[1]}")
-for label, r in records.items():
-    print(f"{label}: {r['steps']} steps in {r['wall_time_s'] / 60:.1f} min on {r['device']}, commit {r['commit'][:8]}"
-          + "".join(f"; continued from {e['from_steps']:,} steps by commit {e['commit'][:8]}"
-                    + "".join(f", {k} {old} -> {new}" for k, (old, new) in e.get("changed", {}).items())
-                    for e in r.get("extended", [])))
-figures.training_curves(records, cfg.check_scenes)
+trained = pd.DataFrame({study.shown(label): {
+    "steps": r["steps"], "minutes": r["wall_time_s"] / 60, "device": r["device"], "commit": r["commit"][:8],
+    "met its own target": "no" if experiments.get(study.NETWORKS[label]).failed(r) else "yes",
+    "continued": "; ".join(f"from {e['from_steps']:,} steps by {e['commit'][:8]}" for e in r.get("extended", []))}
+    for label, r in records.items()}).T.rename_axis(f"seed {seed}")
+display(trained.style.format({"minutes": "{:.1f}", "steps": "{:,}"}))
+figures.training_curves({study.shown(label): r for label, r in records.items()}, cfg.check_scenes)
 plt.show()
 
 # %% [markdown]
@@ -162,7 +158,7 @@ plt.show()
 networks = scores["networks"]
 truths, guesses = study.truths(profile), study.guesses(tensors)     # held-out scenes; each network's inference
 n_test = len(truths["AIR"].present)
-table = pd.DataFrame(networks).T.rename(columns={
+table = pd.DataFrame(networks).T.rename(index=study.shown).rename(columns={
     "count_accuracy": "count", "identity_accuracy": "identity", "position_error": "position",
     "camera_error_deg": "camera (deg)", "reconstruction_error": "recon. MSE"})
 display(table.style.format({"count": "{:.1%}", "identity": "{:.1%}", "position": "{:.3f}", "camera (deg)": "{:.1f}",
@@ -445,7 +441,16 @@ glue("perturbed_verdict", "The perturbed training raises both the count and the 
 # $\pi$ of the scene's objects, learns identities more slowly (compared below on one seed): with every order allowed,
 # each step is pulled towards a mixture of the scene's objects until the network breaks the symmetry by itself,
 # and each image costs six passes instead of one. Each network trains for {glue:text}`sleep_steps` steps of
-# {glue:text}`batch` fresh scenes; the seeds below played no part in choosing the recipe (seed 100 did).
+# {glue:text}`batch` fresh scenes; the seeds below played no part in choosing the recipe (a separate pilot seed,
+# 100, did).
+#
+# Plainly, the sleep phase is supervised learning on scenes the model draws itself: each training image comes with
+# its description, the same information the "supervised by type" network gets from its labels. Two things differ.
+# The network is AIR's, which describes one object per step and decides how many steps to take, where the
+# supervised network fills a fixed set of slots; and the targets are the model's own draws in an order read from
+# the image (by type, then left to right), not labels attached to the data. It needs the model, not labelled data,
+# but it does not invert the renderer on the data as the paper's method does, so it is shown beside the paper's
+# recipe, never in its place.
 
 # %% tags=["hide-input"]
 sleep_cfg = experiments.config("tabletop-air-sleep-type", profile)[1]

@@ -87,8 +87,17 @@ def test_moving_camera_shows_the_data_and_each_inference_and_the_angle_errors():
 def test_training_curves_and_image_rows():
     history = [dict(step=s, count_accuracy=s / 10, position_error=1 - s / 10) for s in range(3)]
     fig = F.training_curves({"AIR": dict(history=history), "supervised": dict(history=history)}, check_scenes=100)
-    assert len(fig.axes[0].lines) == 2 and fig.axes[0].lines[1].get_linestyle() == "--"
+    assert len(fig.axes[0].lines) == 2
     assert "100 held-out scenes" in fig.axes[0].get_ylabel()
+    # every network of the chapter gets its own pair of colour and line style
+    from airlib.evaluations.tabletop import NETWORKS
+    fig = F.training_curves({label: dict(history=history) for label in NETWORKS}, check_scenes=100)
+    styles = [(line.get_color(), line.get_linestyle()) for line in fig.axes[0].lines]
+    assert len(set(styles)) == len(NETWORKS) == len(styles)
+    assert F.curve_style("sleep phase (beyond the paper), moving camera") == ("C4", ":")
+    assert F.curve_style("AIR") == ("C0", "-") and F.curve_style("supervised by type, each type once") == ("C3", "--")
+    with pytest.raises(ValueError, match="no curve style for 'DRAW'"):
+        F.curve_style("DRAW")
     images = T.renderer(64).render_batch(*_scenes(2, 9))
     fig = F.image_rows([("plain", images), ("again", images)])
     assert sum(bool(ax.images) for ax in fig.axes) == 4 and fig.axes[0].get_title(loc="left") == "plain"

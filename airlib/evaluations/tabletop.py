@@ -29,6 +29,15 @@ NETWORKS = {"AIR": "tabletop-air", "AIR, each type once": "tabletop-air-norep", 
             "supervised by type, each type once": "tabletop-supervised-bytype-norep",
             "sleep phase": "tabletop-air-sleep-type", "sleep phase, each type once": "tabletop-air-sleep-type-norep",
             "sleep phase, moving camera": "tabletop-air-sleep-type-camera"}
+BEYOND = "sleep phase (beyond the paper)"   # how the chapter's tables and figures name the sleep phase
+
+
+def shown(label: str) -> str:
+    """A network's label as the chapter shows it: ``"sleep phase, moving camera"`` ->
+    ``"sleep phase (beyond the paper), moving camera"``; other labels unchanged."""
+    return label.replace("sleep phase", BEYOND, 1) if label.startswith("sleep phase") else label
+
+
 SEEDS_OF = "tabletop-dair"          # the network whose recipe is judged over seeds
 
 

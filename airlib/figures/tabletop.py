@@ -48,15 +48,30 @@ def sample_scenes(rows: list[tuple[str, tabletop_scenes.Scenes]], renderer, down
     return fig
 
 
+FAMILY_COLOUR = {"AIR": "C0", "DAIR": "C1", "supervised": "C2", "supervised by type": "C3", "sleep phase": "C4"}
+DATA_STYLE = {"": "-", "each type once": "--", "moving camera": ":"}
+
+
+def curve_style(label: str) -> tuple[str, str]:
+    """A network's colour (by method: the part of its label before the first comma) and line style (by data set:
+    the rest), so no two of chapter 6's networks share both; e.g. "DAIR, moving camera" -> ("C1", ":")."""
+    family, _, data = label.partition(", ")
+    family = family.replace(" (beyond the paper)", "")
+    if family not in FAMILY_COLOUR or data not in DATA_STYLE:
+        raise ValueError(f"no curve style for {label!r}: methods {sorted(FAMILY_COLOUR)}, data sets "
+                         f"{sorted(k for k in DATA_STYLE if k)}")
+    return FAMILY_COLOUR[family], DATA_STYLE[data]
+
+
 def training_curves(records: dict[str, dict], check_scenes: int) -> plt.Figure:
     """Count accuracy and position error on the held-out checks over training, one line per network (label ->
-    record; supervised networks dashed)."""
+    record), its colour naming the method and its line style the data set (:func:`curve_style`)."""
     fig, axes = plt.subplots(1, 2, figsize=(12.5, 3.4))
     for label, record in records.items():
         h = record["history"]
-        style = "--" if label.startswith("supervised") else "-"
-        axes[0].plot([r["step"] for r in h], [r["count_accuracy"] for r in h], style, label=label)
-        axes[1].plot([r["step"] for r in h], [r["position_error"] for r in h], style, label=label)
+        colour, style = curve_style(label)
+        for ax, key in zip(axes, ("count_accuracy", "position_error")):
+            ax.plot([r["step"] for r in h], [r[key] for r in h], style, color=colour, label=label)
     axes[0].set_ylabel(f"count accuracy ({check_scenes} held-out scenes)")
     axes[1].set_ylabel("position error (table widths)")
     for ax in axes:
