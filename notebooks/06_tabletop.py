@@ -441,8 +441,8 @@ glue("perturbed_verdict", "The perturbed training raises both the count and the 
 # $\pi$ of the scene's objects, learns identities more slowly (compared below on one seed): with every order allowed,
 # each step is pulled towards a mixture of the scene's objects until the network breaks the symmetry by itself,
 # and each image costs six passes instead of one. Each network trains for {glue:text}`sleep_steps` steps of
-# {glue:text}`batch` fresh scenes; the seeds below played no part in choosing the recipe (a separate pilot seed,
-# 100, did).
+# {glue:text}`batch` fresh scenes; the seeds below played no part in choosing the recipe, which was chosen on
+# seed 100 alone.
 #
 # Plainly, the sleep phase is supervised learning on scenes the model draws itself: each training image comes with
 # its description, the same information the "supervised by type" network gets from its labels. Two things differ.
