@@ -22,14 +22,17 @@ from .profiles import check
 from .spread import WIN_SE, beyond_noise, mean_se
 
 VERDICTS = ("reproduced", "partly", "not reproduced")
-COLUMNS = ("chapter", "paper's section", "the paper says", "this book", "verdict")
+COLUMNS = ("chapter", "paper's section", "the paper says", "this book", "beyond the paper", "verdict")
+WORDS = 45                  # the most words of a "this book" cell: the number and its seeds; details in the chapter
 
 
 @dataclass(frozen=True)
 class Finding:
-    """This book's number for a claim (formatted from records, with seeds and spread) and its verdict."""
+    """This book's number for a claim (formatted from records, with seeds and spread) and its verdict, and what a
+    recipe beyond the paper reaches on the same measure (reported beside, never in the verdict)."""
     number: str
     verdict: str
+    beyond: str = ""
 
 
 NOT_MEASURED = Finding("measured on the paper profile only", "—")
@@ -75,6 +78,7 @@ class Claim:
     section: str
     paper: str
     measure: Callable[[Sources], Finding]
+    title: str = ""         # the claim in a few words, for the landing page's first screen
 
 
 # --- verdict rules and formatting ----------------------------------------------------------------------------
@@ -129,8 +133,10 @@ def baseline_variance(src: Sources) -> Finding:
     function's variance is at least twice NVIL's both at the start and at the best parameters, partly at one."""
     ratios = src.study("toy-estimators")["metrics"]["ratios"]
     at = {point: ratios[f"presence variance, {point}"]["reinforce / nvil"] for point in ("start", "best")}
-    return Finding(f"the plain score function's variance is {at['start']:.1f}x NVIL's at the start and "
-                   f"{at['best']:.1f}x at the best parameters (one seeded study)",
+    total = {point: ratios[f"total variance, {point}"]["reinforce / nvil"] for point in ("start", "best")}
+    return Finding(f"on q(z_pres)'s parameters, the plain score function's gradient variance is {at['start']:.1f}x "
+                   f"NVIL's at the start and {at['best']:.1f}x at the best parameters (over all parameters "
+                   f"{total['start']:.1f}x and {total['best']:.1f}x; one seeded study)",
                    by_parts(sum(r >= 2 for r in at.values()), len(at)))
 
 
@@ -154,15 +160,14 @@ def counts(name: str, beyond: dict[str, str] | None = None) -> Callable[[Sources
         images = {src.records(name)[s]["metrics"]["test_images"] for s in judged}
         text = success_text(judged, images)
         if judged is fresh and tuned:
-            text = (f"on {seeds_text(fresh)}, which played no part in choosing the recipe: {text}; on "
-                    f"{seeds_text(tuned)}, on which it was chosen: " + success_text({s: acc[s] for s in tuned}))
+            text = (f"fresh seeds: {text}; {seeds_text(tuned)} (the recipe chosen on them): "
+                    + short_success({s: acc[s] for s in tuned}, named=False))
         elif tuned:
             text += f"; the recipe was chosen on short runs of {seeds_text(tuned)}"
-        for other, how in (beyond or {}).items():
-            if src.records(other):
-                text += f"; beyond the paper, {how}: " + success_text(src.metric(other, "test_count_accuracy"))
+        also = "; ".join(f"{how}: " + short_success(src.metric(other, "test_count_accuracy"))
+                         for other, how in (beyond or {}).items() if src.records(other))
         hits = sum(a >= COUNT_TARGET for a in judged.values())
-        return Finding(text, by_share(hits, len(judged)))
+        return Finding(text, by_share(hits, len(judged)), also)
     return measure
 
 
@@ -172,14 +177,28 @@ def chosen_on(ablation: dict, name: str) -> set[int]:
 
 
 def success_text(acc: dict[int, float], images=()) -> str:
-    """``"9 of 10 seeds (seeds 0-9) count 98% or more of 10,000 held-out images right (99.4-99.5%); seed 7:
-    40.5%"``."""
+    """``"9 of 10 (seeds 0-9) count 98% or more of 10,000 held-out images right (99.4% to 99.5%); seed 7 at 40.5%"``;
+    the seeds that miss, after the semicolon, as one span when there are several."""
     hits = [s for s, a in acc.items() if a >= COUNT_TARGET]
+    misses = {s: a for s, a in acc.items() if s not in hits}
     of = f"{'/'.join(f'{n:,}' for n in sorted(images))} " if images else ""
-    text = (f"{len(hits)} of {len(acc)} seeds ({seeds_text(acc)}) count {COUNT_TARGET:.0%} or more of {of}held-out "
-            f"images right ({span([acc[s] for s in hits])})" if hits
-            else f"no seed of {seeds_text(acc)} counts {COUNT_TARGET:.0%} right")
-    return text + "".join(f"; seed {s}: {a:.1%}" for s, a in sorted(acc.items()) if s not in hits)
+    if not hits:
+        return f"none of {seeds_text(acc)} counts {COUNT_TARGET:.0%} of {of}held-out images right ({span(list(acc.values()))})"
+    text = (f"{len(hits)} of {len(acc)} ({seeds_text(acc)}) count {COUNT_TARGET:.0%} or more of {of}held-out images "
+            f"right ({span([acc[s] for s in hits])})")
+    if misses:
+        text += f"; {seeds_text(misses)} at {span(list(misses.values()))}"
+    return text
+
+
+def short_success(acc: dict[int, float], named: bool = True) -> str:
+    """``"9 of 10 (seeds 0-9) at 98% or more; seed 7 at 40.5%"``; without ``named``, ``"9 of 10, seed 7 at 40.5%"``."""
+    hits = [s for s, a in acc.items() if a >= COUNT_TARGET]
+    misses = {s: a for s, a in acc.items() if s not in hits}
+    missed = f"{seeds_text(misses)} at {span(list(misses.values()))}" if misses and hits else ""
+    if not named:
+        return f"{len(hits)} of {len(acc)}" + (f", {missed}" if missed else "")
+    return f"{len(hits)} of {len(acc)} ({seeds_text(acc)}) at {COUNT_TARGET:.0%} or more" + (f"; {missed}" if missed else "")
 
 
 def extrapolation(src: Sources) -> Finding:
@@ -195,7 +214,7 @@ def extrapolation(src: Sources) -> Finding:
 
 
 # AIR's recipes beyond the paper on 0-2 digits (experiment -> how), reported beside the paper's
-BEYOND_AIR = {"air-warmup-multi-mnist": "with a greedy warm-up", "air-concrete-multi-mnist": "with Concrete presence"}
+BEYOND_AIR = {"air-warmup-multi-mnist": "greedy warm-up", "air-concrete-multi-mnist": "Concrete presence"}
 CONCRETE_013 = "air-concrete-counts-013"         # chapter 2's Concrete estimator of presence on 0, 1 or 3 digits
 
 
@@ -206,10 +225,11 @@ def interpolation(src: Sources) -> Finding:
     hits = sum(a >= GENERALIZES for a in dair.values())
     text = (f"2-digit images counted right: DAIR {per_seed(dair)}, {hits} of {len(dair)} seeds at "
             f"{GENERALIZES:.0%} or more; AIR {per_seed(air)}")
+    beyond = ""
     if src.records(CONCRETE_013):                  # beyond the paper: reported, not judged
         new, own = (per_seed(src.metric(CONCRETE_013, k)) for k in ("exact2_count_accuracy", "test_count_accuracy"))
-        text += f"; beyond the paper, AIR with Concrete presence {new}, its own counts {own}"
-    return Finding(text, by_share(hits, len(dair)))
+        beyond = f"AIR with Concrete presence {new}, its own counts {own}"
+    return Finding(text, by_share(hits, len(dair)), beyond)
 
 
 # --- chapter 4: representations ------------------------------------------------------------------------------
@@ -262,8 +282,8 @@ def scarce_labels(src: Sources) -> Finding:
     wins = " and ".join(f"{len(r['wins'])} of {len(r['counts'])}" for r in tasks.values())
     shown = ", ".join(SHOWN.get(b, b) for b in summary["baselines"])
     air_seeds = sorted(v["seed"] for k, v in record["model_config"].items() if v.get("experiment") == AIR_CODES)
-    return Finding(f"at most {SCARCE:,} labels: {best}; AIR wins beyond two standard errors at {wins} label counts "
-                   f"against {shown}, tuned alike (AIR's codes of {seeds_text(air_seeds)}, "
+    return Finding(f"at most {SCARCE:,} labels: {best}; AIR above {shown} by over two standard errors at {wins} "
+                   f"label counts (AIR's codes of {seeds_text(air_seeds)}, "
                    f"{f'{codes} x ' if codes > 1 else ''}{seeds} fits per label count)",
                    by_parts(high * (1 + above), 2))
 
@@ -341,16 +361,16 @@ def pilots(src: Sources) -> str:
     return seeds_text(src.study("tabletop-results")["train_config"]["pilot_seeds"])
 
 
-SLEEP_PHASE = "beyond the paper, the sleep phase (AIR's network trained on the model's own scenes)"
+SLEEP_PHASE = "sleep phase (AIR's network trained on the model's own scenes)"
 SHOW = {"count_accuracy": ("count", "{:.1%}"), "identity_accuracy": ("identity", "{:.1%}"),
         "reconstruction_error": ("reconstruction error", "{:.4f}"), "camera_error_deg": ("camera off by", "{:.2f} deg")}
 
 
 def sleep_phase(src: Sources, datasets: tuple[str, ...], show: tuple[str, ...], judged: bool = True) -> str:
-    """``"; beyond the paper, the sleep phase (...): types repeat (seeds 0-9) count 96.4% to 100.0%, ...; 10 of 10
-    seeds reach 95% and 90%"``: the sleep recipe on data sets (keys of ``evaluations.tabletop.SLEEP``) over their
-    committed seeds, the metrics ``show``, and with ``judged`` how many seeds meet chapter 6's count and identity
-    targets. Reported beside the paper's recipe, never in its verdict; empty without records."""
+    """``"sleep phase (...): types repeat (seeds 0-9) count 96.4% to 100.0%, ...; 10 of 10 seeds reach 95% and
+    90%"``: the sleep recipe on data sets (keys of ``evaluations.tabletop.SLEEP``) over their committed seeds, the
+    metrics ``show``, and with ``judged`` how many seeds meet chapter 6's count and identity targets. Reported
+    beside the paper's recipe, never in its verdict; empty without records."""
     parts, hits, total = [], 0, 0
     for data in datasets:
         m = {s: r["metrics"] for s, r in src.records(SLEEP[data]).items()}
@@ -363,7 +383,7 @@ def sleep_phase(src: Sources, datasets: tuple[str, ...], show: tuple[str, ...], 
     if not parts:
         return ""
     tail = f"; {hits} of {total} seeds reach {COUNT_OK:.0%} and {IDENTITY_OK:.0%}" if judged else ""
-    return f"; {SLEEP_PHASE}: " + "; ".join(parts) + tail
+    return f"{SLEEP_PHASE}: " + "; ".join(parts) + tail
 
 
 def competitive(src: Sources) -> Finding:
@@ -380,9 +400,8 @@ def competitive(src: Sources) -> Finding:
                    f"sorted by type: {typed['count_accuracy']:.1%}); reconstruction error AIR "
                    f"{nets['AIR']['reconstruction_error']:.4f}, DAIR {span(recon, '{:.4f}')} against "
                    f"{sup['reconstruction_error']:.4f}; {hits} of {len(nets)} networks better in both "
-                   f"(DAIR's recipe was chosen on {pilots(src)})"
-                   + sleep_phase(src, ("types repeat",), ("count_accuracy", "reconstruction_error"), judged=False),
-                   by_share(hits, len(nets)))
+                   f"(DAIR's recipe chosen on {pilots(src)})", by_share(hits, len(nets)),
+                   sleep_phase(src, ("types repeat",), ("count_accuracy", "reconstruction_error"), judged=False))
 
 
 def accurate(src: Sources) -> Finding:
@@ -395,9 +414,8 @@ def accurate(src: Sources) -> Finding:
     return Finding(f"count: AIR {nets['AIR']['count_accuracy']:.1%}, DAIR {span([r['count_accuracy'] for r in dair])}; "
                    f"identity: AIR {nets['AIR']['identity_accuracy']:.1%}, DAIR "
                    f"{span([r['identity_accuracy'] for r in dair])} ({len(dair)} seeds); {hits} of {len(nets)} "
-                   f"networks reach {COUNT_OK:.0%} and {IDENTITY_OK:.0%}"
-                   + sleep_phase(src, ("types repeat", "each type once"), ("count_accuracy", "identity_accuracy")),
-                   by_share(hits, len(nets)))
+                   f"networks reach {COUNT_OK:.0%} and {IDENTITY_OK:.0%}", by_share(hits, len(nets)),
+                   sleep_phase(src, ("types repeat", "each type once"), ("count_accuracy", "identity_accuracy")))
 
 
 def naive_supervised(src: Sources) -> Finding:
@@ -423,39 +441,54 @@ def moving_camera(src: Sources) -> Finding:
     median = {net: metrics["camera"][f"{net}, moving camera"]["median"] for net in nets}
     return Finding("; ".join(f"{net}: camera off by {r['camera_error_deg']:.1f} deg on average (median "
                              f"{median[net]:.1f}), count {r['count_accuracy']:.1%}" for net, r in nets.items())
-                   + " (seed 0 each)" + sleep_phase(src, ("moving camera",), ("count_accuracy", "camera_error_deg"), judged=False), by_parts(max(held.values()), 2))
+                   + " (seed 0 each)", by_parts(max(held.values()), 2),
+                   sleep_phase(src, ("moving camera",), ("count_accuracy", "camera_error_deg"), judged=False))
 
 
 CLAIMS = (
     Claim("nvil-posterior", 1, "Sec. I-B, Eq. (7)", "The score-function estimator with NVIL's baselines trains q to "
-          "infer the count: the network \"learns to use an appropriate number of inference steps\"", nvil_posterior),
+          "infer the count: the network \"learns to use an appropriate number of inference steps\"", nvil_posterior,
+          title="NVIL trains q to infer the count"),
     Claim("baseline-variance", 1, "Sec. I-B", "\"We reduce its variance using appropriately structured baselines\"",
-          baseline_variance),
+          baseline_variance,
+          title="baselines cut the score function's variance"),
     Claim("air-count", 2, "Sec. II, Fig. 4", "Trained without supervision, AIR \"identifies the number of digits "
-          "correctly\"; it \"can reliably learn\" to detect them", counts("air-multi-mnist", BEYOND_AIR)),
+          "correctly\"; it \"can reliably learn\" to detect them", counts("air-multi-mnist", BEYOND_AIR),
+          title="AIR learns to count"),
     Claim("dair-count", 2, "Sec. II", "DAIR, \"a variant\" whose inference network reads an error canvas, learns "
-          "to count as AIR does", counts("dair-multi-mnist")),
+          "to count as AIR does", counts("dair-multi-mnist"),
+          title="DAIR learns to count"),
     Claim("extrapolation", 3, "Sec. II-A, Fig. 6", "Trained on up to 2 digits, AIR \"is effectively unable to infer "
-          "the correct count\" of 3; \"DAIR out-performs AIR\"", extrapolation),
+          "the correct count\" of 3; \"DAIR out-performs AIR\"", extrapolation,
+          title="extrapolation: DAIR generalizes, AIR cannot"),
     Claim("interpolation", 3, "Sec. II-A, Fig. 6", "Trained on 0, 1 or 3 digits and tested on 2: \"DAIR by contrast "
-          "generalizes well in both tasks\"", interpolation),
+          "generalizes well in both tasks\"", interpolation,
+          title="interpolation: DAIR generalizes"),
     Claim("scarce-labels", 4, "Sec. II-B, Fig. 7", "\"AIR achieves high accuracy even when data is scarce\"",
-          scarce_labels),
+          scarce_labels,
+          title="AIR's codes: high accuracy from few labels"),
     Claim("3d-air", 5, "Sec. III-A, Fig. 8b", "\"The network accurately and reliably infers the identity and pose of "
-          "the object\"", objects3d_air),
+          "the object\"", objects3d_air,
+          title="3D: AIR infers identity and pose"),
     Claim("3d-supervised", 5, "Sec. III-A, Fig. 8c", "The supervised network \"has much more difficulty in accurately "
-          "determining the cube's orientation\"", objects3d_supervised),
+          "determining the cube's orientation\"", objects3d_supervised,
+          title="3D: a supervised network struggles with the cube"),
     Claim("3d-direct", 5, "Sec. III-A, Fig. 8d", "Direct optimisation \"is slower, less stable and more susceptible "
-          "to local minima\"", objects3d_direct),
+          "to local minima\"", objects3d_direct,
+          title="3D: direct optimisation slower, less stable"),
     Claim("tabletop-competitive", 6, "Sec. III-B, Fig. 9", "\"AIR achieves competitive reconstruction and count "
           "accuracy\" (Fig. 9: lower reconstruction error and higher count accuracy than a naive supervised network)",
-          competitive),
+          competitive,
+          title="table-top: competitive with supervision"),
     Claim("tabletop-accurate", 6, "Sec. III-B, Fig. 9", "\"AIR's inferences of counts, identities and positions are "
-          "accurate for the most part\"", accurate),
+          "accurate for the most part\"", accurate,
+          title="table-top: counts and identities accurate"),
     Claim("tabletop-naive", 6, "Sec. III-B, Fig. 9", "\"A naive supervised setup struggles greatly with object "
-          "repetitions or when an arbitrary ordering of the objects is imposed by the labels\"", naive_supervised),
+          "repetitions or when an arbitrary ordering of the objects is imposed by the labels\"", naive_supervised,
+          title="table-top: naive supervision struggles"),
     Claim("tabletop-camera", 6, "Sec. III-B, Fig. 10", "With a moving camera, \"for the most part the network infers "
-          "all scene parameters reliably\"", moving_camera),
+          "all scene parameters reliably\"", moving_camera,
+          title="table-top: moving camera inferred reliably"),
 )
 
 
@@ -485,11 +518,39 @@ def table(profile: str = "paper", chapter: int | None = None, sources: Sources |
     for c in CLAIMS:
         if chapter is None or c.chapter == chapter:
             found = c.measure(src) if profile == "paper" else NOT_MEASURED
-            rows[c.key] = dict(zip(COLUMNS, (c.chapter, c.section, c.paper, found.number, found.verdict)))
+            rows[c.key] = dict(zip(COLUMNS, (c.chapter, c.section, c.paper, found.number, found.beyond,
+                                             found.verdict)))
     return pd.DataFrame.from_dict(rows, orient="index", columns=list(COLUMNS)).rename_axis("claim")
 
 
+def badge(verdict: str) -> str:
+    """A verdict as a coloured label that also says it in words (``airlib.css`` colours it)."""
+    kind = {VERDICTS[0]: "yes", VERDICTS[1]: "partly", VERDICTS[2]: "no"}.get(verdict, "none")
+    return f'<span class="verdict verdict-{kind}">{verdict}</span>'
+
+
+def tally(frame: pd.DataFrame) -> str:
+    """``"9 reproduced, 1 partly, 4 not reproduced (of 14)"``."""
+    counts = frame["verdict"].value_counts()
+    return ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + f" (of {len(frame)})"
+
+
 def html(frame: pd.DataFrame) -> str:
-    """A :func:`table` as HTML, each chapter number a link to its page."""
-    return (frame.assign(chapter=[f'<a href="{link(c)}">{c}</a>' for c in frame["chapter"]])
-            .to_html(escape=False, index=False))
+    """A :func:`table` as HTML, each chapter number a link to its page and each verdict a :func:`badge`; the
+    column "beyond the paper" only where a row has something in it."""
+    shown = frame.assign(chapter=[f'<a href="{link(c)}">{c}</a>' for c in frame["chapter"]],
+                         verdict=[badge(v) for v in frame["verdict"]])
+    if not shown["beyond the paper"].astype(bool).any():
+        shown = shown.drop(columns="beyond the paper")
+    return shown.to_html(escape=False, index=False, classes="claims-table")
+
+
+def summary_html(frame: pd.DataFrame) -> str:
+    """The landing page's first screen: the tally, then one line per claim (chapter, the claim in a few words, its
+    verdict); the full :func:`html` table follows on the page."""
+    titles = {c.key: c.title for c in CLAIMS}
+    rows = "".join(f'<tr><td><a href="{link(r["chapter"])}">{r["chapter"]}</a></td><td>{titles[key]}</td>'
+                   f'<td>{badge(r["verdict"])}</td></tr>' for key, r in frame.iterrows())
+    return (f'<p class="claims-tally"><strong>What reproduced:</strong> {tally(frame)}.</p>'
+            f'<table class="claims-summary"><thead><tr><th>ch.</th><th>the paper\'s claim</th><th>verdict</th></tr>'
+            f'</thead><tbody>{rows}</tbody></table>')

@@ -68,6 +68,7 @@ from airlib import evaluations, plotting
 from airlib.data import exact_count_set, multi_mnist_splits
 from airlib.experiments.multi_mnist import coverage_by_step, digit_coverage
 from airlib.pretrained import seed_records
+from airlib.spread import beyond_noise
 from airlib.profiles import check
 
 check(profile)
@@ -233,6 +234,8 @@ k = max(1, len(bounds) // 5)
 late, before = bounds[-k:], bounds[-2 * k:-k]
 glue("draw_late", f"{np.mean(late):.0f}", display=False)
 glue("draw_before", f"{np.mean(before):.0f}", display=False)
+glue("draw_trend", "so it was still improving when its training stopped" if beyond_noise(late, before)
+     else "so it had got worse" if beyond_noise(before, late) else "so it had levelled off", display=False)
 glue("air_elbo", f"{ext_models['AIR', seed].record['metrics']['test_elbo']:.0f}", display=False)
 
 # %% [markdown]
@@ -403,8 +406,8 @@ glue("draw_minutes", f"{draw.record['wall_time_s'] / 60:.0f}", display=False)
 # * **DRAW** has no objects to count. Its bound on held-out images ({glue:text}`draw_elbo` nats per
 #   image after its {glue:text}`draw_steps` steps) stays below AIR's ({glue:text}`air_elbo`); averaged over
 #   the last fifth of its training it was {glue:text}`draw_late`, against {glue:text}`draw_before` over the
-#   fifth before,
-#   and on 3-digit images it mostly draws two digits or one, as the paper saw ("DRAW learns to ignore
+#   fifth before ({glue:text}`draw_trend`: a difference beyond two standard errors of the logged checks), and
+#   on 3-digit images it mostly draws two digits or one, as the paper saw ("DRAW learns to ignore
 #   precisely one digit"), though here it drops two digits almost as often as one.
 #
 # ## DRAW in `airlib`

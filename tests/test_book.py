@@ -82,6 +82,8 @@ def test_pipeline_executes_with_the_profile_and_hides_the_injected_cell(built):
     html = (site / "book" / "00_fixture.html").read_text()
     assert "ran with smoke" in html and "A fixture chapter" in html
     assert 'profile = "smoke"' not in html  # the injected cell is left out of the page
+    source_cell = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(source_cell) == 1 and "remove-cell" in source_cell[0].metadata["tags"]   # and the source's too
 
 
 def test_building_writes_only_git_ignored_build_output(built):

@@ -70,7 +70,11 @@ def test_count_claim_over_ten_seeds(reaching, verdict):
                                                                       {"seed": 4, "experiment": "dair-multi-mnist"}]}})
     found = claims.counts("air-multi-mnist")(src)
     assert found.verdict == verdict
-    assert found.number.startswith(f"{reaching} of 10 seeds (seeds 0-9)" if reaching else "no seed of seeds 0-9")
+    assert found.number.startswith(f"{reaching} of 10 (seeds 0-9) count 98% or more of 10,000 held-out images right "
+                                   f"(99.0%); {claims.seeds_text(range(reaching, 10))} at 40.0%" if 0 < reaching < 10 else
+                                   "10 of 10 (seeds 0-9) count 98% or more of 10,000 held-out images right (99.0%);"
+                                   if reaching else "none of seeds 0-9 counts 98% of 10,000 held-out images right "
+                                   "(40.0%)")
     assert found.number.endswith("the recipe was chosen on short runs of seed 3")
 
 
@@ -86,12 +90,11 @@ def test_count_claim_is_judged_on_the_seeds_the_recipe_was_not_chosen_on():
     found = claims.counts("air-multi-mnist", {"air-warmup": "with a greedy warm-up",
                                               "air-concrete": "with Concrete presence"})(src)
     assert found.verdict == "partly"
-    assert found.number.startswith("on seeds 10-19, which played no part in choosing the recipe: 7 of 10 seeds")
-    assert "on seeds 0-9, on which it was chosen: 10 of 10 seeds" in found.number
-    assert found.number.endswith("with a greedy warm-up: 10 of 10 seeds (seeds 10-19) count 98% or more of "
-                                 "held-out images right (99.0%); beyond the paper, with Concrete presence: 9 of 10 "
-                                 "seeds (seeds 10-19) count 98% or more of held-out images right (99.0%); seed 19: "
-                                 "50.0%")
+    assert found.number.startswith("fresh seeds: 7 of 10 (seeds 10-19) count 98% or more of 10,000 held-out images "
+                                   "right (99.0%); seeds 17-19 at 34.0%")
+    assert found.number.endswith("; seeds 0-9 (the recipe chosen on them): 10 of 10")
+    assert found.beyond == ("with a greedy warm-up: 10 of 10 (seeds 10-19) at 98% or more; with Concrete presence: "
+                            "9 of 10 (seeds 10-19) at 98% or more; seed 19 at 50.0%")
 
 
 @pytest.mark.parametrize("factor, verdict", [(1.5, "reproduced"), (5, "partly"), (20, "not reproduced")])
@@ -118,7 +121,7 @@ def test_interpolation_claim(dair, verdict):
     src = Fake(records={"air-counts-013": generalization(key, (0.2, 0.2, 0.2)),
                         "dair-counts-013": generalization(key, dair), "air-concrete-counts-013": {}})
     assert claims.interpolation(src).verdict == verdict
-    assert "Concrete" not in claims.interpolation(src).number
+    assert "Concrete" not in claims.interpolation(src).number and claims.interpolation(src).beyond == ""
 
 
 def test_interpolation_claim_reports_the_concrete_recipe_beside_without_judging_it():
@@ -129,8 +132,8 @@ def test_interpolation_claim_reports_the_concrete_recipe_beside_without_judging_
                         "dair-counts-013": generalization(key, (0.9, 0.2, 0.5)), "air-concrete-counts-013": concrete})
     found = claims.interpolation(src)
     assert found.verdict == "not reproduced"                     # DAIR's seeds decide, as without it
-    assert found.number.endswith("; beyond the paper, AIR with Concrete presence 10.0%, 95.0% (seeds 1-2), its own "
-                                 "counts 99.0%, 99.9% (seeds 1-2)")
+    assert "Concrete" not in found.number
+    assert found.beyond == "AIR with Concrete presence 10.0%, 95.0% (seeds 1-2), its own counts 99.0%, 99.9% (seeds 1-2)"
 
 
 @pytest.mark.parametrize("air, dair, verdict", [((0.01,), (0.9,), "reproduced"), ((0.3,), (0.9,), "not reproduced"),
@@ -163,7 +166,7 @@ def test_scarce_labels_claim(air, other, verdict, baseline):
              "metrics": metrics}
     finding = claims.scarce_labels(Fake(studies={"representations-results": study}))
     assert finding.verdict == verdict
-    assert "against CAE, DRAW, pixel CNN, tuned alike" in finding.number      # the page's names, not the study's keys
+    assert "AIR above CAE, DRAW, pixel CNN by" in finding.number      # the page's names, not the study's keys
     assert "AIR's codes of seeds 0-1" in finding.number
 
 
@@ -262,7 +265,7 @@ def test_numbers_come_from_the_records(committed, paper_table):
     fresh = {s: a for s, a in acc.items() if s not in tuned}
     hits = {s: a for s, a in fresh.items() if a >= claims.COUNT_TARGET}
     number = paper_table.loc["air-count", "this book"]
-    assert f": {len(hits)} of {len(fresh)} seeds" in number
+    assert f"fresh seeds: {len(hits)} of {len(fresh)} ({claims.seeds_text(fresh)})" in number
     assert f"{min(hits.values()):.1%} to {max(hits.values()):.1%}" in number
     records = copy.deepcopy(committed.records("air-multi-mnist"))
     first = min(hits)
@@ -270,7 +273,7 @@ def test_numbers_come_from_the_records(committed, paper_table):
     src = Fake(records={"air-multi-mnist": records},
                documents={"air-multi-mnist-ablation.json": committed.document("air-multi-mnist-ablation.json")})
     changed = claims.counts("air-multi-mnist")(src).number
-    assert f": {len(hits) - 1} of {len(fresh)} seeds" in changed and f"seed {first}: 50.0%" in changed
+    assert f"fresh seeds: {len(hits) - 1} of {len(fresh)} (" in changed and "at 34.3% to 50.0%" in changed
 
 
 def test_the_3d_number_is_the_studys(committed, paper_table):
@@ -298,7 +301,8 @@ def test_links_and_html():
 @pytest.mark.parametrize("start, best, verdict", [(4.0, 16.0, "reproduced"), (4.0, 1.0, "partly"),
                                                   (1.0, 1.5, "not reproduced")])
 def test_baseline_variance_claim(start, best, verdict):
-    ratios = {f"presence variance, {point}": {"reinforce / nvil": r} for point, r in (("start", start), ("best", best))}
+    ratios = {f"{part} variance, {point}": {"reinforce / nvil": r} for point, r in (("start", start), ("best", best))
+              for part in ("presence", "total")}
     src = Fake(studies={"toy-estimators": {"metrics": {"ratios": ratios}}})
     assert claims.baseline_variance(src).verdict == verdict
 
@@ -345,15 +349,39 @@ def test_sleep_phase_is_reported_beside_the_papers_recipe_and_never_judged():
     src.runs |= {name: sleep for name in claims.SLEEP.values()}
     for f, before in plain.items():
         after = f(src)
-        assert after.verdict == before.verdict and after.number.startswith(before.number)
-        assert "sleep phase" in after.number[len(before.number):]
-    text = claims.accurate(src).number
+        assert (after.verdict, after.number, before.beyond) == (before.verdict, before.number, "")
+        assert after.beyond.startswith("sleep phase")
+    text = claims.accurate(src).beyond
     # types repeat and each type once, seeds 0-2: count 96.4% to 100.0%, identity 96.0% to 99.0%, 3 of 3 reach
     # 95% and 90%; with a seed below 95% only 2 of 3
     assert text.endswith("types repeat (seeds 0-2) count 96.4% to 100.0%, identity 96.0% to 99.0%; each type once "
                          "(seeds 0-2) count 96.4% to 100.0%, identity 96.0% to 99.0%; 6 of 6 seeds reach 95% and 90%")
-    assert "moving camera (seeds 0-2) count 96.4% to 100.0%, camera off by 0.20 deg" in claims.moving_camera(src).number
+    assert "moving camera (seeds 0-2) count 96.4% to 100.0%, camera off by 0.20 deg" in claims.moving_camera(src).beyond
     src.runs[claims.SLEEP["types repeat"]] = sleep | {3: {"metrics": net(0.94, 0.99)}}
-    assert "6 of 7 seeds reach" in claims.accurate(src).number   # seed 3 counts 94%
+    assert "6 of 7 seeds reach" in claims.accurate(src).beyond   # seed 3 counts 94%
     src.runs[claims.SLEEP["each type once"]] = {s: {"metrics": net(0.99, 0.5)} for s in range(3)}   # identity 50%
-    assert "3 of 7 seeds reach" in claims.accurate(src).number
+    assert "3 of 7 seeds reach" in claims.accurate(src).beyond
+
+
+def test_every_this_book_cell_is_short(paper_table):
+    """The landing page's table: the number and its seeds in at most claims.WORDS words; details in the chapter."""
+    words = {k: len(v.split()) for k, v in paper_table["this book"].items()}
+    assert max(words.values()) <= claims.WORDS, words
+
+
+def test_first_screen_lists_each_claim_with_a_worded_verdict(paper_table):
+    page = claims.summary_html(paper_table)
+    counts = paper_table["verdict"].value_counts()
+    assert f"{counts.get('reproduced', 0)} reproduced, {counts.get('partly', 0)} partly, " in page
+    assert page.count("<tr><td>") == len(paper_table) == len(claims.CLAIMS)
+    assert all(c.title and c.title in page for c in claims.CLAIMS)
+    for verdict, kind in (("reproduced", "yes"), ("partly", "partly"), ("not reproduced", "no")):
+        assert page.count(f'<span class="verdict verdict-{kind}">{verdict}</span>') == counts.get(verdict, 0)
+
+
+def test_html_shows_the_beyond_column_only_when_a_row_fills_it():
+    frame = claims.table("smoke", sources=Nothing())
+    assert "beyond the paper" not in claims.html(frame)
+    frame.loc[frame.index[0], "beyond the paper"] = "a recipe: 10 of 10"
+    page = claims.html(frame)
+    assert "<th>beyond the paper</th>" in page and "a recipe: 10 of 10" in page

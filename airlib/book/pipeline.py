@@ -29,7 +29,8 @@ RECORD = "airlib"  # the executed notebook's metadata key: {"profile", "source",
 
 
 def parameterize(source: Path, profile: str) -> nbformat.NotebookNode:
-    """Reads a jupytext notebook and injects ``profile`` into its ``parameters`` cell (hidden in the book)."""
+    """Reads a jupytext notebook and injects ``profile`` into its ``parameters`` cell; both cells are left out of
+    the page."""
     nb = jupytext.read(source)
     nb.metadata.setdefault("papermill", {})  # what papermill's own loader would add
     for cell in nb.cells:
@@ -37,9 +38,10 @@ def parameterize(source: Path, profile: str) -> nbformat.NotebookNode:
     if not any("parameters" in c.metadata.tags for c in nb.cells):
         raise BookError(f"{source.name} has no cell tagged 'parameters'")
     nb = papermill.parameterize.parameterize_notebook(nb, {"profile": profile})
-    for cell in nb.cells:
-        if "injected-parameters" in cell.metadata.get("tags", []):
-            cell.metadata["tags"].append(HIDE)
+    for cell in nb.cells:     # the parameters (the source's and papermill's) are for runs, not for readers
+        tags = cell.metadata.get("tags", [])
+        if ("injected-parameters" in tags or "parameters" in tags) and HIDE not in tags:
+            tags.append(HIDE)
     return nb
 
 
