@@ -184,7 +184,7 @@ def plot_histories(ax, groups: dict[str, list[list[dict]]], metric: str, ylabel:
             ax.plot([h["step"] for h in hist], [h[metric] for h in hist], color=colour, alpha=0.8, lw=1.2,
                     label=label if i == 0 else None)
     ax.set(xlabel="training step", ylabel=ylabel, title=title)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)   # below the panel, off the data
 
 
 def model_diagram(config) -> plt.Figure:

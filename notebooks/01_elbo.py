@@ -60,7 +60,7 @@ import seaborn as sns
 import torch
 
 from airlib import estimators as est
-from airlib import evaluations, toy
+from airlib import evaluations, experiments, toy
 from airlib.evaluations import toy as study
 from airlib.figures import elbo as figures
 
@@ -68,7 +68,7 @@ started = time.time()
 record, tensors = evaluations.load("toy-estimators", profile)  # the committed study (paper), or made now
 metrics, cfg = record["metrics"], toy.study(profile)
 sns.set_theme(context="notebook", style="whitegrid")
-cfg
+display(experiments.settings({"study": cfg}))
 
 # %% [markdown]
 # ## 1.1 Scenes with a variable number of objects, Eq. (1)

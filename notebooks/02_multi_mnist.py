@@ -287,10 +287,9 @@ plt.show()
 failed = [s for s, r in air_records.items() if r["metrics"]["test_count_accuracy"] < 0.98]
 shown = [s for s in failed if s in airlib.available_seeds("air-multi-mnist", weights=True)] if profile == "paper" else []
 if shown:
-    with warnings.catch_warnings(record=True) as caught:        # the loader warns that this seed failed
-        warnings.simplefilter("always")
+    with warnings.catch_warnings():                  # the loader warns that this seed failed: shown on purpose
+        warnings.simplefilter("ignore")
         bad_model = airlib.load_pretrained("air-multi-mnist", seed=shown[0])
-    print("\n".join(str(w.message) for w in caught))
     with torch.no_grad():
         inf_all = bad_model.infer(x_test[:2000])
     wrong = (inf_all.count != c_test[:2000]).nonzero()[:, 0][:10]
@@ -484,11 +483,7 @@ print(inspect.getsource(airlib.air.AIR.loss))
 # These choices (all in `airlib.config("air-multi-mnist", "paper")`) made it work here:
 
 # %% tags=["hide-input"]
-shown = {True: "yes", False: "no", None: "none"}
-recipe = pd.concat({part: pd.Series({k: shown.get(v, v) if isinstance(v, (bool, type(None))) else str(v)
-                                     for k, v in experiments.as_dict(cfg).items()}, name="value")
-                    for part, cfg in (("model", model_cfg), ("training", train_cfg))}, names=["part", "field"])
-display(recipe.to_frame())
+display(experiments.settings({"model": model_cfg, "training": train_cfg}))
 
 # %% [markdown]
 # * **Objects start mostly absent** (`init_pres_logit = -2`: $q(z^i_\mathrm{pres} = 1) = 0.12$ at

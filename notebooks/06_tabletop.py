@@ -97,7 +97,7 @@ glue("wide_stride", f"{cfg.levels[0][1]}", display=False)
 dair_cfg = experiments.config("tabletop-dair", profile)[1]      # AIR's recipe, then a lower rate
 glue("dair_recipe", f"{dair_cfg.steps:,} steps" + "".join(f", from step {at:,} at {f:g} x the rate"
                                                           for at, f in dair_cfg.lr_drops), display=False)
-cfg
+display(experiments.settings({"training": cfg}))
 
 # %% [markdown]
 # ## The scenes (Eq. 8)
@@ -215,7 +215,7 @@ glue("verdict", "AIR and DAIR meet the paper's picture here." if all(checks.valu
 # %% tags=["hide-input"]
 seeds = pd.DataFrame(scores["seeds"]["rows"]).T
 seeds.index = seeds.index.astype(int).rename("seed")
-display(seeds.style.format({"count": "{:.1%}", "identity": "{:.1%}", "position": "{:.3f}", "minutes": "{:.0f}",
+display(seeds.drop(columns="camera").style.format({"count": "{:.1%}", "identity": "{:.1%}", "position": "{:.3f}", "minutes": "{:.0f}",
                             "check before the drop": "{:.0%}", "check at the end": "{:.0%}"}))
 pending = scores["seeds"]["pending"]
 glue("dair_seed_n", f"{len(seeds)}", display=False)

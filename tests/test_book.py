@@ -288,3 +288,24 @@ def test_a_repeated_inline_script_is_dropped_and_a_console_error_is_reported(tmp
     assert errors == ["Uncaught SyntaxError: Identifier 'THEBE_JS_URL' has already been declared (a.html:60)"]
     report = dict(title="A", broken=[], n_images=0, raw_tex=[], errors=[], console=errors)
     assert _problems("book/a", report, 0) == [f"book/a: a script error in the browser's console: {errors[0]}"]
+
+
+PLANTED = FIXTURE.replace('''plt.plot([0, 1], [0, 1])
+plt.title(f"profile={profile}")
+plt.show()''', '''import airlib
+fig, axes = plt.subplots(1, 2)
+axes[0].set_title("AIR, paper's recipe: 0 of 0 seeds")             # a panel left empty
+x = [i / 99 for i in range(100)]
+axes[1].plot(x, [0.95] * 100, label="flat")
+axes[1].plot(x, x, label="rising")
+axes[1].legend(loc="upper left")                                  # on top of the flat line
+plt.show()''')
+
+
+def test_the_build_fails_on_an_empty_panel_and_a_legend_on_the_data(tmp_path):
+    root = make_fixture_book(tmp_path, body=PLANTED)
+    with pytest.raises(book.BookError) as e:
+        book.build(profile="smoke", root=root, check=False)
+    assert "00_fixture.py: figures a reader would trip over" in str(e.value)
+    assert "\"AIR, paper's recipe: 0 of 0 seeds\" is empty" in str(e.value)
+    assert "the legend of 'panel 2' covers" in str(e.value)

@@ -22,6 +22,28 @@ def test_a_clean_page_has_no_problem():
     assert page_problems(CLEAN) == []
 
 
+def test_a_code_listing_a_linked_figure_and_plain_numbers_pass():
+    listing = ("<div class='cell_output'><pre>def f(x):\n    return torch.distributions.Categorical(logits=x)</pre>"
+               "<a href='../_images/a.png'><img src='../_images/a.png'/></a><pre>0.62 0.3333 1e-07 0.1000001</pre></div>")
+    assert page_problems(_page(listing)) == []
+
+
+def test_link_figures_makes_each_figure_a_link_once(tmp_path):
+    from airlib.book.pipeline import link_figures
+    page = tmp_path / "book" / "a.html"
+    page.parent.mkdir()
+    page.write_text(_page("<div class='cell_output'><img alt='x' src='../_images/a.png'/>"
+                          "<img src=\"../_images/b.png\" /></div><img src='../_static/logo.png'/>"))
+    assert page_problems(page.read_text()) != []
+    assert link_figures(tmp_path) == 1                  # the double-quoted one; single quotes are not Sphinx's
+    page.write_text(_page('<div class="cell_output"><img alt="x" src="../_images/a.png" />'
+                          '<img src="../_images/b.png" /></div><img src="../_static/logo.png"/>'))
+    assert link_figures(tmp_path) == 2 and link_figures(tmp_path) == 0
+    html = page.read_text()
+    assert '<a class="figure-full" href="../_images/a.png"><img alt="x" src="../_images/a.png" /></a>' in html
+    assert page_problems(html) == []
+
+
 @pytest.mark.parametrize("article, problem", [
     ("<p>trained with --run-dir /work/main/runs/air-seed0 on this machine</p>", "absolute path of the build machine"),
     ("<div class='cell_output'><pre>loaded /home/someone/airlib/artifacts/x.json</pre></div>", "absolute path"),
@@ -32,6 +54,17 @@ def test_a_clean_page_has_no_problem():
     ("<table><tr><th>x</th></tr><tr><td>NaN</td></tr></table>", "Python value printed in a table cell: 'NaN'"),
     ("<table><tr><th>1.000000</th></tr><tr><td>3</td></tr></table>", "float printed as a column header: '1.000000'"),
     ("<div class='output stderr'><pre>UserWarning: tabletop-air seed 0 failed</pre></div>", "output on stderr"),
+    ("<div class='cell_output'><pre>StudyConfig(seed=0, joint_scenes=300)</pre></div>", "output that is an object's repr"),
+    ("<div class='cell_output'><pre>&lt;pandas.io.formats.style.Styler object at 0x7f96&gt;</pre></div>", "object's repr"),
+    ("<div class='cell_output'><pre>{'pool': 10000, 'val': 1000}</pre></div>", "a dict or JSON dump"),
+    ("<div class='cell_output'><pre>[{\"seed\": 0}]</pre></div>", "a dict or JSON dump"),
+    ("<div class='cell_output'><pre>disagree 0.6200000047683716</pre></div>", "float32 noise"),
+    ("<div class='cell_output'><pre>below target: tabletop-air seed 0 failed</pre></div>", "a warning or log line"),
+    ("<div class='cell_output'><pre>RuntimeWarning: overflow</pre></div>", "a warning or log line"),
+    ("<div class='cell_output'><pre>air-counts-013 seed 0 failed: test_count_accuracy = 0.66 &lt; 0.98</pre></div>",
+     "a warning or log line"),
+    ("<table><tr><th>camera</th></tr><tr><td>0.000000</td></tr></table>", "pandas' default six decimals: '0.000000'"),
+    ("<div class='cell_output'><img src='../_images/a.png'/></div>", "1 output figure(s) a reader cannot open"),
     ("<p>" + "The same paragraph, long enough to be a paragraph and not a short label. " * 2 + "</p>" * 1
      + "<p>" + "The same paragraph, long enough to be a paragraph and not a short label. " * 2 + "</p>",
      "a paragraph printed 2 times"),

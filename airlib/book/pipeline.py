@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import jupytext
 import nbformat
 import papermill
 
+from ..figures import check as figure_check
 from ..profiles import check as check_profile
 from .check import check_site
 from .lint import check_pages
@@ -91,6 +93,10 @@ def execute(source: Path, out_dir: Path, profile: str, progress: bool = True) ->
     out = Path(out_dir) / (source.stem + ".ipynb")
     print(f"book: executing {source.name} with profile={profile}", flush=True)
     started = time.time()
+    figure_log = out.with_suffix(".figures.jsonl")         # airlib.figures.check: the kernel's figure problems
+    figure_log.unlink(missing_ok=True)
+    before = os.environ.get(figure_check.ENV)
+    os.environ[figure_check.ENV] = str(figure_log.resolve())    # the kernel inherits it
     try:  # already parameterised (injected cell hidden), so papermill injects nothing more
         papermill.execute_notebook(parameterize(source, profile), str(out), cwd=str(out_dir),
                                    kernel_name="python3", progress_bar={"desc": source.stem} if progress else False,
@@ -98,6 +104,14 @@ def execute(source: Path, out_dir: Path, profile: str, progress: bool = True) ->
     except papermill.PapermillExecutionError as e:
         raise BookError(f"{source.name}: cell {e.cell_index} (execution count {e.exec_count}) failed with "
                         f"{e.ename}: {e.evalue}\nthe executed notebook is at {out}") from None
+    finally:
+        if before is None:
+            os.environ.pop(figure_check.ENV, None)
+        else:
+            os.environ[figure_check.ENV] = before
+    problems = figure_check.read(figure_log)
+    if problems:
+        raise BookError(f"{source.name}: figures a reader would trip over:\n" + "\n".join(problems))
     seconds = time.time() - started
     record(out, source, profile, seconds)
     print(f"book: executed {source.name} with profile={profile} in {seconds:.0f} s", flush=True)
@@ -210,6 +224,7 @@ def build(profile: str = "paper", only=None, check: bool = True, root: Path = RO
     site = jupyter_book(root)
     _launch_from_sources(site, [s.stem for s in sources])
     dedupe_inline_scripts(site)
+    link_figures(site)
     check_pages(site, pages)                    # what the pages say: no build paths, process words, reprs, stderr
     if check:
         for page, report in check_site(site, pages, root).items():
@@ -232,6 +247,28 @@ def jupyter_book(root: Path) -> Path:
             print("book:", line)
     print(f"book: jupyter-book build took {time.time() - started:.0f} s", flush=True)
     return root / "_build" / "html"
+
+
+OUTPUT_IMAGE = re.compile(r'<img [^>]*src="((?:\.\./)*_images/[^"]+)"[^>]*>')   # a figure Sphinx copied from an output
+
+
+def link_figures(site: Path) -> int:
+    """Makes every figure of the pages (the images Sphinx copies into ``_images/``) a link to itself, so that a
+    reader on a phone, where the figure is scaled to the column, opens it full size with a tap. Returns the number
+    of figures linked; a figure already inside a link is left as it is."""
+    linked = 0
+    for page in site.rglob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        out, pos = [], 0
+        for m in OUTPUT_IMAGE.finditer(html):
+            if re.search(r"<a\b[^>]*>\s*$", html[:m.start()]):
+                continue
+            out += [html[pos:m.start()], f'<a class="figure-full" href="{m.group(1)}">{m.group(0)}</a>']
+            pos = m.end()
+            linked += 1
+        if out:
+            page.write_text("".join(out) + html[pos:], encoding="utf-8")
+    return linked
 
 
 def dedupe_inline_scripts(site: Path) -> int:

@@ -155,4 +155,14 @@ def as_dict(cfg) -> dict:
     return json.loads(json.dumps(asdict(cfg) if is_dataclass(cfg) else cfg))
 
 
-__all__ = ["Experiment", "eval_mode", "register", "get", "names", "config", "as_dict", "PROFILES"]
+def settings(parts: dict):
+    """Configurations as the table a chapter shows (not their repr): one row per field, indexed by (part, field);
+    ``parts`` maps a name ("model", "training") to a configuration dataclass. Booleans read "yes"/"no"."""
+    import pandas as pd
+    words = {True: "yes", False: "no", None: "none"}
+    return pd.concat({part: pd.Series({k: words[v] if isinstance(v, bool) or v is None else str(v)
+                                       for k, v in as_dict(cfg).items()}, name="value")
+                      for part, cfg in parts.items()}, names=["part", "field"]).to_frame()
+
+
+__all__ = ["Experiment", "eval_mode", "register", "get", "names", "config", "as_dict", "settings", "PROFILES"]

@@ -73,7 +73,6 @@ def unbiasedness(checks: dict[str, tuple], repeats: int, k: int) -> plt.Figure:
         ax.plot([lo, hi], [lo, hi], color="0.6", lw=1, zorder=0, label="MC mean = exact")
         ax.errorbar(exact, mean, yerr=1.96 * se, fmt="o", ms=4, color=COLOURS[name], label="MC mean, 95% CI")
         ax.set(title=LABELS[name], xlabel="exact gradient coordinate", ylabel="Monte Carlo mean")
-        ax.legend(fontsize=8, loc="upper left")
     ax = axes.flat[len(names)]
     for i, name in enumerate(names):
         z = checks[name][3].numpy()
@@ -84,7 +83,8 @@ def unbiasedness(checks: dict[str, tuple], repeats: int, k: int) -> plt.Figure:
     ax.set_yticks(ticks, [str(t) for t in ticks])
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right", fontsize=9)
     ax.set(ylabel="$z$ = (MC mean $-$ exact) / s.e.", title="All 18 coordinates, in standard errors")
-    ax.legend(fontsize=8)
+    handles = axes.flat[0].get_legend_handles_labels()[0] + ax.get_legend_handles_labels()[0]
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=9)     # one key, off every panel
     fig.suptitle(f"Monte Carlo means of {repeats} single-sample estimates against the exact gradient\n"
                  f"(VIMCO, K = {k}: against the exact gradient of $\\mathcal{{L}}_K$, collapsed toy)")
     return fig
