@@ -207,7 +207,7 @@ def model_diagram(config) -> plt.Figure:
         (x0, y0), (x1, y1) = edge(boxes[ax, a], boxes[ax, b]), edge(boxes[ax, b], boxes[ax, a])
         ax.annotate("", xy=(x1, y1), xytext=(x0, y0), arrowprops=dict(arrowstyle="->", color="0.25", lw=1.2))
         if label:
-            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.035, label, ha="center", fontsize=8, color="0.3")
+            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.035, label, ha="center", fontsize=10, color="0.2")
 
     prior, net, data = "#f6e3b4", "#cfe2f3", "#d9ead3"
     box(gen, "n", (0.12, 0.85), f"$n \\sim \\mathrm{{Geom}}(\\rho)$\n$z_\\mathrm{{pres}}$: unary, $N = {c.max_steps}$", prior)
@@ -217,7 +217,7 @@ def model_diagram(config) -> plt.Figure:
     box(gen, "st", (0.45, 0.15), f"spatial transformer\n{c.window}x{c.window} -> {c.image_size}x{c.image_size}", net)
     box(gen, "x", (0.85, 0.5), f"$x \\sim \\mathcal{{N}}(\\sum_i z^i_\\mathrm{{pres}} y^i,$\n${c.likelihood_sd}^2 I)$\n{c.image_size}x{c.image_size}", data)
     arrow(gen, "what", "dec"), arrow(gen, "dec", "st", "$y^i_\\mathrm{att}$"), arrow(gen, "where", "st")
-    arrow(gen, "st", "x", "$y^i$"), arrow(gen, "n", "x", "which i count")
+    arrow(gen, "st", "x", "$y^i$"), arrow(gen, "n", "x", "which $i$ are drawn")
     gen.set_title("generative model $p(x, z, n)$", fontsize=11)
 
     reads = "$x^i - x$ (DAIR)" if c.difference else "$x$"

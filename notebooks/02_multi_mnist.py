@@ -277,7 +277,8 @@ for r in ablation["runs"]:
     axes[0].plot(steps, [x["test_mean_count"] for x in h], **style)
     axes[1].plot(steps, [x["q_pres"][1] for x in h], **style)
     axes[2].plot(steps, [x["iou12"] for x in h], **style)
-for ax, title in zip(axes, ("mean inferred count", "q(z_pres^2 = 1), mean over images", "IoU of windows 1 and 2")):
+for ax, title in zip(axes, ("mean inferred count", r"$q(z^2_\mathrm{pres} = 1)$, mean over images",
+                           "IoU of windows 1 and 2")):
     ax.set(title=title, xlabel="training step", xlim=(0, 3000))
 fig.suptitle("AIR ablation runs: stuck (red) and escaped (blue)", y=1.02)
 fig.tight_layout()

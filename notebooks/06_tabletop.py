@@ -353,7 +353,7 @@ display(step_kinds)
 # $F(\mathbf{x})$ and of the sleep-trained network (below), and the distribution of their camera angle errors.
 
 # %% tags=["hide-input"]
-figures.moving_camera(truths["AIR, moving camera"], {net.split(",")[0]: guesses[net] for net in (
+figures.moving_camera(truths["AIR, moving camera"], {study.shown(net).split(",")[0]: guesses[net] for net in (
     "AIR, moving camera", "DAIR, moving camera", "sleep phase, moving camera")}, renderer)
 plt.show()
 for net, key in (("AIR, moving camera", "air"), ("DAIR, moving camera", "dair"), ("sleep phase, moving camera", "sleep")):

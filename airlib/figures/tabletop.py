@@ -93,7 +93,8 @@ def top_view(ax, truth: tabletop_scenes.Scenes, guess: tabletop_scenes.Scenes, b
     for step, i in enumerate(np.flatnonzero(guess.present[b])):
         k = KINDS[guess.kind[b, i]]
         ax.add_patch(Circle(guess.pose[b, i, :2], BODY_RADIUS[k], fill=False, ec="red", lw=2))
-        ax.text(*guess.pose[b, i, :2], str(step + 1), color="red", ha="center", va="center", fontsize=9)
+        ax.text(*guess.pose[b, i, :2], str(step + 1), color="white", ha="center", va="center", fontsize=10,
+                fontweight="bold", bbox=dict(boxstyle="circle,pad=0.15", fc="red", ec="none"))   # legible on any fill
     if camera:
         for c, colour in ((truth.camera[b], "black"), (guess.camera[b], "red")):
             a = np.radians(spec.azimuth + c)         # MuJoCo's azimuth: the camera looks along (cos a, sin a)
@@ -177,24 +178,28 @@ def moving_camera(truth: tabletop_scenes.Scenes, guesses: dict[str, tabletop_sce
     """Fig. 10: held-out scenes from a random camera (top), each network's re-rendered inference (below), and
     the histogram of camera angle errors."""
     picks = list(range(min(shown, len(truth.present))))
-    fig = plt.figure(figsize=(12.5, 2.3 * (1 + len(guesses))))
-    grid = fig.add_gridspec(1 + len(guesses), shown + 3)
+    fig = plt.figure(figsize=(12.5, 2.2 * (1 + len(guesses))))
+    # the thumbnails, then the histogram over every row: no empty column between them
+    grid = fig.add_gridspec(1 + len(guesses), len(picks) + 1, width_ratios=[1] * len(picks) + [2.0])
     rows = [("data", truth)] + list(guesses.items())
     for r, (who, scenes) in enumerate(rows):
         images = renderer.render_batch(*scenes.take(picks))                    # (len(picks), 3, H, W)
         for n in range(len(picks)):
             a = fig.add_subplot(grid[r, n])
             a.imshow(images[n].permute(1, 2, 0))
-            a.set_title(f"{who}: {scenes.present[n].sum()} objects\ncamera {scenes.camera[n]:+.0f} deg", fontsize=8)
+            k = int(scenes.present[n].sum())
+            a.set_title(f"{k} object{'' if k == 1 else 's'}, {scenes.camera[n]:+.0f}°", fontsize=10)
             a.axis("off")
-    a = fig.add_subplot(grid[1:, shown + 1:])
+            if n == 0:                                                          # the row's name, left of it
+                a.text(-0.08, 0.5, who, transform=a.transAxes, rotation=90, ha="right", va="center", fontsize=11)
+    a = fig.add_subplot(grid[:, len(picks)])
     errors = {who: g.camera - truth.camera for who, g in guesses.items()}
     edges = np.histogram_bin_edges(np.concatenate(list(errors.values())), bins=40)
     for who, err in errors.items():
         a.hist(err, bins=edges, alpha=0.6, label=who)
     a.set_xlabel("inferred - true camera angle (deg)")
     a.set_ylabel("held-out scenes")
-    a.legend(fontsize=8)
+    a.legend(fontsize=9, loc="upper left", bbox_to_anchor=(0.0, -0.12), ncol=1)        # below, off the bars
     fig.tight_layout()
     return fig
 
