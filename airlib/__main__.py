@@ -72,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     book.add_argument("--profile", default="paper", choices=PROFILES, help="profile passed to every notebook (default: paper)")
     book.add_argument("--only", nargs="*", help="execute only these notebooks (file names or stems)")
     book.add_argument("--no-check", action="store_true", help="skip the headless-browser check of the built book")
+    book.add_argument("--chapter", type=int, help="build the landing page and this chapter alone (both executed now)")
     sub.add_parser("train", help="train an experiment: python -m airlib train <experiment> --profile P --seed S")
     smoke = sub.add_parser("smoke-notebooks", help="write every notebook as .ipynb with profile=smoke, for nbval")
     smoke.add_argument("out", help="output folder")
@@ -154,7 +155,7 @@ def _data(args) -> int:
 def _book(args) -> int:
     from . import book
     try:
-        book.build(profile=args.profile, only=args.only, check=not args.no_check)
+        book.build(profile=args.profile, only=args.only, check=not args.no_check, chapter=args.chapter)
     except book.BookError as e:
         print(f"book: {e}", file=sys.stderr)
         return 1

@@ -36,6 +36,7 @@ class Finding:
 
 
 NOT_MEASURED = Finding("measured on the paper profile only", "—")
+NO_RECORDS = Finding("not measured here: the records of this chapter's runs are not in this build's artifacts", "—")
 
 
 class Sources:
@@ -64,6 +65,12 @@ class Sources:
         if ("document", filename) not in self._cache:
             self._cache["document", filename] = json.loads((self.directory / filename).read_text())
         return self._cache["document", filename]
+
+    def measurable(self, chapter: int) -> bool:
+        """Whether any run or study that chapter ``chapter`` reads (``reproduce.chapter_reads``) has a record here:
+        a reproduction of one chapter holds no other chapter's records."""
+        from .reproduce import chapter_reads
+        return any(next(self.directory.glob(f"{name}-seed*.json"), None) for name in chapter_reads(chapter))
 
     def metric(self, name: str, key: str) -> dict[int, float]:
         """One final metric of every committed seed of ``name``: seed -> value."""
@@ -517,7 +524,8 @@ def table(profile: str = "paper", chapter: int | None = None, sources: Sources |
     rows = {}
     for c in CLAIMS:
         if chapter is None or c.chapter == chapter:
-            found = c.measure(src) if profile == "paper" else NOT_MEASURED
+            found = (NOT_MEASURED if profile != "paper" else c.measure(src) if src.measurable(c.chapter)
+                     else NO_RECORDS)
             rows[c.key] = dict(zip(COLUMNS, (c.chapter, c.section, c.paper, found.number, found.beyond,
                                              found.verdict)))
     return pd.DataFrame.from_dict(rows, orient="index", columns=list(COLUMNS)).rename_axis("claim")
@@ -532,13 +540,21 @@ def badge(verdict: str) -> str:
 def tally(frame: pd.DataFrame) -> str:
     """``"9 reproduced, 1 partly, 4 not reproduced (of 14)"``."""
     counts = frame["verdict"].value_counts()
-    return ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + f" (of {len(frame)})"
+    unmeasured = len(frame) - sum(counts.get(v, 0) for v in VERDICTS)
+    return (", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS) + f" (of {len(frame)}"
+            + (f"; {unmeasured} not measured here)" if unmeasured else ")"))
+
+
+def _chapter_cell(row) -> str:
+    """The chapter's number, a link to its page unless this build has no records of it (no page either)."""
+    c = row["chapter"]
+    return str(c) if row["this book"] == NO_RECORDS.number else f'<a href="{link(c)}">{c}</a>'
 
 
 def html(frame: pd.DataFrame) -> str:
     """A :func:`table` as HTML, each chapter number a link to its page and each verdict a :func:`badge`; the
     column "beyond the paper" only where a row has something in it."""
-    shown = frame.assign(chapter=[f'<a href="{link(c)}">{c}</a>' for c in frame["chapter"]],
+    shown = frame.assign(chapter=[_chapter_cell(r) for _, r in frame.iterrows()],
                          verdict=[badge(v) for v in frame["verdict"]])
     if not shown["beyond the paper"].astype(bool).any():
         shown = shown.drop(columns="beyond the paper")
@@ -549,7 +565,7 @@ def summary_html(frame: pd.DataFrame) -> str:
     """The landing page's first screen: the tally, then one line per claim (chapter, the claim in a few words, its
     verdict); the full :func:`html` table follows on the page."""
     titles = {c.key: c.title for c in CLAIMS}
-    rows = "".join(f'<tr><td><a href="{link(r["chapter"])}">{r["chapter"]}</a></td><td>{titles[key]}</td>'
+    rows = "".join(f'<tr><td>{_chapter_cell(r)}</td><td>{titles[key]}</td>'
                    f'<td>{badge(r["verdict"])}</td></tr>' for key, r in frame.iterrows())
     return (f'<p class="claims-tally"><strong>What reproduced:</strong> {tally(frame)}.</p>'
             f'<table class="claims-summary"><thead><tr><th>ch.</th><th>the paper\'s claim</th><th>verdict</th></tr>'

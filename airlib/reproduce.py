@@ -395,7 +395,7 @@ def reproduce(only=None, jobs: int = 2, book: bool = True, backend: str = "local
     print(f"reproduce: trained {len(result['done'])} runs ({len(result['skipped'])} were finished) in "
           f"{result['wall_time_s'] / 60:.1f} min on the {backend} backend, {jobs} jobs at once")
     if book:
-        only_chapter = ["--only", chosen.chapter.stem] if chosen.chapter else []
+        only_chapter = ["--chapter", chosen.chapter.stem[:2]] if chosen.chapter else []
         return subprocess.run([sys.executable, "-m", "airlib", "book", "--profile", "paper", *only_chapter],
                               env=env).returncode
     return 0

@@ -163,8 +163,13 @@ glue("every_runs", f"{len(every.runs)}", display=False)
 glue("every_hours", f"{hours(every_cost):.0f}", display=False)
 glue("quick_runs", f"{len(quick.runs)}", display=False)
 glue("quick_hours", f"{hours(quick_cost):.1f}", display=False)
-glue("quick_tabletop_share", f"{tabletop / quick_cost['core_minutes']:.0%}", display=False)
-glue("quick_tabletop_dair", f"{cost.get('tabletop-dair', 0) / quick_cost['core_minutes']:.0%}", display=False)
+def share(part: float, whole: float) -> str:
+    """A share of the core-hours; none to share where this build's artifacts hold no training record."""
+    return f"{part / whole:.0%}" if whole else "an unknown share (no training records in this build)"
+
+
+glue("quick_tabletop_share", share(tabletop, quick_cost["core_minutes"]), display=False)
+glue("quick_tabletop_dair", share(cost.get("tabletop-dair", 0), quick_cost["core_minutes"]), display=False)
 glue("quick_without_tabletop_hours", f"{hours(others_cost):.1f}", display=False)
 
 # %% [markdown]

@@ -309,3 +309,16 @@ def test_the_build_fails_on_an_empty_panel_and_a_legend_on_the_data(tmp_path):
     assert "00_fixture.py: figures a reader would trip over" in str(e.value)
     assert "\"AIR, paper's recipe: 0 of 0 seeds\" is empty" in str(e.value)
     assert "the legend of 'panel 2' covers" in str(e.value)
+
+
+def test_a_chapter_is_built_alone_with_the_landing_page(tmp_path):
+    """``book --chapter 1`` (what ``reproduce --chapter 1`` runs): the landing page and chapter 1 are executed and
+    built; chapter 2, whose records such a reproduction lacks, is neither executed nor built."""
+    root = make_fixture_book(tmp_path, stems=("00_fixture", "01_one", "02_two"))
+    (root / "notebooks" / "02_two.py").write_text(FIXTURE.replace('print("ran with", profile)',
+                                                                  'raise RuntimeError("chapter 2 executed")'))
+    site = book.build(profile="smoke", root=root, check=False, chapter=1)
+    assert (site / "book" / "01_one.html").exists() and (site / "book" / "00_fixture.html").exists()
+    assert not (site / "book" / "02_two.html").exists() and not (root / "book" / "02_two.ipynb").exists()
+    with pytest.raises(book.BookError, match="no chapter 5: the chapters are 0, 1, 2"):
+        book.build(profile="smoke", root=root, check=False, chapter=5)

@@ -24,6 +24,9 @@ class Fake(claims.Sources):
     def document(self, filename):
         return self.documents[filename]
 
+    def measurable(self, chapter):
+        return True
+
 
 class Nothing(claims.Sources):
     """Sources that refuse to load anything."""
@@ -385,3 +388,20 @@ def test_html_shows_the_beyond_column_only_when_a_row_fills_it():
     frame.loc[frame.index[0], "beyond the paper"] = "a recipe: 10 of 10"
     page = claims.html(frame)
     assert "<th>beyond the paper</th>" in page and "a recipe: 10 of 10" in page
+
+
+def test_a_build_with_one_chapter_s_records_measures_that_chapter_alone(tmp_path):
+    """``reproduce --chapter 1`` builds the landing page from chapter 1's records only: its rows are measured, every
+    other chapter's row says it is not measured here, and nothing raises."""
+    import shutil
+    from airlib import runs
+    for f in runs.ARTIFACTS.glob("toy-estimators-seed0.*"):
+        shutil.copy(f, tmp_path / f.name)
+    frame = claims.table("paper", sources=claims.Sources(tmp_path))
+    mine = frame["chapter"] == 1
+    assert (frame.loc[mine, "verdict"] != "—").all()
+    assert (frame.loc[~mine, "this book"] == claims.NO_RECORDS.number).all()
+    assert (frame.loc[~mine, "verdict"] == "—").all()
+    assert claims.tally(frame).endswith(f"(of {len(frame)}; {(~mine).sum()} not measured here)")
+    for page in (claims.html(frame), claims.summary_html(frame)):      # no link to a page such a build lacks
+        assert 'href="01_elbo.html"' in page and 'href="02_' not in page and 'href="06_' not in page

@@ -198,4 +198,4 @@ def test_reproduce_chapter_trains_its_runs_redoes_its_studies_and_builds_it_alon
     assert reproduce.reproduce(chapter=6, jobs=1) == 0
     chosen = reproduce.select(chapter=6)
     assert calls == [("train", chosen.runs), *[("evaluate", name) for name in chosen.studies],
-                     ("book", "--profile", "paper", "--only", chosen.chapter.stem)]
+                     ("book", "--profile", "paper", "--chapter", "06")]

@@ -186,7 +186,7 @@ def plan(sources: list[Path], book_dir: Path, profile: str, wanted: set[str]) ->
     return run
 
 
-def build(profile: str = "paper", only=None, check: bool = True, root: Path = ROOT) -> Path:
+def build(profile: str = "paper", only=None, check: bool = True, root: Path = ROOT, chapter: int | None = None) -> Path:
     """Executes the notebooks and builds the book into ``_build/html``.
 
     Args:
@@ -195,6 +195,8 @@ def build(profile: str = "paper", only=None, check: bool = True, root: Path = RO
             executed copies in ``book/``, which must have been executed with ``profile``.
         check: open every page in headless Chromium afterwards.
         root: the folder holding ``_config.yml``, ``_toc.yml``, ``notebooks/`` and ``book/``.
+        chapter: build a book of the landing page and chapter ``chapter`` alone (``notebooks/NN_*.py``), both
+            executed now; the other chapters are neither executed nor built (``reproduce --chapter``).
 
     Returns:
         The folder of the built site.
@@ -209,6 +211,16 @@ def build(profile: str = "paper", only=None, check: bool = True, root: Path = RO
     for source in sources:
         if f"book/{source.stem}" not in pages:
             raise BookError(f"notebooks/{source.name} is not in _toc.yml (add 'file: book/{source.stem}')")
+    toc = None
+    if chapter is not None:                     # the landing page and one chapter
+        mine = [s for s in sources if s.stem[:2] == f"{chapter:02d}"]
+        if not mine:
+            raise BookError(f"no chapter {chapter}: the chapters are "
+                            f"{', '.join(str(int(s.stem[:2])) for s in sources)} (notebooks/NN_*.py)")
+        pages = list(dict.fromkeys([pages[0], f"book/{mine[0].stem}"]))
+        sources = [s for s in sources if f"book/{s.stem}" in pages]
+        wanted = {s.stem for s in sources}
+        toc = chapter_toc(root, pages)
     book_dir = root / "book"
     book_dir.mkdir(exist_ok=True)
     # the last page (the appendix) runs last: it reports how long the other chapters took to execute
@@ -221,7 +233,7 @@ def build(profile: str = "paper", only=None, check: bool = True, root: Path = RO
     if "book/try_air" in pages:
         from .live import build_live
         build_live(root)
-    site = jupyter_book(root)
+    site = jupyter_book(root, toc)
     _launch_from_sources(site, [s.stem for s in sources])
     dedupe_inline_scripts(site)
     link_figures(site)
@@ -232,13 +244,24 @@ def build(profile: str = "paper", only=None, check: bool = True, root: Path = RO
     return site
 
 
-def jupyter_book(root: Path) -> Path:
-    """Runs ``jupyter-book build`` (execution off) on ``root``; prints its warnings; returns the site."""
+def chapter_toc(root: Path, pages: list[str]) -> Path:
+    """A table of contents of ``pages`` alone (the first is the root), written under ``_build/``."""
+    import yaml
+    toc = {"format": "jb-book", "root": pages[0]} | ({"chapters": [{"file": p} for p in pages[1:]]} if pages[1:] else {})
+    path = root / "_build" / "_toc.chapter.yml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump(toc, sort_keys=False))
+    return path
+
+
+def jupyter_book(root: Path, toc: Path | None = None) -> Path:
+    """Runs ``jupyter-book build`` (execution off) on ``root`` (with another table of contents ``toc``); prints its
+    warnings; returns the site."""
     started = time.time()
     jb = Path(sys.executable).with_name("jupyter-book")
     # --all: a full rebuild; an incremental one kept stale bibliography keys and skipped new files of _vendor/
-    result = subprocess.run([str(jb), "build", str(root), "--keep-going", "--all"], cwd=root,
-                            capture_output=True, text=True)
+    result = subprocess.run([str(jb), "build", str(root), "--keep-going", "--all", *(["--toc", str(toc)] if toc else [])],
+                            cwd=root, capture_output=True, text=True)
     log = result.stdout + result.stderr
     if result.returncode != 0:
         raise BookError(f"jupyter-book build failed:\n{log[-4000:]}")
