@@ -68,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
                           "(README, each chapter's install cell); with URL, write it everywhere")
     repo.add_argument("url", nargs="?", help="the new address, e.g. https://github.com/OWNER/airlib")
     sub.add_parser("data", help="fetch, verify and cache MNIST and the multi-MNIST sets")
+    num = sub.add_parser("numerics", help="check each model family's training numerics against the committed "
+                         "fingerprints (artifacts/numerics.json)")
+    num.add_argument("--update", action="store_true", help="recompute and write the fingerprints (commit them with "
+                     "the change that altered the numerics, and say so)")
     book = sub.add_parser("book", help="execute the notebooks with papermill and build the book")
     book.add_argument("--profile", default="paper", choices=PROFILES, help="profile passed to every notebook (default: paper)")
     book.add_argument("--only", nargs="*", help="execute only these notebooks (file names or stems)")
@@ -79,6 +83,25 @@ def _parser() -> argparse.ArgumentParser:
     twins = sub.add_parser("twins", help="write the notebooks/NN_*.ipynb twins of the .py chapters (Binder, Colab)")
     twins.add_argument("--check", action="store_true", help="write nothing; fail if a twin is missing or stale")
     return parser
+
+
+def _numerics(args) -> int:
+    from . import numerics
+    if args.update:
+        data = numerics.update()
+        print(f"wrote {numerics.FILE.relative_to(numerics.runs.ROOT)}: {len(data['families'])} families on "
+              f"{data['platform']}")
+        return 0
+    pinned, changed = numerics.committed(), []
+    for fam in numerics.FAMILIES:
+        now, then = numerics.fingerprint(fam), pinned.get("families", {}).get(fam)
+        same = now == then
+        changed += [] if same else [fam]
+        was = (then or "none")[:12]
+        print(f"{fam}: " + ("as committed" if same else f"CHANGED ({was} -> {now[:12]})"))
+    if changed and pinned.get("platform") != numerics.platform():
+        print(f"the fingerprints were computed on {pinned.get('platform')}, this is {numerics.platform()}")
+    return 1 if changed else 0
 
 
 def _list(args) -> int:
@@ -224,7 +247,7 @@ def _sweep(args) -> int:
 
 COMMANDS = {"list": _list, "promote": _promote, "evaluate": _evaluate, "export": _export, "reproduce": _reproduce,
             "sweep": _sweep, "repository": _repository, "data": _data, "book": _book,
-            "smoke-notebooks": _smoke_notebooks, "twins": _twins}
+            "smoke-notebooks": _smoke_notebooks, "twins": _twins, "numerics": _numerics}
 
 
 if __name__ == "__main__":

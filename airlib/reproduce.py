@@ -25,7 +25,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import evaluations, experiments, runs
+from . import evaluations, experiments, numerics, runs
 from .pretrained import available_seeds, check_record
 
 OUT = runs.RUNS / "reproduce"
@@ -57,8 +57,9 @@ def list_experiments(check_data: bool = True) -> int:
             weights = "weights" if stem.with_suffix(".safetensors").exists() else "record only"
             state = "current" if not problems else "STALE: " + "; ".join(problems)
             verdict = "failed" if exp.failed(record) else "ok"
+            drift = {True: f"; {numerics.STALE_TEXT}", None: "; numerics not recorded"}.get(numerics.stale(record), "")
             print(f"  seed {seed}: {metric} {value if value is None else f'{value:.4f}'} ({verdict}), {weights}, "
-                  f"{record['wall_time_s'] / 60:.1f} min on {record['device']}, data {state}")
+                  f"{record['wall_time_s'] / 60:.1f} min on {record['device']}, data {state}{drift}")
     for name in evaluations.names():
         ev = evaluations.get(name)
         print(f"{name} (study): {ev.summary}")

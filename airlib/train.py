@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 import torch
 
-from . import experiments, runs
+from . import experiments, numerics, runs
 from .experiments import as_dict
 
 
@@ -137,7 +137,7 @@ def train(name: str, profile: str = "paper", seed: int = 0, run_dir=None, stop_a
     record = dict(identity, **prov,
                   wall_time_s=spent, train_time_s=train_time, finished=finished, steps=step, history=history,
                   metrics=exp.evaluate(model, data, cfg, step, final=True) if finished else {},
-                  overrides=overrides or {}, weights_sha256="")
+                  overrides=overrides or {}, weights_sha256="", numerics=numerics.for_record(name))
     if extensions:       # the code that continued the run (the record's commit is the one that started it)
         record["extended"] = extensions
     if finished:

@@ -25,7 +25,10 @@ if importlib.util.find_spec("airlib") is None:
 #
 # Every figure of this book comes from a model trained by this repository's own code. Each trained artifact carries a
 # JSON record of how it was made: the command, the git commit, the device, the torch version, the wall time, and the
-# SHA-256 of its weights and of the data it saw (`python -m airlib list` checks them against today's code). The
+# SHA-256 of its weights and of the data it saw (`python -m airlib list` checks them against today's code), and the
+# fingerprint of the training numerics it ran under (`airlib.numerics`: a short training per model family whose
+# weights `make test` pins): "earlier" marks a record whose family's numerics have changed since, so a retrain will
+# not give its numbers bit for bit; "not recorded", one trained before fingerprints were kept. The
 # table below is read from those records when the book is built; seeds without a "weights" link have their record
 # only (the chapters tabulate them). `python -m airlib reproduce` (or `make reproduce`) retrains all of them and
 # builds the book from the result, as one sweep: on local processes by default, or as Ray tasks over a cluster with
@@ -41,14 +44,16 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import HTML, display
 
-from airlib import runs
+from airlib import experiments, numerics, runs
 
 rows = []
+NUMERICS = {False: "today's", True: "earlier: a retrain will differ", None: "not recorded"}
 for path in sorted(runs.ARTIFACTS.glob("*-seed*.json")):
     rec = runs.load_record(path.with_suffix(""))      # every record has the same keys (airlib.runs.RECORD_KEYS)
     weights = path.with_suffix(".safetensors")
+    trained = NUMERICS[numerics.stale(rec)] if rec.get("experiment") in experiments.names() else "-"   # not a study
     rows.append({"artifact": path.stem, "wall time (min)": f"{rec['wall_time_s'] / 60:.1f}",
-                 "device": rec["device"], "torch": rec["torch"], "commit": rec["commit"][:8],
+                 "device": rec["device"], "torch": rec["torch"], "commit": rec["commit"][:8], "numerics": trained,
                  "download": (f'<a href="../models/{weights.name}">weights</a>, ' if weights.exists() else "")
                              + f'<a href="../models/{path.name}">record</a>'})
 if rows:
