@@ -54,8 +54,10 @@ def weights_digest(model: torch.nn.Module) -> str:
 
 
 def platform() -> dict:
-    """The platform a fingerprint holds on: torch's version and the CPU kernels it dispatches to."""
-    return {"torch": str(torch.__version__), "cpu_capability": str(torch.backends.cpu.get_cpu_capability())}
+    """The platform a fingerprint holds on: torch's version, the CPU kernels it dispatches to and the CPU's model
+    (MKL's kernels differ by maker: the same code and seed gave other numbers on another AVX512 machine)."""
+    return {"torch": str(torch.__version__), "cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
+            "cpu_model": runs.cpu_model()}
 
 
 def fingerprint(fam: str) -> str:

@@ -102,10 +102,23 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``): MKL picks its kernels by it, so two AVX512 machines of other makers
+    round differently (a run retrained on another CPU model differs from its record)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
 def determinism() -> dict:
     """The settings that decide whether the same seed gives the same numbers."""
     return dict(threads=torch.get_num_threads(), deterministic_algorithms=torch.are_deterministic_algorithms_enabled(),
-                cpu_capability=str(torch.backends.cpu.get_cpu_capability()), python=sys.version.split()[0])
+                cpu_capability=str(torch.backends.cpu.get_cpu_capability()), cpu_model=cpu_model(),
+                python=sys.version.split()[0])
 
 
 def provenance(device: torch.device, command: str) -> dict:

@@ -336,7 +336,9 @@ def test_determinism_and_provenance_fields(monkeypatch):
         assert det["threads"] == 1
     finally:
         torch.set_num_threads(before)
-    assert set(det) == {"threads", "deterministic_algorithms", "cpu_capability", "python"}
+    assert set(det) == {"threads", "deterministic_algorithms", "cpu_capability", "cpu_model", "python"}
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), None)
+    assert det["cpu_model"] == (model or det["cpu_model"]) and det["cpu_model"]
     assert det["deterministic_algorithms"] is torch.are_deterministic_algorithms_enabled()
     assert isinstance(det["cpu_capability"], str) and det["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     assert det["python"] == platform.python_version()
