@@ -26,6 +26,25 @@ def test_a_change_in_the_numerics_changes_the_fingerprint(monkeypatch):
     assert numerics.fingerprint("DAIR") == before           # and the training is deterministic
 
 
+def test_a_changed_initialisation_or_data_order_changes_the_fingerprint(monkeypatch):
+    from airlib.air import AIR
+    from airlib.experiments.multi_mnist import MultiMNISTExperiment
+    before = numerics.fingerprint("DAIR")
+    init = AIR.__init__
+
+    def nudged(self, *a, **k):                          # one weight of the first layer moved by a millionth
+        init(self, *a, **k)
+        with torch.no_grad():
+            next(self.parameters()).view(-1)[0] += 1e-6
+    monkeypatch.setattr(AIR, "__init__", nudged)
+    assert numerics.fingerprint("DAIR") != before
+    monkeypatch.undo()
+    batch = MultiMNISTExperiment.batch
+    monkeypatch.setattr(MultiMNISTExperiment, "batch",      # the same batches, two of them swapped
+                        lambda self, data, cfg, seed, step: batch(self, data, cfg, seed, {0: 1, 1: 0}.get(step, step)))
+    assert numerics.fingerprint("DAIR") != before
+
+
 def test_every_experiment_has_a_family_and_its_records_state_the_fingerprint(tmp_path):
     assert {n: numerics.family(n) for n in experiments.names() if numerics.family(n) is None} == {}
     assert numerics.family("3d-air-plain") == "3D AIR" and numerics.family("dair-nomemory-counts-013") == "DAIR"
