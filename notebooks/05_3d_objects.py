@@ -221,12 +221,18 @@ glue("plain_sup_seeds", claims.seeds_text(plain["supervised"]["errors"]), displa
 glue("plain_verdict", "at least twice AIR's and above it beyond two standard errors: the paper's claim holds "
      "for identical networks" if plain["harder"] else "not at least twice AIR's beyond noise: with identical "
      "networks the paper's claim does not hold here", display=False)
+sym = pairs["symmetric"]
+glue("symmetric_pair", (f"With both heads on the circle of mθ, AIR's cube angle is off by {sym['air']['mean']:.1f} ± "
+                        f"{sym['air']['se']:.1f} degrees ({claims.seeds_text(sym['air']['errors'])}) and the supervised "
+                        f"network's by {sym['supervised']['mean']:.1f} ± {sym['supervised']['se']:.1f} "
+                        f"({claims.seeds_text(sym['supervised']['errors'])}).") if sym else
+     "The pair with both heads on the circle of mθ has no trained supervised network yet.", display=False)
 
 # %% [markdown]
 # With identical heads reading the angle on the circle of $\theta$, AIR's cube angle is off by
 # {glue:text}`plain_air_cube` degrees ({glue:text}`plain_air_seeds`) and the supervised network's by
 # {glue:text}`plain_sup_cube` ({glue:text}`plain_sup_seeds`; mean ± standard error over seeds):
-# {glue:text}`plain_verdict`.
+# {glue:text}`plain_verdict`. {glue:text}`symmetric_pair`
 
 # %% [markdown]
 # ## Is direct optimisation less stable?
