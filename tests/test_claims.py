@@ -243,6 +243,10 @@ def test_the_matched_pairs_table():
     assert list(table["seeds"]) == [2, 1, 3, 1]
     assert list(table["per seed (deg)"]) == ["10.0, 12.0", "30.0", "2.0, 2.5, 1.5", "3.0"]
     assert pair_summary(cube(), cube(3)) == {}
+    # worse beyond noise but not twice (21 +- 1 against 11 +- 1), within noise (11 against 11), and both
+    assert [(p["worse"], p["harder"]) for p in (pair_summary(cube(10, 12), cube(20, 22)),
+            pair_summary(cube(10, 12), cube(10, 12)), pair_summary(cube(10, 12), cube(30, 28)))] == [
+        (True, False), (False, False), (True, True)]
 
 
 def test_paper_table_has_one_row_per_claim(paper_table):

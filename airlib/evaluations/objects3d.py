@@ -174,14 +174,15 @@ def cube_errors(records: dict[int, dict]) -> dict[int, float]:
 
 def pair_summary(air: dict[int, dict], supervised: dict[int, dict]) -> dict:
     """One matched pair's cube angle errors over seeds: per network the seeds' errors, their mean and standard
-    error; whether the supervised network's mean is at least twice AIR's and above it beyond noise
-    (:func:`airlib.spread.beyond_noise`: ``harder``). Empty when either network has no seed."""
+    error; whether the supervised network's mean is above AIR's beyond noise (:func:`airlib.spread.beyond_noise`:
+    ``worse``) and, besides, at least twice it (``harder``). Empty when either network has no seed."""
     errors = {"air": cube_errors(air), "supervised": cube_errors(supervised)}
     if not all(errors.values()):
         return {}
     out = {m: dict(zip(("mean", "se"), mean_se(list(e.values()))), errors=e) for m, e in errors.items()}
     a, b = errors["air"].values(), errors["supervised"].values()
-    out["harder"] = out["supervised"]["mean"] >= 2 * out["air"]["mean"] and beyond_noise(list(b), list(a))
+    out["worse"] = beyond_noise(list(b), list(a))           # the supervised network's error above AIR's
+    out["harder"] = out["supervised"]["mean"] >= 2 * out["air"]["mean"] and out["worse"]
     return out
 
 
