@@ -138,9 +138,9 @@ def log_likelihood(cfg: Objects3DConfig, images: torch.Tensor, rendered: torch.T
     return pyramid_log_likelihood(images, rendered, cfg.sigma_x, cfg.levels, weights)
 
 
-def wrap_angle(theta: torch.Tensor) -> torch.Tensor:
-    """An angle mapped to [-pi, pi)."""
-    return torch.remainder(theta + math.pi, 2 * math.pi) - math.pi
+def wrap_angle(theta: torch.Tensor, period: torch.Tensor | float = 2 * math.pi) -> torch.Tensor:
+    """An angle mapped to [-period / 2, period / 2) (by default [-pi, pi))."""
+    return torch.remainder(theta + period / 2, period) - period / 2
 
 
 MIN_RADIUS = 0.25  # see SceneNet.pose
@@ -307,7 +307,8 @@ def supervised_loss(net: SceneNet, images: torch.Tensor, identity: torch.Tensor,
     The pose target is the raw angle, as in the paper: a network trained this way must predict
     *the* angle even where the object's symmetry makes it unidentifiable (the cube's quarter
     turns). The angle's error is taken on the circle (wrapped to [-pi, pi)), so that 179 and -179
-    degrees are 2 degrees apart, not 358.
+    degrees are 2 degrees apart, not 358. A ``symmetric`` network (AIR's head, reading m theta)
+    takes it on the circle of m theta: the cube's four equivalent angles are one target.
 
     With ``beta > 0`` each component's negative log-likelihood is multiplied by its predicted
     variance to the power ``beta``, held constant (beta-NLL, Seitzer et al. 2022, "On the pitfalls
@@ -328,7 +329,10 @@ def supervised_loss(net: SceneNet, images: torch.Tensor, identity: torch.Tensor,
         The batch mean, a scalar.
     """
     logits, loc, scale = net(downsample(images, input_size), identity)
-    target = torch.cat([pose[:, :2], loc[:, 2:] + wrap_angle(pose[:, 2:] - loc[:, 2:])], dim=1)
+    # the target angle: the copy of the true one nearest the mean, on the circle of theta, or with a symmetric head
+    # on the circle of m theta (the m angles a turn / m apart are one label there)
+    period = 2 * math.pi / (ORDER.to(loc)[identity][:, None] if net.symmetric else 1)
+    target = torch.cat([pose[:, :2], loc[:, 2:] + wrap_angle(pose[:, 2:] - loc[:, 2:], period)], dim=1)
     nll_where = -est.normal_log_prob(target, loc, scale)  # (B, 3)
     if beta:
         nll_where = nll_where * scale.detach() ** (2 * beta)

@@ -395,3 +395,25 @@ def test_the_likelihood_probes_find_the_truth_and_the_cubes_symmetry():
     cube = drops["cube", "pyramid"]
     assert cube[1] < 0.01 * cube[0]                                           # a quarter turn of a cube costs ~nothing
     assert drops["cylinder", "pyramid"][1] > drops["cylinder", "wide only"][1] > 0
+
+
+def test_a_symmetric_supervised_network_takes_the_cube_angle_on_the_circle_of_m_theta():
+    """With AIR's head, a cube's true angle and the same angle a quarter turn on are one label (the same loss);
+    with the plain head they are not. A cylinder (order 2 if any) keeps its own period."""
+    torch.manual_seed(0)
+    images = torch.rand(2, 3, 32, 32)
+    cube = torch.full((2,), scene3d.OBJECTS.index("cube"), dtype=torch.long)
+    pose = torch.tensor([[0.01, -0.02, 0.3], [0.0, 0.05, -1.2]])
+    quarter = torch.tensor([0.0, 0.0, math.pi / 2])
+    for symmetric in (True, False):
+        net = scene3d.SceneNet(hidden=32, input_size=32, symmetric=symmetric).eval()
+        a, b = (scene3d.supervised_loss(net, images, cube, p, 32) for p in (pose, pose + quarter))
+        assert torch.isclose(a, b, rtol=1e-5) == symmetric, symmetric
+    net = scene3d.SceneNet(hidden=32, input_size=32, symmetric=True).eval()
+    with torch.no_grad():
+        _, loc, scale = net(images, cube)
+    nll = -torch.distributions.Normal(loc, scale).log_prob(loc + torch.tensor([0.0, 0.0, 0.1]))
+    far = loc + torch.tensor([0.0, 0.0, 0.1 + 3 * math.pi / 2])     # three quarter turns on: the same label
+    ce = torch.nn.functional.cross_entropy(net(images, cube)[0], cube)
+    assert torch.isclose(scene3d.supervised_loss(net, images, cube, far, 32), ce + nll.sum(1).mean(), rtol=1e-4)
+    assert torch.isclose(scene3d.wrap_angle(torch.tensor(1.0), math.pi / 2), torch.tensor(1.0 - math.pi / 2))
