@@ -332,9 +332,9 @@ def objects3d_supervised(src: Sources) -> Finding:
 
     def said(p):
         sup, air = p["supervised"], p["air"]
-        return (f"supervised {sup['mean']:.1f} ± {sup['se']:.1f} deg ({seeds_text(sup['errors'])}) against AIR's "
+        return (f"supervised {sup['mean']:.1f} ± {sup['se']:.1f} deg ({seeds_text(sup['errors'])}), AIR "
                 f"{air['mean']:.1f} ± {air['se']:.1f} ({seeds_text(air['errors'])})")
-    text = f"identical networks (angle on the circle of theta), cube angle error: {said(plain)}"
+    text = f"cube angle error, identical networks (circle of theta): {said(plain)}"
     if sym:
         text += f"; both with AIR's head (circle of m theta): {said(sym)}"
     return Finding(text, by_parts(int(plain["harder"]), 1))

@@ -230,8 +230,8 @@ def test_the_supervised_row_judges_the_identical_networks(air, supervised, verdi
                                                       **sym}))
     assert found.verdict == verdict
     m = np.mean(supervised)
-    assert found.number.startswith(f"identical networks (angle on the circle of theta), cube angle error: supervised "
-                                   f"{m:.1f} ± 1.0 deg (seeds 0-1) against AIR's {np.mean(air):.1f}")
+    assert found.number.startswith(f"cube angle error, identical networks (circle of theta): supervised "
+                                   f"{m:.1f} ± 1.0 deg (seeds 0-1), AIR {np.mean(air):.1f}")
     assert "both with AIR's head (circle of m theta): supervised 1.0 ± 0.0 deg" in found.number
 
 
