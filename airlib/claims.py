@@ -70,7 +70,10 @@ class Sources:
         """Whether any run or study that chapter ``chapter`` reads (``reproduce.chapter_reads``) has a record here:
         a reproduction of one chapter holds no other chapter's records."""
         from .reproduce import chapter_reads
-        return any(next(self.directory.glob(f"{name}-seed*.json"), None) for name in chapter_reads(chapter))
+        if ("measurable", chapter) not in self._cache:        # once per chapter: it parses the chapter's notebook
+            self._cache["measurable", chapter] = any(next(self.directory.glob(f"{name}-seed*.json"), None)
+                                                     for name in chapter_reads(chapter))
+        return self._cache["measurable", chapter]
 
     def metric(self, name: str, key: str) -> dict[int, float]:
         """One final metric of every committed seed of ``name``: seed -> value."""
