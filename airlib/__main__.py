@@ -46,7 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--only", nargs="*", help="only these experiments")
     which.add_argument("--chapter", type=int, metavar="K", help="only the runs and studies chapter K's notebook "
                        "reads; then build that chapter alone")
-    rep.add_argument("--quick", action="store_true", help="one seed per experiment (seed 0), plus the seeds the "
+    cut = rep.add_mutually_exclusive_group()
+    cut.add_argument("--figures", action="store_true", help="only the seeds whose weights a figure or study draws; "
+                     "the tables over seeds read the other seeds' committed records, and each page names them")
+    cut.add_argument("--quick", action="store_true", help="one seed per experiment (seed 0), plus the seeds the "
                      "studies need and those whose weights a chapter loads: every figure, fewer seeds in the tables")
     rep.add_argument("--plan", action="store_true", help="run nothing: print each run with its recorded minutes, "
                      "the total core-minutes and the wall time on --jobs cores, the studies and the book's build time")
@@ -139,10 +142,11 @@ def _reproduce(args) -> int:
     from .sweep import SweepError
     try:
         if args.plan:
-            print(plan(select(args.only, args.quick, args.chapter), args.jobs, book=not args.no_book))
+            print(plan(select(args.only, args.quick, args.chapter, args.figures), args.jobs, book=not args.no_book))
             return 0
         return reproduce(only=args.only, jobs=args.jobs, book=not args.no_book, backend=args.backend,
-                         address=args.address, device=args.device, quick=args.quick, chapter=args.chapter)
+                         address=args.address, device=args.device, quick=args.quick, chapter=args.chapter,
+                         figures=args.figures)
     except (SweepError, ReproduceError) as e:
         print(f"reproduce: {e}", file=sys.stderr)
         return 2

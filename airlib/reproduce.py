@@ -8,8 +8,10 @@ them and builds the book from there
 (``AIRLIB_ARTIFACTS``), so the committed ``artifacts/`` are never touched. Run again, it skips the
 finished runs and resumes the others.
 
-Three options narrow or preview that (:func:`select`, :func:`plan`): ``--quick`` trains only the seeds the
-figures and studies read (:func:`quick_runs`), ``--chapter K`` only what chapter K's notebook reads
+Four options narrow or preview that (:func:`select`, :func:`plan`): ``--quick`` trains only the seeds the
+figures and studies read (:func:`quick_runs`), ``--figures`` only the seeds whose weights a figure or study draws
+(:func:`figure_runs`) and copies the other seeds' committed records for the tables over seeds, labelled so on
+each page (:func:`copy_records`, :func:`copied`), ``--chapter K`` only what chapter K's notebook reads
 (:func:`chapter_reads`) and builds that chapter alone, and ``--plan`` runs nothing: it prints each run with
 the wall time its committed record states and what the whole costs on ``--jobs`` cores.
 """
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import evaluations, experiments, numerics, runs
+from .claims import seeds_text
 from .pretrained import available_seeds, check_record
 
 OUT = runs.RUNS / "reproduce"
@@ -84,6 +87,14 @@ def book_runs(only=None) -> list[tuple[str, int]]:
     return [(name, s) for name, s in evaluations.book_runs() if not only or name in only]
 
 
+def _first_and_loaded(todo: list[tuple[str, int]]) -> set[tuple[str, int]]:
+    """Each experiment's smallest seed in ``todo`` (the seed of the figures) and every seed with committed weights."""
+    first: dict[str, int] = {}
+    for name, seed in todo:
+        first[name] = min(seed, first.get(name, seed))
+    return set(first.items()) | {(name, s) for name in first for s in available_seeds(name, weights=True)}
+
+
 def quick_runs(todo: list[tuple[str, int]]) -> list[tuple[str, int]]:
     """The runs of ``todo`` that every figure needs: one seed per experiment and what chapters load by seed.
 
@@ -93,12 +104,68 @@ def quick_runs(todo: list[tuple[str, int]]) -> list[tuple[str, int]]:
     models a chapter loads (chapter 3 loads seeds 0-4 of chapter 2's networks, chapter 2 a seed that failed).
     Dropped: the seeds only the tables over seeds read, which then show fewer seeds.
     """
-    first: dict[str, int] = {}
-    for name, seed in todo:
-        first[name] = min(seed, first.get(name, seed))
-    loaded = {(name, s) for name in first for s in available_seeds(name, weights=True)}
-    keep = evaluations.needed_runs() | set(first.items()) | loaded
+    keep = evaluations.needed_runs() | _first_and_loaded(todo)
     return [job for job in todo if job in keep]
+
+
+def figure_runs(todo: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """The runs of ``todo`` whose weights something draws: :func:`quick_runs` less the seeds a study reads as
+    records only (``tabletop-results`` reads ten ``tabletop-dair`` records, 695 core-minutes of training); those
+    come from the committed records (:func:`copy_records`)."""
+    drawn = {(n.experiment, s) for name in evaluations.names() for n in evaluations.get(name).needs if n.weights
+             for s in n.seeds}
+    keep = drawn | _first_and_loaded(todo)
+    return [job for job in todo if job in keep]
+
+
+# ------------------------------------------------------------------ committed records standing in for runs
+
+COPIED = "copied"       # a record's key in a reproduction's artifacts: a committed record, not retrained
+
+
+def copy_records(jobs, artifacts: Path) -> list[tuple[str, int]]:
+    """Copies the committed records (not the weights) of ``jobs`` into ``artifacts``, each marked ``copied``.
+
+    A seed already in ``artifacts`` (retrained) is left alone. Returns the runs copied.
+    """
+    import json
+    done = []
+    artifacts.mkdir(parents=True, exist_ok=True)
+    for name, seed in jobs:
+        source, target = runs.artifact_stem(name, seed), artifacts / f"{name}-seed{seed}.json"
+        if target.exists() and COPIED not in json.loads(target.read_text()):
+            continue
+        record = runs.load_record(source)
+        record[COPIED] = f"the committed record (commit {record.get('commit')}), not retrained"
+        target.write_text(json.dumps(record, indent=1))
+        done.append((name, seed))
+    return done
+
+
+def copied(directory: Path | None = None) -> dict[str, list[int]]:
+    """``{experiment: [seeds]}`` of the records in ``directory`` (default the artifacts in use) that a
+    reproduction copied rather than retrained (:func:`copy_records`)."""
+    import json
+    out: dict[str, list[int]] = {}
+    for path in sorted(Path(directory or runs.ARTIFACTS).glob("*-seed*.json")):
+        try:
+            record = json.loads(path.read_text())
+        except ValueError:
+            continue
+        if isinstance(record, dict) and COPIED in record:
+            out.setdefault(record.get("experiment") or path.stem.rsplit("-seed", 1)[0], []).append(record["seed"])
+    return {name: sorted(seeds) for name, seeds in out.items()}
+
+
+def copied_note(names, directory: Path | None = None) -> str | None:
+    """One sentence for a page that reads the experiments ``names``: which of their seeds are committed records
+    rather than runs of this reproduction; None when none is."""
+    found = {n: s for n, s in copied(directory).items() if n in set(names)}
+    if not found:
+        return None
+    parts = [f"`{name}` {seeds_text(seeds)}" for name, seeds in sorted(found.items())]
+    return ("This reproduction retrained the seeds whose weights a figure draws; the tables over seeds also read "
+            "committed records that it did not retrain: " + "; ".join(parts) + ".")
 
 
 # ------------------------------------------------------------------ what a chapter reads
@@ -194,18 +261,24 @@ class Selection:
         chapter: the notebook to build alone, or None for the whole book.
         unrecorded: experiments the chapter reads that have no committed run (nothing to retrain).
         quick: whether the runs were cut to :func:`quick_runs`.
+        figures: whether they were cut to :func:`figure_runs`.
+        copied: the runs of the scope not retrained, whose committed records are copied (with ``figures``).
     """
     runs: tuple[tuple[str, int], ...]
     studies: tuple[str, ...]
     chapter: Path | None = None
     unrecorded: tuple[str, ...] = ()
     quick: bool = False
+    figures: bool = False
+    copied: tuple[tuple[str, int], ...] = ()
 
 
-def select(only=None, quick: bool = False, chapter: int | None = None) -> Selection:
+def select(only=None, quick: bool = False, chapter: int | None = None, figures: bool = False) -> Selection:
     """The runs, studies and chapters of a reproduction: of the whole book, of the experiments ``only``, of
     chapter ``chapter`` (the runs its notebook reads and those its studies need), each cut to
-    :func:`quick_runs` with ``quick``."""
+    :func:`quick_runs` with ``quick`` or to :func:`figure_runs` with ``figures``."""
+    if quick and figures:
+        raise ReproduceError("--quick and --figures are two cuts of the runs: choose one")
     todo = book_runs(only)
     # with ``only``, a study is redone when every run it reads is reproduced (else it would mix in committed runs)
     inputs = {n: {m.experiment for m in evaluations.get(n).needs} for n in evaluations.names()}
@@ -218,9 +291,13 @@ def select(only=None, quick: bool = False, chapter: int | None = None) -> Select
         needed = {(m.experiment, s) for n in studies for m in evaluations.get(n).needs for s in m.seeds}
         todo = [job for job in todo if job[0] in named or job in needed]
         unrecorded = tuple(sorted(named - {name for name, _ in book_runs()}))
+    scope = todo
     if quick:
         todo = quick_runs(todo)
-    return Selection(tuple(todo), tuple(studies), path, unrecorded, quick)
+    if figures:
+        todo = figure_runs(todo)
+    left = tuple(job for job in scope if job not in set(todo)) if figures else ()
+    return Selection(tuple(todo), tuple(studies), path, unrecorded, quick, figures, left)
 
 
 def schedule(times: list[float], workers: int, order: list[int] | None = None) -> tuple[float, list[list[int]]]:
@@ -300,8 +377,10 @@ def plan(chosen: Selection, jobs: int = 2, book: bool = True, book_dir: Path = B
     """What a reproduction costs, from the committed records, as text: each run's recorded core-minutes, their
     total, the wall time on ``jobs`` cores (longest first, and in the order runs are submitted), each study's
     recorded minutes and the book's build time as last recorded."""
-    scope = (f"chapter {chosen.chapter.stem}" if chosen.chapter else "the whole book") + (
-        ", --quick (the seeds the figures and studies read)" if chosen.quick else ", every committed seed")
+    cut = (", --quick (the seeds the figures and studies read)" if chosen.quick else
+           ", --figures (the seeds whose weights are drawn; committed records for the rest)" if chosen.figures else
+           ", every committed seed")
+    scope = (f"chapter {chosen.chapter.stem}" if chosen.chapter else "the whole book") + cut
     lines = [f"reproduce plan for {scope}: {len(chosen.runs)} training runs, {len(chosen.studies)} studies, "
              f"{jobs} jobs at once (one thread each); nothing is run"]
     est = estimate(chosen, jobs)
@@ -344,6 +423,9 @@ def plan(chosen: Selection, jobs: int = 2, book: bool = True, book_dir: Path = B
     total = makespan + study_minutes + book_minutes
     lines.append(f"Expected wall time: {makespan:.1f} (training) + {study_minutes:.1f} (studies) + "
                  f"{book_minutes:.1f} (book) = {_hours(total)}" + (" + the costs not known above" if unknown else ""))
+    if chosen.copied:
+        lines.append(f"Not retrained: {len(chosen.copied)} runs whose committed records the tables over seeds read "
+                     "(copied, and named so on each page that reads them)")
     if chosen.unrecorded:
         lines.append("Read by the chapter but with no committed run (nothing to retrain): "
                      + ", ".join(chosen.unrecorded))
@@ -363,7 +445,7 @@ def _copy_documents(artifacts: Path) -> list[str]:
 
 
 def reproduce(only=None, jobs: int = 2, book: bool = True, backend: str = "local", address: str | None = None,
-              device: str = "cpu", quick: bool = False, chapter: int | None = None) -> int:
+              device: str = "cpu", quick: bool = False, chapter: int | None = None, figures: bool = False) -> int:
     """Trains every run of the book (or of the experiments ``only``) as one sweep, promotes them into
     ``runs/reproduce/artifacts``, redoes the studies that read them, builds the book.
 
@@ -373,9 +455,11 @@ def reproduce(only=None, jobs: int = 2, book: bool = True, backend: str = "local
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``, for every run.
         quick: only the seeds the figures and studies read (:func:`quick_runs`).
         chapter: only what chapter ``chapter`` reads (:func:`select`); then build that chapter alone.
+        figures: only the seeds whose weights are drawn (:func:`figure_runs`); the other seeds' committed
+            records are copied for the tables over seeds and each page names them.
     """
     from . import sweep
-    chosen = select(only, quick, chapter)
+    chosen = select(only, quick, chapter, figures)
     todo = [sweep.Job(name, "paper", seed, OUT / f"{name}-seed{seed}", (), device) for name, seed in chosen.runs]
     OUT.mkdir(parents=True, exist_ok=True)
     artifacts = OUT / "artifacts"
@@ -387,9 +471,12 @@ def reproduce(only=None, jobs: int = 2, book: bool = True, backend: str = "local
         return 1
     for job in todo:
         runs.promote(job.run_dir, artifacts, replace=True)
-    copied = _copy_documents(artifacts)
-    if copied:
-        print(f"reproduce: copied the committed documents {', '.join(copied)} (not runs: nothing retrains them)")
+    documents = _copy_documents(artifacts)
+    if documents:
+        print(f"reproduce: copied the committed documents {', '.join(documents)} (not runs: nothing retrains them)")
+    if chosen.copied:
+        n = len(copy_records(chosen.copied, artifacts))
+        print(f"reproduce: copied {n} committed records the tables over seeds read (not retrained; each page says so)")
     for name in chosen.studies:
         subprocess.run([sys.executable, "-m", "airlib", "evaluate", name], env=env, check=True)
         runs.promote(runs.RUNS / f"{name}-paper", artifacts, replace=True)

@@ -199,3 +199,47 @@ def test_reproduce_chapter_trains_its_runs_redoes_its_studies_and_builds_it_alon
     chosen = reproduce.select(chapter=6)
     assert calls == [("train", chosen.runs), *[("evaluate", name) for name in chosen.studies],
                      ("book", "--profile", "paper", "--chapter", "06")]
+
+
+def test_figures_retrains_what_is_drawn_and_copies_the_rest(fake_artifacts):
+    everything = evaluations.book_runs()
+    figures, quick = reproduce.figure_runs(everything), reproduce.quick_runs(everything)
+    records_only = {(n.experiment, s) for name in evaluations.names() for n in evaluations.get(name).needs
+                    if not n.weights for s in n.seeds}
+    drawn = evaluations.needed_runs() - records_only
+    assert records_only and drawn <= set(figures)            # every seed whose weights a study draws stays ...
+    assert set(figures) <= set(quick)
+    assert ("tabletop-dair", 5) in set(quick) - set(figures)   # ... a seed a study reads as a record only goes
+    assert {("air-multi-mnist", 0), ("air-multi-mnist", 7)} <= set(figures)    # seed 0 and a seed with weights
+    chosen = reproduce.select(figures=True)
+    assert set(chosen.copied) == set(everything) - set(chosen.runs) and ("air-multi-mnist", 5) in chosen.copied
+    assert not reproduce.select(quick=True).copied
+    with pytest.raises(reproduce.ReproduceError, match="choose one"):
+        reproduce.select(quick=True, figures=True)
+    assert "Not retrained: " in reproduce.plan(chosen, 2, book=False)
+
+
+def test_copied_records_are_marked_and_named_on_the_page(fake_artifacts, tmp_path):
+    import nbformat
+    from airlib.book import pipeline
+    out = tmp_path / "reproduction"
+    out.mkdir()
+    write_record(out, "air-multi-mnist", 0, 1.0, weights=True)                  # retrained: left alone
+    done = reproduce.copy_records([("air-multi-mnist", 0), ("air-multi-mnist", 5), ("air-multi-mnist", 7)], out)
+    assert done == [("air-multi-mnist", 5), ("air-multi-mnist", 7)]
+    assert reproduce.COPIED not in json.loads((out / "air-multi-mnist-seed0.json").read_text())
+    assert reproduce.copied(out) == {"air-multi-mnist": [5, 7]}
+    assert reproduce.copied(fake_artifacts) == {}
+    assert "`air-multi-mnist` seeds 5, 7" in reproduce.copied_note(["air-multi-mnist", "dair-multi-mnist"], out)
+    assert reproduce.copied_note(["dair-multi-mnist"], out) is None
+    # a page that reads them says so under its title; a build of committed artifacts adds nothing
+    source = runs.ROOT / "notebooks" / "02_multi_mnist.py"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Multi-MNIST")])
+    assert not pipeline.mark_copied(nb, source) and len(nb.cells) == 1
+    runs_artifacts = runs.ARTIFACTS
+    try:
+        runs.ARTIFACTS = out
+        assert pipeline.mark_copied(nb, source)
+    finally:
+        runs.ARTIFACTS = runs_artifacts
+    assert nb.cells[1].source.startswith("```{note}") and "seeds 5, 7" in nb.cells[1].source

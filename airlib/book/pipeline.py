@@ -22,6 +22,7 @@ import papermill
 
 from ..figures import check as figure_check
 from ..profiles import check as check_profile
+from ..reproduce import chapter_reads, copied, copied_note
 from .check import check_site
 from .lint import check_pages
 from .common import HIDE, ROOT, BookError, notebooks, toc_files
@@ -130,9 +131,21 @@ def record(executed: Path, source: Path, profile: str, seconds: float) -> None:
     nb.metadata[RECORD] = {"profile": profile, "source": name, "seconds": round(seconds, 1),
                            "source_sha256": hashlib.sha256(source.read_bytes()).hexdigest()}
     widen_figures(nb)
+    mark_copied(nb, source)
     tmp = executed.with_suffix(".tmp.ipynb")
     nbformat.write(nb, tmp)
     os.replace(tmp, executed)
+
+
+def mark_copied(nb: nbformat.NotebookNode, source: Path) -> bool:
+    """Puts a note under the page's title naming the seeds it reads from committed records rather than from the
+    reproduction that built it (``reproduce --figures``); returns whether there were any."""
+    if not copied() or not re.match(r"\d\d_", source.name):
+        return False
+    note = copied_note(chapter_reads(int(source.name[:2])))
+    if note:
+        nb.cells.insert(1, nbformat.v4.new_markdown_cell(f"```{{note}}\n{note}\n```"))
+    return bool(note)
 
 
 def widen_figures(nb: nbformat.NotebookNode) -> int:
