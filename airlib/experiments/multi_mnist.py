@@ -241,6 +241,12 @@ DAIR_NOMEMORY_COUNTS_013 = register(MultiMNISTExperiment("dair-nomemory-counts-0
 # are still free.
 AIR_PRIOR_COUNTS_013 = register(MultiMNISTExperiment("air-prior-counts-013", difference=False, counts=(0, 1, 3),
                                                      exact=(2, 3), train=CONCRETE))
+# Both DAIR levers at once: no count memory, and the warm-up against the digit split over steps 1 and 2.
+DAIR_NOMEMORY_WARMUP_COUNTS_013 = register(MultiMNISTExperiment("dair-nomemory-warmup-counts-013", difference=True,
+                                                                counts=(0, 1, 3), exact=(2, 3), memory=False,
+                                                                train=WARM_UP))
+DAIR_NOMEMORY_WARMUP_COUNTS_012 = register(MultiMNISTExperiment("dair-nomemory-warmup-counts-012", difference=True,
+                                                                exact=(2, 3), memory=False, train=WARM_UP))
 # AIR with the warm-up ten times stronger and as long as the prior's anneal: on 1-digit images the lock's two
 # windows each draw half the digit (about 55 units of ink each, of 105), which a prefix weight of 1 penalises.
 STRONG_WARM_UP = dict(greedy_weight=1.0, greedy_steps=4000)
