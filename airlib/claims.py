@@ -186,11 +186,16 @@ def chosen_on(ablation: dict, name: str) -> set[int]:
     return {r["seed"] for r in ablation["runs"] if r["experiment"] == name}
 
 
+def split_hits(acc: dict[int, float], target: float = COUNT_TARGET) -> tuple[list[int], dict[int, float]]:
+    """The seeds at ``target`` or more, and ``{seed: value}`` of those below it."""
+    hits = [s for s, a in acc.items() if a >= target]
+    return hits, {s: a for s, a in acc.items() if s not in hits}
+
+
 def success_text(acc: dict[int, float], images=()) -> str:
     """``"9 of 10 (seeds 0-9) count 98% or more of 10,000 held-out images right (99.4% to 99.5%); seed 7 at 40.5%"``;
     the seeds that miss, after the semicolon, as one span when there are several."""
-    hits = [s for s, a in acc.items() if a >= COUNT_TARGET]
-    misses = {s: a for s, a in acc.items() if s not in hits}
+    hits, misses = split_hits(acc)
     of = f"{'/'.join(f'{n:,}' for n in sorted(images))} " if images else ""
     if not hits:
         return f"none of {seeds_text(acc)} counts {COUNT_TARGET:.0%} of {of}held-out images right ({span(list(acc.values()))})"
@@ -203,8 +208,7 @@ def success_text(acc: dict[int, float], images=()) -> str:
 
 def short_success(acc: dict[int, float], named: bool = True) -> str:
     """``"9 of 10 (seeds 0-9) at 98% or more; seed 7 at 40.5%"``; without ``named``, ``"9 of 10, seed 7 at 40.5%"``."""
-    hits = [s for s, a in acc.items() if a >= COUNT_TARGET]
-    misses = {s: a for s, a in acc.items() if s not in hits}
+    hits, misses = split_hits(acc)
     missed = f"{seeds_text(misses)} at {span(list(misses.values()))}" if misses and hits else ""
     if not named:
         return f"{len(hits)} of {len(acc)}" + (f", {missed}" if missed else "")
