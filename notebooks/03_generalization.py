@@ -53,6 +53,7 @@ display(HTML(claims.html(claims.table(profile, chapter=3))))
 
 # %% tags=["hide-input"]
 import inspect
+import re
 import warnings
 
 import matplotlib.pyplot as plt
@@ -67,7 +68,7 @@ import airlib.draw
 from airlib import evaluations, plotting
 from airlib.data import exact_count_set, multi_mnist_splits
 from airlib.experiments.multi_mnist import coverage_by_step, digit_coverage
-from airlib.pretrained import seed_records
+from airlib.pretrained import available_seeds, seed_records
 from airlib.spread import beyond_noise
 from airlib.profiles import check
 
@@ -168,13 +169,36 @@ else:
     for key in ("interpolation_AIR_Concrete", "interpolation_AIR_Concrete_seeds", "interpolation_AIR_Concrete_own",
                 "interpolation_AIR_Concrete_seed_list", "interpolation_AIR_Concrete_q3", "concrete_013_own_hits"):
         glue(key, "not trained under this profile", display=False)
+# beyond the paper: DAIR with no count memory, trained on each task's counts (fresh seeds)
+recipe = claims.DAIR_BEYOND["label"]
+for task, name in claims.DAIR_BEYOND["experiments"].items():
+    k = TASKS[task]["test"]
+    curves[task, recipe] = seed_records(name, profile)
+    if curves[task, recipe]:
+        results[task, recipe] = {s: dict(own=r["metrics"]["test_count_accuracy"], new=r["metrics"][f"exact{k}_count_accuracy"],
+                                         q_pres=r["metrics"][f"exact{k}_q_pres"]) for s, r in curves[task, recipe].items()}
+    else:
+        del curves[task, recipe]
+if ("interpolation", recipe) in results:
+    per = results["interpolation", recipe].values()
+    glue("nomemory_hits", f"{sum(v['new'] >= 0.9 for v in per)} of {len(per)}", display=False)
+    glue("nomemory_own_hits", f"{sum(v['own'] >= 0.98 for v in per)} of {len(per)}", display=False)
+else:
+    for key in ("nomemory_hits", "nomemory_own_hits", "interpolation_DAIR_no_count_memory",
+                "interpolation_DAIR_no_count_memory_seeds", "interpolation_DAIR_no_count_memory_own",
+                "interpolation_DAIR_no_count_memory_seed_list", "interpolation_DAIR_no_count_memory_q3"):
+        glue(key, "not trained under this profile", display=False)
+if ("extrapolation", recipe) not in results:
+    for key in ("extrapolation_DAIR_no_count_memory", "extrapolation_DAIR_no_count_memory_seeds",
+                "extrapolation_DAIR_no_count_memory_own", "extrapolation_DAIR_no_count_memory_seed_list"):
+        glue(key, "not trained under this profile", display=False)
 rows = []
 for (task, label), per in results.items():
     own, new = np.array([v["own"] for v in per.values()]), np.array([v["new"] for v in per.values()])
     rows.append({"task": task, "model": label, "seeds": len(per), "own counts: mean": own.mean(),
                  "own counts: per seed": ", ".join(f"{a:.3f}" for a in own),
                  "unseen count: mean": new.mean(), "unseen count: per seed": ", ".join(f"{a:.3f}" for a in new)})
-    key = f"{task}_{label.replace(', ', '_')}"
+    key = f"{task}_{re.sub(r'[^A-Za-z0-9]+', '_', label)}"
     glue(key, f"{new.mean():.1%}", display=False)
     glue(f"{key}_seeds", ", ".join(f"{a:.1%}" for a in new), display=False)
     glue(f"{key}_own", ", ".join(f"{a:.1%}" for a in own), display=False)
@@ -202,6 +226,15 @@ display(table.style.format({"own counts: mean": "{:.3f}", "unseen count: mean": 
 # part in choosing it) counts its own 0, 1 or 3-digit images at {glue:text}`interpolation_AIR_Concrete_own`,
 # where the paper's estimator stays at {glue:text}`interpolation_AIR_own`; on 2-digit images it counts
 # {glue:text}`interpolation_AIR_Concrete_seeds`.
+#
+# Beyond the paper, DAIR with no count memory (experiments `dair-nomemory-counts-013` and
+# `dair-nomemory-counts-012`, {glue:text}`interpolation_DAIR_no_count_memory_seed_list`, which played no part
+# in choosing it): each step's LSTM cell starts from a zero state and reads neither the earlier steps' latents
+# nor their hidden state, so its presence and pose rest on the error image alone and it cannot carry "how many
+# so far". Trained on 0, 1 or 3 digits it counts 2-digit images at
+# {glue:text}`interpolation_DAIR_no_count_memory_seeds` ({glue:text}`nomemory_hits` seeds at 90% or more) and its
+# own images at {glue:text}`interpolation_DAIR_no_count_memory_own` ({glue:text}`nomemory_own_hits` at 98% or
+# more); trained on 0 to 2 digits it counts 3-digit images at {glue:text}`extrapolation_DAIR_no_count_memory_seeds`.
 
 # %% [markdown]
 # ## Fig. 6, top: the bound and the generalizing count accuracy over training
@@ -222,7 +255,7 @@ ax1.set_ylim(min(late) - 0.05 * (max(late) - min(late)), max(late) + 0.05 * (max
 plotting.plot_histories(ax2, {f"{label}, {task} ({TASKS[task]['test']} digits)":
                               [[dict(step=h["step"], acc=h[f"exact{TASKS[task]['test']}_count_accuracy"])
                                 for h in r["history"]] for r in curves[task, label].values()]
-                              for task in TASKS for label in ("AIR", "DAIR")},
+                              for task in TASKS for label in ("AIR", "DAIR", recipe) if (task, label) in curves},
                         "acc", "count accuracy", "Count accuracy on the unseen count")
 ax2.set_ylim(-0.02, 1.02)
 fig.tight_layout()
@@ -263,7 +296,7 @@ for task, k, infs in (("extrapolation", 3, inferred), ("interpolation", 2, infer
         share = np.bincount(inf.count.numpy(), minlength=4) / len(inf.count)
         print(f"{label} ({task}) on {k}-digit images: " + ", ".join(f"count {n}: {p:.1%}" for n, p in enumerate(share)))
 for (task, label), per in results.items():
-    glue(f"{task}_{label.replace(', ', '_')}_q3", f"{np.mean([v['q_pres'][2] for v in per.values()]):.2f}",
+    glue(f"{task}_{re.sub(r'[^A-Za-z0-9]+', '_', label)}_q3", f"{np.mean([v['q_pres'][2] for v in per.values()]):.2f}",
          display=False)
 low = [v["new"] < 0.9 for v in results["interpolation", "DAIR"].values()]
 glue("dair_interp_low", f"{sum(low)} of {len(low)}", display=False)
@@ -278,14 +311,18 @@ glue("dair_interp_low", f"{sum(low)} of {len(low)}", display=False)
 # DAIR's step reads the error image $\mathbf{x} - \mathbf{x}^{i}$, which is empty once the digits are
 # explained, so one might expect its third step to turn off on 2-digit images. Whether it does is a
 # question of what the step's decision rests on: the error image, or the LSTM's memory of how many
-# steps were on. The next cell compares, for the interpolation models (seed {glue:text}`seed`), the
-# ink left in the error image before step 3 (the sum of its positive part, in pixels) with
-# $q(z^3_\mathrm{pres} = 1)$, on images of 2 digits and of the 3 digits seen in training, where
-# steps 1 and 2 are on.
+# steps were on. The next cell compares, for the interpolation models (seed {glue:text}`seed`, and seed
+# {glue:text}`nomemory_seed` of DAIR with no count memory), the ink left in the error image before step 3 (the
+# sum of its positive part, in pixels) with $q(z^3_\mathrm{pres} = 1)$, on images of 2 digits and of the 3
+# digits seen in training, where steps 1 and 2 are on.
 
 # %% tags=["hide-input"]
+name = claims.DAIR_BEYOND["experiments"]["interpolation"]
+with_weights = available_seeds(name, weights=True) if profile == "paper" else [seed]
+nomemory = {recipe: airlib.load_or_train(name, profile, with_weights[0])} if with_weights else {}
+glue("nomemory_seed", with_weights[0] if with_weights else "not trained under this profile", display=False)
 rows = []
-for label, m in int_models.items():
+for label, m in (int_models | nomemory).items():
     for k, x in ((2, x2), (3, probes["extrapolation"].tensor())):
         with torch.no_grad():
             tr = m(m.check_images(x), sample=False)
@@ -294,8 +331,15 @@ for label, m in int_models.items():
         rows.append({"model": label, "digits": k, "images reaching step 3": int(reached.sum()),
                      "ink left before step 3": left.mean().item(),
                      "q(z_pres^3 = 1)": torch.sigmoid(tr.pres_logit[reached, 2]).mean().item()})
-display(pd.DataFrame(rows).set_index(["model", "digits"]).style.format(
-    {"ink left before step 3": "{:.1f}", "q(z_pres^3 = 1)": "{:.3f}"}))
+ink = pd.DataFrame(rows).set_index(["model", "digits"])
+display(ink.style.format({"ink left before step 3": "{:.1f}", "q(z_pres^3 = 1)": "{:.3f}"}))
+for label, key in ((recipe, "nomemory"), ("DAIR", "dair")):
+    if (label, 3) in ink.index:
+        glue(f"{key}_q3_on3", f"{ink.loc[(label, 3), 'q(z_pres^3 = 1)']:.2f}", display=False)
+        glue(f"{key}_left_on3", f"{ink.loc[(label, 3), 'ink left before step 3']:.0f}", display=False)
+    else:
+        glue(f"{key}_q3_on3", "not trained under this profile", display=False)
+        glue(f"{key}_left_on3", "not trained under this profile", display=False)
 
 # %% [markdown]
 # What the error image holds when DAIR adds its third object decides between two explanations: an
@@ -404,6 +448,17 @@ glue("draw_minutes", f"{draw.record['wall_time_s'] / 60:.0f}", display=False)
 #   {glue:text}`interpolation_AIR_Concrete_seeds` right, with its third step on (mean
 #   $q(z^3_\mathrm{pres} = 1)$ {glue:text}`interpolation_AIR_Concrete_q3`): having seen a second digit only
 #   when a third followed, its LSTM expects a third, the count memory the paper blames for extrapolation.
+# * **Beyond the paper, DAIR without a count memory interpolates.** With each step reading the error image
+#   alone, DAIR counts {glue:text}`interpolation_DAIR_no_count_memory_seeds` of 2-digit images right after
+#   training on 0, 1 or 3 digits, and still extrapolates ({glue:text}`extrapolation_DAIR_no_count_memory_seeds`
+#   of 3-digit images after 0 to 2). What it gives up is its own data: without the memory that a 3-digit image
+#   always has a third digit, it counts its own 0, 1 or 3-digit images at
+#   {glue:text}`interpolation_DAIR_no_count_memory_own`, where DAIR with memory reaches
+#   {glue:text}`interpolation_DAIR_own`. On 3-digit images its third step is on with mean probability
+#   {glue:text}`nomemory_q3_on3` (seed {glue:text}`nomemory_seed`; DAIR with memory {glue:text}`dair_q3_on3`),
+#   though the first two steps leave {glue:text}`nomemory_left_on3` units of ink (DAIR: {glue:text}`dair_left_on3`):
+#   where digits overlap, two steps can draw most of three, and the error image alone no longer says that a
+#   third is there.
 # * **DRAW** has no objects to count. Its bound on held-out images ({glue:text}`draw_elbo` nats per
 #   image after its {glue:text}`draw_steps` steps) stays below AIR's ({glue:text}`air_elbo`); averaged over
 #   the last fifth of its training it was {glue:text}`draw_late`, against {glue:text}`draw_before` over the

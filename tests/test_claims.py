@@ -122,21 +122,29 @@ def generalization(key, accuracies):
 def test_interpolation_claim(dair, verdict):
     key = "exact2_count_accuracy"
     src = Fake(records={"air-counts-013": generalization(key, (0.2, 0.2, 0.2)),
-                        "dair-counts-013": generalization(key, dair), "air-concrete-counts-013": {}})
+                        "dair-counts-013": generalization(key, dair), "air-concrete-counts-013": {},
+                        "dair-nomemory-counts-013": {}})
     assert claims.interpolation(src).verdict == verdict
     assert "Concrete" not in claims.interpolation(src).number and claims.interpolation(src).beyond == ""
 
 
-def test_interpolation_claim_reports_the_concrete_recipe_beside_without_judging_it():
+def test_interpolation_claim_reports_the_recipes_beyond_the_paper_beside_without_judging_them():
     key = "exact2_count_accuracy"
     concrete = {s + 1: {"metrics": {key: a, "test_count_accuracy": own}} for s, (a, own) in
                 enumerate(((0.1, 0.99), (0.95, 0.999)))}
-    src = Fake(records={"air-counts-013": generalization(key, (0.2, 0.2, 0.2)),
-                        "dair-counts-013": generalization(key, (0.9, 0.2, 0.5)), "air-concrete-counts-013": concrete})
-    found = claims.interpolation(src)
-    assert found.verdict == "not reproduced"                     # DAIR's seeds decide, as without it
+    nomemory = {s: {"metrics": {key: a, "test_count_accuracy": own}} for s, (a, own) in
+                zip((10, 11, 13), ((0.92, 0.97), (0.99, 0.99), (0.94, 0.98)))}
+    records = {"air-counts-013": generalization(key, (0.2, 0.2, 0.2)),
+               "dair-counts-013": generalization(key, (0.9, 0.2, 0.5)), "air-concrete-counts-013": concrete,
+               "dair-nomemory-counts-013": {}}
+    found = claims.interpolation(Fake(records=records))
+    assert found.verdict == "not reproduced"                     # DAIR's seeds decide, as without them
     assert "Concrete" not in found.number
-    assert found.beyond == "AIR with Concrete presence 10.0%, 95.0% (seeds 1-2), its own counts 99.0%, 99.9% (seeds 1-2)"
+    assert found.beyond == "AIR with Concrete presence 10.0% to 95.0% (seeds 1-2), its own counts 99.0% to 99.9%"
+    found = claims.interpolation(Fake(records=records | {"dair-nomemory-counts-013": nomemory}))
+    assert found.verdict == "not reproduced" and "memory" not in found.number
+    assert found.beyond.endswith("; DAIR with no count memory 92.0% to 99.0% (seeds 10, 11, 13), its own counts "
+                                 "97.0% to 99.0%")
 
 
 @pytest.mark.parametrize("air, dair, verdict", [((0.01,), (0.9,), "reproduced"), ((0.3,), (0.9,), "not reproduced"),
