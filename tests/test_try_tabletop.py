@@ -1,5 +1,8 @@
-"""Table-top AIR live: the projection the pages draw with, and the Jupyter widget's render and inference."""
+"""Table-top AIR live: the projection the pages draw with, the Jupyter widget's render and inference, and the book's
+gallery builder (what try_tabletop.js reads, and a build that refuses an export that disagrees with torch)."""
+import json
 import math
+from importlib import resources
 
 import numpy as np
 import pytest
@@ -97,3 +100,85 @@ def test_widget_follows_its_scene_and_closes_its_renderer(fixed_net):
         widget.scene = dict(widget.scene, present=[True])
     widget.close()
     assert widget.renderer._renderer is None
+
+
+def _keys_read_by_the_page():
+    from airlib.book import live
+    return live.GALLERY_KEYS + live.NETWORK_KEYS + live.SCENE_KEYS + live.DESCRIPTION_KEYS
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """A site holding the gallery alone: 3 scenes per network, checked on 8 held-out scenes; and the checks."""
+    from airlib.book import live
+    root = tmp_path_factory.mktemp("site")
+    return root, live.write_tabletop(root / "try_tabletop", gallery=3, scenes=8)
+
+
+def test_the_gallery_holds_what_the_page_reads(site, renderer):
+    from PIL import Image
+
+    from airlib.book import live
+    from airlib.tabletop_export import held_out
+    root, checks = site
+    tmp_path = root / "try_tabletop"
+    assert all(c["ok"] and c["scenes"] == 8 for c in checks.values())
+    js = resources.files("airlib.book").joinpath("try_tabletop.js").read_text()
+    for key in _keys_read_by_the_page():
+        assert f".{key}" in js, f"try_tabletop.js reads no {key}"
+    gallery = json.loads((tmp_path / "gallery.json").read_text())
+    assert set(gallery) == set(live.GALLERY_KEYS) and gallery["size"] == SIZE
+    np.testing.assert_allclose(gallery["projection"], image_projection(SPEC, SIZE))
+    for net, (_, name, _) in zip(gallery["networks"], live.TABLETOP):
+        assert set(net) == set(live.NETWORK_KEYS) and net["name"] == name and (tmp_path / net["onnx"]).is_file()
+        assert len(net["scenes"]) == 3
+        truth, images = held_out(name, "paper", 8)
+        for s in net["scenes"]:
+            assert set(s) == set(live.SCENE_KEYS)
+            assert set(s["truth"]) == set(s["torch"]) == set(live.DESCRIPTION_KEYS)
+            pixels = np.asarray(Image.open(tmp_path / s["image"]))
+            assert pixels.shape == (SIZE, SIZE, 3) and int(pixels.sum()) == s["pixel_sum"]
+            assert np.array_equal(pixels, (images[s["held_out"]].permute(1, 2, 0) * 255).round().byte().numpy())
+            assert s["truth"]["kind"] == truth.kind[s["held_out"]].tolist()
+            t = s["torch"]
+            again = renderer.render(t["present"], t["kind"], np.array(t["pose"]), t["camera"])
+            assert np.array_equal(np.asarray(Image.open(tmp_path / s["rerender"])), again)
+
+
+def test_the_build_refuses_an_export_that_disagrees_with_torch(tmp_path, monkeypatch):
+    import copy
+
+    from airlib.book import live
+    from airlib.book.common import BookError
+    from airlib.tabletop_export import export_tabletop_onnx
+
+    def export_another(model, path, size):                   # the file holds a network whose presence differs
+        other = copy.deepcopy(model)
+        with torch.no_grad():
+            other.heads.bias[0] -= 50.0
+        return export_tabletop_onnx(other, path, size)
+    monkeypatch.setattr("airlib.tabletop_export.export_tabletop_onnx", export_another)
+    with pytest.raises(BookError, match="ONNX export of tabletop-air-sleep-type disagrees with the torch inference"):
+        live.write_tabletop(tmp_path, gallery=1, scenes=8)
+    assert not (tmp_path / "gallery.json").exists()
+
+
+def test_the_readers_check_compares_the_browser_with_torch(site):
+    """airlib.book.check on a browser report of the gallery: torch's answers pass, a wrong count or type is named."""
+    from airlib.book.check import _problems
+    root, _ = site
+    gallery = json.loads((root / "try_tabletop" / "gallery.json").read_text())
+    tests = {n["key"]: [dict(count=sum(s["torch"]["present"]), kind=[k for k in s["torch"]["kind"] if k >= 0],
+                             differs="", decoded=True, shown=True) for s in n["scenes"]] for n in gallery["networks"]}
+    report = dict(title="t", n_images=0, broken=[], errors=[], raw_tex=[], overflow=[], pipes=[], dead=[], external=[],
+                  figures=[], live=None, tabletop=dict(state="ready", status="ready", tests=tests))
+    assert _problems("book/try_tabletop", report, 0, root) == []
+    wrong = tests["moving"][1]
+    wrong["count"], wrong["kind"] = wrong["count"] + 1, wrong["kind"] + [0]
+    tests["fixed"][0]["decoded"] = False
+    problems = _problems("book/try_tabletop", report, 0, root)
+    assert len(problems) == 2 and "fixed camera, held-out scene" in problems[0] and "other pixels" in problems[0]
+    assert "moving camera, held-out scene" in problems[1] and "torch 1 of types [0]" in problems[1]
+    report["tabletop"] = dict(state="error", status="could not load the networks", tests=None)
+    assert _problems("book/try_tabletop", report, 0, root) == [
+        "book/try_tabletop: the live table-top gallery did not run: could not load the networks"]
