@@ -79,6 +79,7 @@ def test_tabletop_onnx_agrees_with_air_infer_on_held_out_renders(tmp_path, name)
 @pytest.mark.parametrize("name, part, index, shift, key", [
     ("tabletop-air-sleep-type", "heads", 0, -50.0, "count_mismatches"),       # presence: every step says no
     ("tabletop-air-sleep-type", "heads", 4, 0.5, "max_abs_pose"),             # x of every object moves
+    ("tabletop-air-sleep-type", "heads", 2, 50.0, "type_mismatches"),         # every object a pan
     ("tabletop-air-sleep-type-camera", "camera_net", 0, 0.5, "max_abs_camera"),   # the camera turns
 ])
 def test_tabletop_check_notices_a_different_model(tmp_path, name, part, index, shift, key):
@@ -90,8 +91,8 @@ def test_tabletop_check_notices_a_different_model(tmp_path, name, part, index, s
         layer.bias[index] += shift                        # the exported file no longer matches the model
     result = check_tabletop_onnx(model, path, images)
     assert not result["ok"] and result[key] > 0
-    if key != "count_mismatches":
-        assert result["count_mismatches"] == 0           # a pose or camera alone fails the check too
+    if key in ("max_abs_pose", "max_abs_camera"):
+        assert result["count_mismatches"] == result["type_mismatches"] == 0   # a pose or camera alone fails it too
 
 
 @pytest.mark.parametrize("name, message", [
