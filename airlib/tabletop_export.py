@@ -108,6 +108,13 @@ def as_uint8(images) -> torch.Tensor:
     return images.permute(0, 2, 3, 1).contiguous()
 
 
+def pose_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """|a - b| of poses (..., 3): x and y in metres, the angle in radians on the circle (pi and -pi are one angle)."""
+    delta = np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))
+    delta[..., 2] = np.abs(np.remainder(delta[..., 2] + math.pi, 2 * math.pi) - math.pi)
+    return delta
+
+
 def check_tabletop_onnx(model: TabletopAIR, path: str | Path, images, chunk: int = 100) -> dict:
     """Runs the ONNX file with onnxruntime, one scene at a time, and compares it with ``air_infer`` on ``images``.
 
@@ -141,9 +148,7 @@ def check_tabletop_onnx(model: TabletopAIR, path: str | Path, images, chunk: int
         shown = ref.present & same[:, None]                              # (b, N) objects of scenes counted alike
         types += int(((kind != ref.kind) & shown).any(1).sum())
         if shown.any():
-            delta = pose - ref.pose
-            delta[..., 2] = np.remainder(delta[..., 2] + math.pi, 2 * math.pi) - math.pi
-            d_pose = max(d_pose, float(np.abs(delta[shown]).max()))
+            d_pose = max(d_pose, float(pose_difference(pose, ref.pose)[shown].max()))
         d_camera = max(d_camera, float(np.abs(camera - ref.camera).max()))
     n = len(pixels)
     return dict(scenes=n, count_mismatches=counts, type_mismatches=types, max_abs_pose=d_pose,

@@ -1,4 +1,7 @@
 """The ONNX export of AIR's inference (the live page): it must agree with model.infer, and say when it does not."""
+import math
+
+import numpy as np
 import pytest
 import torch
 
@@ -95,6 +98,13 @@ def test_tabletop_check_notices_a_different_model(tmp_path, name, part, index, s
         assert result["count_mismatches"] == result["type_mismatches"] == 0   # a pose or camera alone fails it too
     if key == "max_abs_camera":
         assert result["max_abs_pose"] <= POSE_TOLERANCE and result["max_abs_camera"] > CAMERA_TOLERANCE
+
+
+def test_tabletop_angles_are_compared_on_the_circle():
+    from airlib.tabletop_export import pose_difference
+    a = np.array([[0.1, -0.2, math.pi - 1e-6], [0.0, 0.0, 0.5]])
+    b = np.array([[0.1, -0.1, -math.pi + 1e-6], [0.0, 0.0, -0.5]])
+    np.testing.assert_allclose(pose_difference(a, b), [[0.0, 0.1, 2e-6], [0.0, 0.0, 1.0]], atol=1e-9)
 
 
 @pytest.mark.parametrize("name, message", [
