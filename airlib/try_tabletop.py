@@ -130,10 +130,11 @@ function render({ model, el }) {
     };
     picture.src = r.image;
     el.querySelector('.again').src = r.rerender;
-    el.querySelector('.info').innerHTML = `<p style="font-size:2em"><b>${r.count}</b></p>` + r.objects.map((o, i) =>
-      `<div style="color:${COLOURS[i]}">step ${i + 1}: ${o.kind} at (${o.x.toFixed(2)}, ${o.y.toFixed(2)}) m, ${o.angle.toFixed(0)} degrees</div>`).join('')
-      + r.q_pres.map((q, i) => `<div>step ${i + 1}: q(present) = ${q.toFixed(3)}</div>`).join('')
-      + (L.moving_camera ? `<p>camera: ${r.camera.toFixed(1)} degrees</p>` : '');
+    el.querySelector('.info').innerHTML = `<p style="font-size:2em"><b>${r.count}</b></p>` + r.q_pres.map((q, i) => {
+      const o = r.objects[i], what = o ? `${o.kind} at (${o.x.toFixed(2)}, ${o.y.toFixed(2)}) m, ${o.angle.toFixed(0)} degrees`
+        : i === r.count ? 'nothing more' : 'not reached';
+      return `<div style="color:${COLOURS[i]}">step ${i + 1}: ${what}; q(present) = ${q.toFixed(3)}</div>`;
+    }).join('') + (L.moving_camera ? `<p>camera: ${r.camera.toFixed(1)} degrees</p>` : '');
   }
   model.on('change:result', show);
   fill(); show();
