@@ -35,9 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     ev.add_argument("--jobs", type=int, default=None, help="fits at once, for studies that have them (default 2)")
     ev.add_argument("--only", nargs="*", help="representations-results: compute only these representations "
                     "(AIR CAE DRAW pixels); a later full run reuses them")
-    exp = sub.add_parser("export", help="write a trained AIR or DAIR's inference network to ONNX and check it "
-                         "with onnxruntime on the held-out images")
-    exp.add_argument("name", help="air-multi-mnist or dair-multi-mnist (or another AIR experiment)")
+    exp = sub.add_parser("export", help="write a trained AIR, DAIR or table-top AIR's inference network to ONNX and "
+                         "check it with onnxruntime on the held-out images or scenes")
+    exp.add_argument("name", help="air-multi-mnist, dair-multi-mnist (or another AIR experiment), or a plain table-top "
+                     "network such as tabletop-air-sleep-type (not a table-top DAIR)")
     exp.add_argument("--seed", type=int, default=0, help="the committed seed (default 0)")
     exp.add_argument("--out", default="build/onnx", help="output folder (default build/onnx)")
     rep = sub.add_parser("reproduce", help="retrain every artifact the book uses into runs/reproduce, then build the "
@@ -125,15 +126,21 @@ def _promote(args) -> int:
 
 
 def _export(args) -> int:
+    from . import runs
     from .export import export
     try:
         path, result = export(args.name, args.seed, args.out)
-    except ValueError as e:
+    except (ValueError, runs.ArtifactError) as e:
         print(f"export: {e}", file=sys.stderr)
         return 1
-    print(f"wrote {path}; checked on {result['images']} held-out images: {result['count_mismatches']} counts "
-          f"differ, windows within {result['max_abs_window']:.1e}, reconstructions within "
-          f"{result['max_abs_reconstruction']:.1e} ({'ok' if result['ok'] else 'FAILED'})")
+    if "scenes" in result:                          # a table-top network (airlib.tabletop_export)
+        print(f"wrote {path}; checked on {result['scenes']} held-out scenes: {result['count_mismatches']} counts and "
+              f"{result['type_mismatches']} scenes' types differ, poses within {result['max_abs_pose']:.1e}, "
+              f"cameras within {result['max_abs_camera']:.1e} degrees ({'ok' if result['ok'] else 'FAILED'})")
+    else:
+        print(f"wrote {path}; checked on {result['images']} held-out images: {result['count_mismatches']} counts "
+              f"differ, windows within {result['max_abs_window']:.1e}, reconstructions within "
+              f"{result['max_abs_reconstruction']:.1e} ({'ok' if result['ok'] else 'FAILED'})")
     return 0 if result["ok"] else 1
 
 

@@ -3,7 +3,8 @@
 ``python -m airlib export NAME --seed S`` writes the deterministic inference of a trained AIR or DAIR
 (the ``N`` steps unrolled: image -> count, windows, reconstruction and each step's presence
 probability) with ``torch.onnx``, then checks it with ``onnxruntime`` against ``model.infer`` on the
-held-out test images: every count equal, windows and reconstructions within ``TOLERANCE``.
+held-out test images: every count equal, windows and reconstructions within ``TOLERANCE``. The same command
+exports a table-top AIR network (:mod:`airlib.tabletop_export`, for ``book/try_tabletop``).
 """
 from __future__ import annotations
 
@@ -75,9 +76,20 @@ def check_onnx(model, path: str | Path, images: torch.Tensor, chunk: int = 1000)
 
 
 def export(name: str, seed: int, out_dir: str | Path, check: bool = True) -> tuple[Path, dict | None]:
-    """Exports a committed model to ``out_dir/<name>.onnx`` and checks it on the 10,000 held-out images."""
+    """Exports a committed model to ``out_dir/<name>.onnx`` and checks it on the held-out data: an AIR or DAIR on
+    the 10,000 held-out images, a table-top AIR network on its experiment's held-out scenes
+    (:mod:`airlib.tabletop_export`).
+
+    Raises:
+        ValueError: an unknown name, or a network that does not export (a supervised one, a table-top DAIR).
+    """
+    from . import experiments
     from .data import multi_mnist_splits
+    from .experiments.tabletop import Tabletop
     from .pretrained import load_pretrained
+    if isinstance(experiments.get(name), Tabletop):
+        from . import tabletop_export
+        return tabletop_export.export(name, seed, out_dir, check)
     model = load_pretrained(name, seed)
     if not hasattr(model, "config") or not hasattr(model.config, "max_steps"):
         raise ValueError(f"{name} is not an AIR or DAIR model; only those export")

@@ -17,7 +17,8 @@ from torch.nn import functional as F
 
 def _check_same_shape(**tensors: torch.Tensor) -> None:
     shapes = {name: tuple(t.shape) for name, t in tensors.items() if t is not None}
-    if len(set(shapes.values())) > 1:
+    # compared pairwise, not in a set: under torch.onnx's tracer a shape's sizes are tensors, hashed by identity
+    if any(s != next(iter(shapes.values())) for s in shapes.values()):
         raise ValueError("shapes must match: " + ", ".join(f"{k} {v}" for k, v in shapes.items()))
 
 

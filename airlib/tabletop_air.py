@@ -57,6 +57,7 @@ class TabletopTrace(NamedTuple):
     camera_term: torch.Tensor         # (B,) log p(z_cam) - log q(z_cam | x) (0 for a fixed camera)
     baseline_features: torch.Tensor   # (B, N, F) detached: what each step's baseline may see
     log_q: torch.Tensor               # (B,) log q(z | x) of the whole description, the camera's included
+    pres_logit: torch.Tensor          # (B, N) the logit of q(z_pres^i = 1 | ...) at each step (floor applied)
 
 
 class Description(NamedTuple):
@@ -272,7 +273,7 @@ class TabletopAIR(nn.Module):
         step_terms = log_p_pres - log_q_pres + (torch.stack(object_terms, 1) - log_q_what) * objects
         log_q = (log_q_pres + log_q_what + torch.stack(log_q_where, 1) * objects).sum(1) + camera_log_q
         return TabletopTrace(z_pres, torch.stack(kind, 1), torch.stack(pose, 1), camera, log_q_pres + log_q_what,
-                             step_terms, camera_term, torch.stack(base_in, 1), log_q)
+                             step_terms, camera_term, torch.stack(base_in, 1), log_q, torch.stack(logits, 1))
 
     def loss(self, images: torch.Tensor, renderer: TabletopRenderer, sigma_x: float, levels, eps=DEFAULT_EPS,
              weights=None, generator: torch.Generator | None = None, floor: float = 0.0, learn_what: bool = True,

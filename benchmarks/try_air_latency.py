@@ -39,17 +39,14 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def main(argv=None) -> dict:
-    p = parser(__doc__, OUT)
-    p.add_argument("--site", default="_build/html")
-    p.add_argument("-n", type=int, default=None, help="inferences per model (default 300; with --smoke, 3)")
-    args = p.parse_args(argv)
-    n, wait_s = (args.n or 3, 120) if args.smoke else (args.n or 300, 300)
-    if not (Path(args.site) / "book" / "try_air.html").is_file():
-        raise SystemExit(f"no {args.site}/book/try_air.html: build the book first (make book)")
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=args.site))
+def page_timings(site: str, page: str, n: int, wait_s: float) -> dict:
+    """Serves ``site``, opens ``page?bench=n`` in headless Chromium (real time) and returns the timings it posts."""
+    if not (Path(site) / page).is_file():
+        raise SystemExit(f"no {site}/{page}: build the book first (make book)")
+    Handler.results = []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=site))
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_port}/book/try_air.html?bench={n}&report=/__latency__"
+    url = f"http://127.0.0.1:{server.server_port}/{page}?bench={n}&report=/__latency__"
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         proc = subprocess.Popen([chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", url],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -61,10 +58,26 @@ def main(argv=None) -> dict:
     server.shutdown()
     if not Handler.results:
         raise SystemExit(f"the page posted no timings within {wait_s} s")
+    return Handler.results[0]
+
+
+def browser_and_machine() -> dict:
+    """The Chromium version, the machine and its load average, for the record."""
+    return dict(browser=subprocess.run([chromium(), "--version"], capture_output=True, text=True).stdout.strip(),
+                machine=f"{platform.machine()}, {platform.processor() or 'cpu'}", load_average=os.getloadavg())
+
+
+def main(argv=None) -> dict:
+    p = parser(__doc__, OUT)
+    p.add_argument("--site", default="_build/html")
+    p.add_argument("-n", type=int, default=None, help="inferences per model (default 300; with --smoke, 3)")
+    args = p.parse_args(argv)
+    n, wait_s = (args.n or 3, 120) if args.smoke else (args.n or 300, 300)
+    timings = page_timings(args.site, "book/try_air.html", n, wait_s)
+    machine = browser_and_machine()
     result = dict(what="latency of one inference (batch 1) on the try_air page: onnxruntime-web, WebAssembly, one thread",
-                  browser=subprocess.run([chromium(), "--version"], capture_output=True, text=True).stdout.strip(),
-                  machine=f"{platform.machine()}, {platform.processor() or 'cpu'}",
-                  load_average=os.getloadavg(), target_ms=10, **Handler.results[0])
+                  browser=machine["browser"], machine=machine["machine"], load_average=machine["load_average"],
+                  target_ms=10, **timings)
     result = save(result, args, OUT)
     print(json.dumps(result, indent=1))
     return result

@@ -518,6 +518,10 @@ glue("order_minutes", f"{span(typed['minutes'], '{:.0f}')} minutes against {span
 # (`benchmarks/tabletop_step.py`, one core of an idle machine). Of the targets in the second table (what the network must do to
 # stand beside the supervised one), {glue:text}`sleep_targets_met` are met. {glue:text}`sleep_missed`
 #
+# The book's {doc}`try_tabletop` page runs the sleep-trained network (seed 0, fixed and moving camera), exported to
+# ONNX, in your browser on a gallery of held-out scenes; in Jupyter, `airlib.try_tabletop.TabletopScene` lets you place
+# the objects and the camera yourself while MuJoCo renders the scene and the network describes it.
+#
 # Side by side on the same held-out scenes (seed 0 of each; the results table above has every score):
 
 # %% tags=["hide-input"]

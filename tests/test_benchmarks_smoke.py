@@ -28,6 +28,7 @@ KEYS = {   # script -> keys of its result beside the provenance
     "tabletop_render.py": {"median_fps", "render_vs_raw", "render_batch_vs_raw"},
     "tabletop_step.py": {"recipes"},
     "try_air_latency.py": {"air", "dair"},
+    "try_tabletop_latency.py": {"fixed", "moving", "target_met"},
 }
 # mutmut first runs the selected tests unmutated (minutes of CPU): only its options are checked
 NO_SMOKE = {"mutation.py"}
@@ -50,9 +51,10 @@ def test_every_script_is_smoked():
 
 @pytest.mark.parametrize("script", sorted(KEYS))
 def test_smoke(script, tmp_path):
-    if script == "try_air_latency.py":
-        if not (ROOT / "_build" / "html" / "book" / "try_air.html").is_file():
-            pytest.skip("the book is not built (make book): try_air_latency measures its live page")
+    if script in ("try_air_latency.py", "try_tabletop_latency.py"):
+        page = script.removesuffix("_latency.py")
+        if not (ROOT / "_build" / "html" / "book" / f"{page}.html").is_file():
+            pytest.skip(f"the book is not built (make book): {script} measures its live page")
         if not any(shutil.which(c) for c in ("chromium", "chromium-browser", "google-chrome")):
             pytest.skip("no Chromium")
     before = committed_results()

@@ -120,6 +120,11 @@ def _problems(page: str, report: dict | None, expected_figures: int, site: Path 
         problems.append(f"{page}: the live demo did not run: {live['status']}")
     elif live is not None:
         problems += _live_problems(page, live["tests"], site)
+    tabletop = report.get("tabletop")
+    if tabletop is not None and tabletop["state"] != "ready":
+        problems.append(f"{page}: the live table-top gallery did not run: {tabletop['status']}")
+    elif tabletop is not None:
+        problems += _tabletop_problems(page, tabletop["tests"], site)
     for url in report.get("external", []):
         problems.append(f"{page}: a request leaves the site: {url}")
     narrow = report.get("narrow", {})
@@ -210,6 +215,40 @@ def _live_problems(page: str, tests: dict | None, site: Path | None) -> list[str
                         f"{tests['drawn']['windows']} windows, not 2 and 2")
     if tests["cleared"]["count"] != 0:
         problems.append(f"{page}: a cleared canvas gave count {tests['cleared']['count']}, not 0")
+    return problems
+
+
+def _tabletop_problems(page: str, tests: dict | None, site: Path | None) -> list[str]:
+    """The table-top gallery's browser test: on every scene, the browser's count and types are those of the torch
+    inference on the same PNG decoded by Python, its pixels are the build's, and the re-render shows."""
+    if not tests:
+        return [f"{page}: the live table-top gallery could not be driven"]
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from ..experiments.tabletop import air_infer
+    from ..pretrained import load_pretrained
+    folder = site / "try_tabletop"
+    gallery = json.loads((folder / "gallery.json").read_text())
+    problems = []
+    for net in gallery["networks"]:
+        got = tests.get(net["key"], [])
+        if len(got) != len(net["scenes"]):
+            problems.append(f"{page}: {len(got)} of the {len(net['scenes'])} {net['label']} scenes ran in the browser")
+            continue
+        pixels = np.stack([np.asarray(Image.open(folder / s["image"]).convert("RGB")) for s in net["scenes"]])
+        ref = air_infer(load_pretrained(net["name"], 0), torch.from_numpy(pixels).permute(0, 3, 1, 2))
+        for s, answer, present, kind in zip(net["scenes"], got, ref.present, ref.kind):
+            where = f"{page}: {net['label']}, held-out scene {s['held_out']}"
+            expected = [int(k) for k in kind[present]]
+            if answer["count"] != len(expected) or answer["kind"] != expected:
+                problems.append(f"{where}: the browser found {answer['count']} objects of types {answer['kind']}, "
+                                f"torch {len(expected)} of types {expected}")
+            if not answer["decoded"]:
+                problems.append(f"{where}: the browser decoded the PNG to other pixels than the build wrote")
+            if answer["differs"] or not answer["shown"]:
+                problems.append(f"{where}: the re-render is not shown ({answer['differs'] or 'hidden'})")
     return problems
 
 

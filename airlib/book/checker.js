@@ -72,7 +72,22 @@ frame.onload = () => {
   setTimeout(async () => {
     const live = d.getElementById('try-air');            // the live page: wait for its first inference
     for (let i = 0; live && live.dataset.state === 'loading' && i < 60; i++) await new Promise(r => setTimeout(r, 500));
+    const table = d.getElementById('try-tabletop');      // the table-top live page: the same
+    for (let i = 0; table && table.dataset.state === 'loading' && i < 60; i++) await new Promise(r => setTimeout(r, 500));
     if (narrow) return report(reach(d, w));
+    let tableTests = null;
+    if (table && table.dataset.state === 'ready') {      // every scene of every network's gallery, as a reader picks it
+      tableTests = {};
+      for (const n of w.tryTabletop.networks) {
+        tableTests[n.key] = [];
+        for (let i = 0; i < n.scenes; i++) {
+          const a = await w.tryTabletop.select(n.key, i);
+          tableTests[n.key].push({count: a.count, kind: a.kind.slice(0, a.count), differs: a.differs, decoded: a.decoded,
+                                  shown: table.querySelector('img.again').style.visibility !== 'hidden'});
+        }
+      }
+      await w.tryTabletop.select(w.tryTabletop.networks[0].key, 0);
+    }
     let liveTests = null;
     if (live && live.dataset.state === 'ready') {       // drive it as a reader would
       const app = w.tryAir, canvas = live.querySelector('canvas.input'), box = canvas.getBoundingClientRect();
@@ -136,6 +151,8 @@ frame.onload = () => {
       figures, pipes, dead, external, links: links.length,
       live: live ? {tests: liveTests, state: live.dataset.state, status: short(live.querySelector('.status').textContent),
                     count: live.querySelector('.count').textContent, latency: live.querySelector('.latency').textContent} : null,
+      tabletop: table ? {tests: tableTests, state: table.dataset.state, status: short(table.querySelector('.status').textContent)}
+                      : null,
     });
   }, 2500);
 };

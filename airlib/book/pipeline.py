@@ -246,6 +246,9 @@ def build(profile: str = "paper", only=None, check: bool = True, root: Path = RO
     if "book/try_air" in pages:
         from .live import build_live
         build_live(root)
+    if "book/try_tabletop" in pages:
+        from .live import build_live_tabletop
+        build_live_tabletop(root)
     site = jupyter_book(root, toc)
     _launch_from_sources(site, [s.stem for s in sources])
     dedupe_inline_scripts(site)

@@ -142,6 +142,27 @@ def check_scene(present, kind, pose, camera, spec: TableSpec):
     return present, kind.astype(np.int64), pose, camera
 
 
+def image_projection(spec: TableSpec, size: int, camera: float = 0.0) -> np.ndarray:
+    """The homography that takes a point (x, y) of the table's top (z = 0, metres) to where the renderer shows it:
+    ``(col, row, 1) ~ H (x, y, 1)``, pixel edges at integers, row 0 at the top (MuJoCo's free camera, pinhole).
+
+    The camera orbits the table's centre about the vertical, so ``image_projection(spec, size, c)`` is
+    ``image_projection(spec, size, 0)`` applied to the point turned by ``-c`` degrees (the live page uses this).
+
+    Returns:
+        (3, 3) float64.
+    """
+    az, el = math.radians(spec.azimuth + float(camera)), math.radians(spec.elevation)
+    forward = np.array([math.cos(el) * math.cos(az), math.cos(el) * math.sin(az), math.sin(el)])
+    up = np.array([-math.sin(el) * math.cos(az), -math.sin(el) * math.sin(az), math.cos(el)])
+    rotation = np.stack([np.cross(forward, up), -up, forward])      # world -> camera: x right, y down, z ahead
+    position = -spec.distance * forward                             # looking at the table's centre
+    focal = size / (2 * math.tan(math.radians(spec.fovy) / 2))      # pixels
+    k = np.array([[focal, 0.0, size / 2], [0.0, focal, size / 2], [0.0, 0.0, 1.0]])
+    projection = k @ np.concatenate([rotation, -rotation @ position[:, None]], 1)    # (3, 4)
+    return projection[:, [0, 1, 3]]                                  # the columns of x, y and 1 (z = 0)
+
+
 class TabletopRenderer:
     """Renders table-top scenes at ``size x size`` pixels on the CPU (MuJoCo offscreen OpenGL).
 
