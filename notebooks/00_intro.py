@@ -123,6 +123,7 @@ plt.show()
 # | 4. Representational power | Sec. II-B | AIR's scene codes against a CNN, a CAE and DRAW on two downstream tasks (Fig. 7) |
 # | 5. 3D objects | Sec. III-A | AIR inverting a MuJoCo renderer: one object's identity and pose, against a supervised network and direct optimisation |
 # | 6. Table-top scenes | Sec. III-B | AIR counting, naming and locating up to three pieces of crockery, with a fixed and a moving camera, against supervised networks |
+# | Table-top AIR | Sec. III-B | chapter 6's sleep-phase network counting, naming and placing crockery in your browser on held-out scenes (ONNX, no server) |
 #
 # **Running a chapter yourself.** After `make book` (or `make setup`), open a chapter in Jupyter
 # (`.venv/bin/jupyter lab notebooks/`; jupytext opens the `.py` file as a notebook, and the
