@@ -123,7 +123,7 @@ def test_interpolation_claim(dair, verdict):
     key = "exact2_count_accuracy"
     src = Fake(records={"air-counts-013": generalization(key, (0.2, 0.2, 0.2)),
                         "dair-counts-013": generalization(key, dair), "air-concrete-counts-013": {},
-                        "dair-nomemory-counts-013": {}})
+                        "air-lowrho-counts-013": {}, "dair-nomemory-counts-013": {}})
     assert claims.interpolation(src).verdict == verdict
     assert "Concrete" not in claims.interpolation(src).number and claims.interpolation(src).beyond == ""
 
@@ -136,7 +136,7 @@ def test_interpolation_claim_reports_the_recipes_beyond_the_paper_beside_without
                 zip((10, 11, 13), ((0.92, 0.97), (0.99, 0.99), (0.94, 0.98)))}
     records = {"air-counts-013": generalization(key, (0.2, 0.2, 0.2)),
                "dair-counts-013": generalization(key, (0.9, 0.2, 0.5)), "air-concrete-counts-013": concrete,
-               "dair-nomemory-counts-013": {}}
+               "air-lowrho-counts-013": {}, "dair-nomemory-counts-013": {}}
     found = claims.interpolation(Fake(records=records))
     assert found.verdict == "not reproduced"                     # DAIR's seeds decide, as without them
     assert "Concrete" not in found.number
