@@ -189,3 +189,29 @@ def test_dair_is_air_with_the_error_canvas_and_nothing_else():
         assert d.build(*d.configs["smoke"]).difference
     with pytest.raises(ValueError, match="unknown method 'bair'"):
         T.Tabletop("x", "bair", True, False)
+
+
+def test_a_network_started_from_a_committed_one_begins_with_its_weights(tmp_path):
+    from airlib import load_pretrained
+    exp = T.EXPERIMENTS["tabletop-air-from-sleep"]
+    model_cfg, cfg = exp.configs["smoke"]
+    assert cfg.start_from == f"{T.SLEEP_START}:0"
+    source = load_pretrained(T.SLEEP_START, 0)
+    net = exp.build(model_cfg, cfg)
+    for k, v in source.state_dict().items():
+        assert torch.equal(net.state_dict()[k], v.float()), k
+    images = T.renderer(128).render_batch(*T.held_out(exp.data("smoke")).take(slice(4)))
+    assert all(np.array_equal(a, b) for a, b in zip(T.air_infer(net, images), T.air_infer(source, images)))
+    # the paper's recipe then trains it: its weights move
+    run = train.train("tabletop-air-from-sleep", "smoke", 0, run_dir=tmp_path / "run", progress=False)
+    assert any(not torch.equal(run.model.state_dict()[k], v.float()) for k, v in source.state_dict().items())
+    assert run.record["train_config"]["start_from"] == f"{T.SLEEP_START}:0"
+
+
+@pytest.mark.parametrize("source, problem", [("tabletop-air-sleep-type", "NAME:SEED"),
+                                             ("no-such-net:0", "NAME:SEED"),
+                                             ("tabletop-supervised:0", "NAME:SEED"),
+                                             ("tabletop-air-sleep-type:0", "cannot start")])
+def test_a_start_that_cannot_be_used_is_refused_by_name(source, problem):
+    with pytest.raises(ValueError, match=problem):
+        T.start_weights(source, T.NetConfig(difference=source.endswith(":0")))
