@@ -330,7 +330,8 @@ class TabletopAIR(nn.Module):
         return -log_set.mean(), dict(log_q=log_set.mean().item())
 
     def wake_loss(self, images: torch.Tensor, renderer: TabletopRenderer, sigma_x: float, levels, particles: int,
-                  generator: torch.Generator | None = None, floor: float = 0.0) -> tuple[torch.Tensor, dict]:
+                  generator: torch.Generator | None = None, floor: float = 0.0,
+                  discrete_only: bool = False) -> tuple[torch.Tensor, dict]:
         """The wake phase of q in reweighted wake-sleep (Le et al. 2019) on unlabelled images: K descriptions drawn
         from a proposal q' and weighted by the model,
 
@@ -346,6 +347,8 @@ class TabletopAIR(nn.Module):
             renderer: the model's renderer; sigma_x, levels: its likelihood (:func:`pyramid_log_likelihood`).
             particles: K >= 1, the descriptions drawn per image.
             floor: the proposal's presence floor, in [0, 0.5).
+            discrete_only: train only q's presence and type on the weighted draws (log q(z_pres) + log q(z_what)
+                in the loss); the poses and the camera learn from the sleep phase alone.
 
         Returns:
             ``(loss, info)``: info has ``log_w``, the mean over images of log (1/K) sum_k w_k (an importance-weighted
@@ -365,7 +368,8 @@ class TabletopAIR(nn.Module):
         log_w = (pyramid_log_likelihood(x, y.to(x), sigma_x, levels) + log_p
                  - (q.log_q if log_proposal is None else log_proposal)).detach().view(particles, -1)   # (K, B)
         w = torch.softmax(log_w, 0)                                              # (K, B)
-        loss = -(w * q.log_q.view(particles, -1)).sum(0).mean()
+        trained = q.log_q_discrete.sum(1) if discrete_only else q.log_q                 # (K B,)
+        loss = -(w * trained.view(particles, -1)).sum(0).mean()
         bound = torch.logsumexp(log_w, 0) - math.log(particles)
         return loss, dict(log_w=bound.mean().item(), ess=(1.0 / (w ** 2).sum(0)).mean().item())
 

@@ -1,5 +1,6 @@
 """The wake phase of reweighted wake-sleep (airlib.tabletop_air.wake_loss) against a second computation of its
 weights from the scene model's own log prior, the renderer and the likelihood, and the wake experiments' batches."""
+import dataclasses
 import math
 
 import numpy as np
@@ -83,3 +84,29 @@ def test_the_wake_batches_hold_perturbed_data_and_the_sleep_scenes_come_from_the
     assert not torch.equal(data, T.renderer(cfg.render_size).render_batch(*truth))     # perturbed, not the model's
     assert wake.batch({}, cfg, 0, 0)[:2] == (None, None)                              # wake alone: no model scenes
     assert torch.equal(wake.batch({}, cfg, 0, 0)[2], data)
+
+
+def test_a_wake_phase_for_presence_and_type_only_leaves_the_pose_heads_to_the_sleep_phase():
+    torch.manual_seed(3)
+    net = TabletopAIR(hidden=32).eval()
+    x, r = _data(seed=3), T.renderer(64)
+    pose_rows = slice(1 + len(T.KINDS), None)                 # heads: presence, type logits, then the pose's outputs
+    grads = {}
+    for discrete in (False, True):
+        loss, _ = net.wake_loss(x, r, SIGMA, LEVELS, 2, torch.Generator().manual_seed(5), discrete_only=discrete)
+        grads[discrete] = torch.autograd.grad(loss, net.heads.weight)[0]
+    assert grads[False][pose_rows].abs().sum() > 0 and grads[True][pose_rows].abs().sum() == 0
+    assert grads[True][:pose_rows.start].abs().sum() > 0        # presence and type still learn
+    # the same draws and weights: on presence and type the two losses agree (the full one adds log q(z_where))
+    assert torch.allclose(grads[False][:pose_rows.start], grads[True][:pose_rows.start], atol=1e-6)
+
+
+def test_the_wake_levers_change_one_thing_each():
+    base = T.EXPERIMENTS["tabletop-air-wake-sleep-perturbed"].configs["paper"][1]
+    for name, field, value in (("tabletop-air-wake-sleep-perturbed-k16", "particles", 16),
+                               ("tabletop-air-wake-sleep-perturbed-discrete", "wake_discrete", True),
+                               ("tabletop-air-wake-sleep-perturbed-finetune", "start_from", f"{T.SLEEP_START}:0")):
+        cfg = T.EXPERIMENTS[name].configs["paper"][1]
+        assert getattr(cfg, field) == value and dataclasses.replace(cfg, **{field: getattr(base, field)}) == base
+    ref = T.EXPERIMENTS["tabletop-air-sleep-perturbed"]
+    assert ref.method == "sleep" and ref.perturbed and ref.configs["paper"] == T.EXPERIMENTS["tabletop-air-sleep-type"].configs["paper"]

@@ -72,7 +72,7 @@ class TabletopConfig:
         render_size: rendered images' side; the network reads them at 32x32.
         wake_batch, particles, wake_floor: the wake phase of reweighted wake-sleep (methods "wake" and "wake-sleep"):
             images of the data per step, descriptions drawn per image, and the proposal's presence floor
-            (:meth:`TabletopAIR.wake_loss`).
+            (:meth:`TabletopAIR.wake_loss`); ``wake_discrete``: the wake phase trains presence and type only.
         test_scenes: held-out scenes scored at the end; ``log_every`` steps between scores on the first
             ``CHECK_SCENES`` of them.
         start_from: ``"NAME:SEED"``, a committed artifact whose weights the network starts from instead of a
@@ -96,6 +96,7 @@ class TabletopConfig:
     wake_batch: int = 8
     particles: int = 4
     wake_floor: float = 0.0
+    wake_discrete: bool = False
     test_scenes: int = 1000
     log_every: int = 250
     checkpoint_seconds: float = 120.0
@@ -278,7 +279,7 @@ class Tabletop(Experiment):
     schedules = ("lr_drops",)
 
     def __init__(self, name: str, method: str, repeats: bool, moving_camera: bool, labels: str = "data",
-                 perturbed: bool = False, start_from: str = ""):
+                 perturbed: bool = False, start_from: str = "", change: dict | None = None):
         self.name, self.method, self.repeats, self.moving_camera = name, method, repeats, moving_camera
         self.labels, self.perturbed = labels, perturbed
         if method not in METHODS:
@@ -294,11 +295,12 @@ class Tabletop(Experiment):
                         + ({"set": ", q scored on the set of objects", "type": ", objects described in order of type"}
                            .get(labels, "") if method in ("sleep", "wake-sleep") else "")
                         + (", trained on colour and size perturbations" if perturbed else "")
-                        + (f", started from {start_from}" if start_from else "") + ", Sec. III-B")
+                        + (f", started from {start_from}" if start_from else "")
+                        + "".join(f", {k} {v}" for k, v in (change or {}).items()) + ", Sec. III-B")
         configs = {"air": CONFIGS, "dair": CONFIGS if moving_camera else DAIR_CONFIGS,
                    "supervised": SUPERVISED_CONFIGS, "sleep": SLEEP_CONFIGS, "wake": WAKE_CONFIGS,
                    "wake-sleep": WAKE_CONFIGS}[method]
-        self.configs = {p: (NetConfig(difference=method == "dair"), replace(c, start_from=start_from))
+        self.configs = {p: (NetConfig(difference=method == "dair"), replace(c, start_from=start_from, **(change or {})))
                         for p, c in configs.items()}
         if moving_camera:
             self.success = ("count_accuracy", 0.9)
@@ -351,7 +353,8 @@ class Tabletop(Experiment):
         if self.method in ("wake", "wake-sleep"):
             scenes, images, wake = batch
             r = renderer(cfg.render_size)
-            loss, info = model.wake_loss(wake, r, cfg.sigma_x, cfg.levels, cfg.particles, generator, cfg.wake_floor)
+            loss, info = model.wake_loss(wake, r, cfg.sigma_x, cfg.levels, cfg.particles, generator, cfg.wake_floor,
+                                         cfg.wake_discrete)
             if scenes is not None:
                 sleep, more = model.sleep_loss(images, scenes, self.labels, r if model.difference else None)
                 loss, info = loss + sleep, info | more
@@ -401,6 +404,16 @@ def _register() -> dict[str, Tabletop]:
     for name, repeats, moving in (("tabletop-dair", True, False), ("tabletop-dair-norep", False, False),
                                   ("tabletop-dair-camera", True, True)):
         out[name] = register(Tabletop(name, "dair", repeats, moving))
+    # reweighted wake-sleep on the perturbed data, one lever each: 16 draws per image; started from the sleep
+    # phase's converged network (fine-tuning); the wake phase training presence and type only. And the reference
+    # that knows the perturbation: the sleep phase on the model's scenes rendered with the same perturbations.
+    for name, change, start in (("tabletop-air-wake-sleep-perturbed-k16", dict(particles=16), ""),
+                                ("tabletop-air-wake-sleep-perturbed-finetune", {}, f"{SLEEP_START}:0"),
+                                ("tabletop-air-wake-sleep-perturbed-discrete", dict(wake_discrete=True), "")):
+        out[name] = register(Tabletop(name, "wake-sleep", True, False, "type", perturbed=True, start_from=start,
+                                      change=change))
+    out["tabletop-air-sleep-perturbed"] = register(Tabletop("tabletop-air-sleep-perturbed", "sleep", True, False, "type",
+                                                            perturbed=True))
     # the paper's recipe (the ELBO, finite differences, the score function with NVIL) started from a network that
     # counts: the sleep phase's, seed 0. Does the paper's objective keep the right answer once found?
     out["tabletop-air-from-sleep"] = register(Tabletop("tabletop-air-from-sleep", "air", True, False,
