@@ -173,16 +173,25 @@ def plot_confusion(true_counts, inferred_counts, max_count: int = 3):
     return fig, m
 
 
-def plot_histories(ax, groups: dict[str, list[list[dict]]], metric: str, ylabel: str, title: str) -> None:
+def plot_histories(ax, groups: dict[str, list[list[dict]]], metric: str, ylabel: str, title: str,
+                   dashed=(), colours: dict[str, str] | None = None) -> None:
     """One colour per group, one line per run (seed): ``metric`` of the logged records over training.
 
     Args:
         groups: label -> the histories of its runs (lists of records with ``step`` and ``metric``).
+        dashed: labels drawn dashed (recipes beyond the paper, beside the paper's solid lines).
+        colours: label -> colour, so that a group keeps its colour across panels (default: the colour cycle in
+            the order of ``groups``).
     """
-    for colour, (label, histories) in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"], groups.items()):
+    unknown = set(dashed) - set(groups)
+    if unknown:
+        raise ValueError(f"dashed names groups that are not plotted: {sorted(unknown)}; the groups are {list(groups)}")
+    cycle = dict(zip(groups, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    for label, histories in groups.items():
+        colour = (colours or cycle).get(label, cycle[label])
         for i, hist in enumerate(histories):
             ax.plot([h["step"] for h in hist], [h[metric] for h in hist], color=colour, alpha=0.8, lw=1.2,
-                    label=label if i == 0 else None)
+                    ls="--" if label in dashed else "-", label=label if i == 0 else None)
     ax.set(xlabel="training step", ylabel=ylabel, title=title)
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)   # below the panel, off the data
 
