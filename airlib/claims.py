@@ -255,7 +255,7 @@ def interpolation(src: Sources) -> Finding:
         name, what = recipe["experiments"]["interpolation"], recipe["words"]
         if src.records(name):
             new, own = (src.metric(name, k) for k in ("exact2_count_accuracy", "test_count_accuracy"))
-            beyond.append(f"{what} {span(list(new.values()))} ({seeds_text(new)}), its own counts "
+            beyond.append(f"{what}: 2 digits {span(list(new.values()))} ({seeds_text(new)}), its own counts "
                           f"{span(list(own.values()))}")
     return Finding(text, by_share(hits, len(dair)), "; ".join(beyond))
 

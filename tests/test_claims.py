@@ -140,10 +140,10 @@ def test_interpolation_claim_reports_the_recipes_beyond_the_paper_beside_without
     found = claims.interpolation(Fake(records=records))
     assert found.verdict == "not reproduced"                     # DAIR's seeds decide, as without them
     assert "Concrete" not in found.number
-    assert found.beyond == "AIR with Concrete presence 10.0% to 95.0% (seeds 1-2), its own counts 99.0% to 99.9%"
+    assert found.beyond == "AIR with Concrete presence: 2 digits 10.0% to 95.0% (seeds 1-2), its own counts 99.0% to 99.9%"
     found = claims.interpolation(Fake(records=records | {"dair-nomemory-counts-013": nomemory}))
     assert found.verdict == "not reproduced" and "memory" not in found.number
-    assert found.beyond.endswith("; DAIR with no count memory 92.0% to 99.0% (seeds 10, 11, 13), its own counts "
+    assert found.beyond.endswith("; DAIR with no count memory: 2 digits 92.0% to 99.0% (seeds 10, 11, 13), its own counts "
                                  "97.0% to 99.0%")
 
 
