@@ -453,15 +453,15 @@ glue("draw_minutes", f"{draw.record['wall_time_s'] / 60:.0f}", display=False)
 #   of 3-digit images after 0 to 2). What it gives up is its own data: without the memory that a 3-digit image
 #   always has a third digit, it counts its own 0, 1 or 3-digit images at
 #   {glue:text}`interpolation_DAIR_no_count_memory_own`, where DAIR with memory reaches
-#   {glue:text}`interpolation_DAIR_own`. On 3-digit images its third step is on with mean probability
-#   {glue:text}`nomemory_q3_on3` (seed {glue:text}`nomemory_seed`; DAIR with memory {glue:text}`dair_q3_on3`),
-#   though the first two steps leave {glue:text}`nomemory_left_on3` units of ink (DAIR: {glue:text}`dair_left_on3`):
-#   where digits overlap, two steps can draw most of three, and the error image alone no longer says that a
-#   third is there.
+#   {glue:text}`interpolation_DAIR_own`. On 3-digit images the first two steps leave about as much ink
+#   ({glue:text}`nomemory_left_on3` units, seed {glue:text}`nomemory_seed`; DAIR with memory
+#   {glue:text}`dair_left_on3`), yet its third step is on with mean probability {glue:text}`nomemory_q3_on3`
+#   against {glue:text}`dair_q3_on3`: with the error image alone to go on, it misses a third digit that the
+#   memory of "three digits, or one" would have expected.
 # * **AIR's lock depends on how cheap objects are early in training, but no schedule frees it reliably.** With
 #   $\rho$ annealed from $10^{-5}$ instead of 0.5, the paper's AIR and estimator count their own 0, 1 or 3-digit
-#   images at {glue:text}`interpolation_AIR_rho_from_1e_5_own` (seeds
-#   {glue:text}`interpolation_AIR_rho_from_1e_5_seed_list`; {glue:text}`interpolation_AIR_rho_from_1e_5_own_hits`
+#   images at {glue:text}`interpolation_AIR_rho_from_1e_5_own`
+#   ({glue:text}`interpolation_AIR_rho_from_1e_5_seed_list`; {glue:text}`interpolation_AIR_rho_from_1e_5_own_hits`
 #   at 98% or more): a seed either learns its counts or locks, one window too many or never a third. Counting its
 #   own data does not make AIR interpolate: on 2-digit images the seeds count
 #   {glue:text}`interpolation_AIR_rho_from_1e_5_seeds` right, those that count their own images at the bottom of
