@@ -457,7 +457,7 @@ glue("draw_minutes", f"{draw.record['wall_time_s'] / 60:.0f}", display=False)
 #   ({glue:text}`nomemory_left_on3` units, seed {glue:text}`nomemory_seed`; DAIR with memory
 #   {glue:text}`dair_left_on3`), yet its third step is on with mean probability {glue:text}`nomemory_q3_on3`
 #   against {glue:text}`dair_q3_on3`: with the error image alone to go on, it misses a third digit that the
-#   memory of "three digits, or one" would have expected.
+#   memory that a second digit always comes with a third would have expected.
 # * **AIR's lock depends on how cheap objects are early in training, but no schedule frees it reliably.** With
 #   $\rho$ annealed from $10^{-5}$ instead of 0.5, the paper's AIR and estimator count their own 0, 1 or 3-digit
 #   images at {glue:text}`interpolation_AIR_rho_from_1e_5_own`
