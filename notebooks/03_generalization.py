@@ -228,13 +228,13 @@ display(table.style.format({"own counts: mean": "{:.3f}", "unseen count: mean": 
 # %% [markdown]
 # ## Fig. 6, top: the bound and the generalizing count accuracy over training
 #
-# Left: the ELBO on held-out images of 0 to 2 digits, for AIR, DAIR and DRAW trained on them. All
+# First the ELBO on held-out images of 0 to 2 digits, for AIR, DAIR and DRAW trained on them. All
 # three use the same Gaussian pixel likelihood ($\sigma = 0.3$), so their bounds are in the same
-# units. Middle and right: the count accuracy on the unseen count, logged every 250 steps on 1,000 images, for
+# units. Then the count accuracy on the unseen count, logged every 250 steps on 1,000 images, for
 # the paper's recipes (solid) and this chapter's other recipes (dashed).
 
 # %% tags=["hide-input"]
-fig, (ax1, *axes) = plt.subplots(1, 3, figsize=(15, 4.8))
+fig, ax1 = plt.subplots(figsize=(6.5, 4.8))
 plotting.plot_histories(ax1, {f"{label} (0-2 digits)": [r["history"] for r in curves["extrapolation", label].values()]
                               for label in ("AIR", "DAIR")} | {"DRAW (0-2 digits)": [draw.record["history"]]},
                         "test_elbo", "ELBO (nats / image)", "ELBO on held-out 0-2 digit images")
@@ -242,6 +242,9 @@ plotting.plot_histories(ax1, {f"{label} (0-2 digits)": [r["history"] for r in cu
 late = [h["test_elbo"] for r in [*(r for k in ("AIR", "DAIR") for r in curves["extrapolation", k].values()), draw.record]
         for h in r["history"] if h["step"] >= 0.1 * r["history"][-1]["step"]]
 ax1.set_ylim(min(late) - 0.05 * (max(late) - min(late)), max(late) + 0.05 * (max(late) - min(late)))
+fig.tight_layout()
+plt.show()
+fig, axes = plt.subplots(1, 2, figsize=(11, 4.8))
 colours = dict(zip(("AIR", "DAIR", *claims.RECIPES_013), plt.rcParams["axes.prop_cycle"].by_key()["color"]))
 for ax, task in zip(axes, TASKS):
     k = TASKS[task]["test"]
