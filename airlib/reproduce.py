@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import heapq
 import importlib
+import json
 import os
 import re
 import shutil
@@ -112,9 +113,7 @@ def figure_runs(todo: list[tuple[str, int]]) -> list[tuple[str, int]]:
     """The runs of ``todo`` whose weights something draws: :func:`quick_runs` less the seeds a study reads as
     records only (``tabletop-results`` reads ten ``tabletop-dair`` records, 695 core-minutes of training); those
     come from the committed records (:func:`copy_records`)."""
-    drawn = {(n.experiment, s) for name in evaluations.names() for n in evaluations.get(name).needs if n.weights
-             for s in n.seeds}
-    keep = drawn | _first_and_loaded(todo)
+    keep = evaluations.needed_runs(weights=True) | _first_and_loaded(todo)
     return [job for job in todo if job in keep]
 
 
@@ -128,7 +127,6 @@ def copy_records(jobs, artifacts: Path) -> list[tuple[str, int]]:
 
     A seed already in ``artifacts`` (retrained) is left alone. Returns the runs copied.
     """
-    import json
     done = []
     artifacts.mkdir(parents=True, exist_ok=True)
     for name, seed in jobs:
@@ -145,7 +143,6 @@ def copy_records(jobs, artifacts: Path) -> list[tuple[str, int]]:
 def copied(directory: Path | None = None) -> dict[str, list[int]]:
     """``{experiment: [seeds]}`` of the records in ``directory`` (default the artifacts in use) that a
     reproduction copied rather than retrained (:func:`copy_records`)."""
-    import json
     out: dict[str, list[int]] = {}
     for path in sorted(Path(directory or runs.ARTIFACTS).glob("*-seed*.json")):
         try:
@@ -333,7 +330,6 @@ def recorded_minutes(name: str, seed: int = 0) -> tuple[float | None, str | None
 
 def book_seconds(stems: list[str], book_dir: Path = BOOK) -> dict[str, float | None]:
     """Each chapter's execution time (s) at the last paper-profile build, from its executed copy's metadata."""
-    import json
     from .book.pipeline import RECORD
     out = {}
     for stem in stems:

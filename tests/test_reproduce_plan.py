@@ -207,6 +207,9 @@ def test_figures_retrains_what_is_drawn_and_copies_the_rest(fake_artifacts):
     records_only = {(n.experiment, s) for name in evaluations.names() for n in evaluations.get(name).needs
                     if not n.weights for s in n.seeds}
     drawn = evaluations.needed_runs() - records_only
+    assert evaluations.needed_runs(weights=True) <= set(figures)     # seed 0 of tabletop-dair: weights and record
+    assert ("tabletop-dair", 0) in evaluations.needed_runs(weights=True)
+    assert ("tabletop-dair", 5) in evaluations.needed_runs() - evaluations.needed_runs(weights=True)
     assert records_only and drawn <= set(figures)            # every seed whose weights a study draws stays ...
     assert set(figures) <= set(quick)
     assert ("tabletop-dair", 5) in set(quick) - set(figures)   # ... a seed a study reads as a record only goes

@@ -189,9 +189,11 @@ def load(name: str, profile: str, inputs: Inputs | None = None, directory: Path 
     return record, tensors
 
 
-def needed_runs() -> set[tuple[str, int]]:
-    """Every (experiment, seed) a registered study reads (its :class:`Need` s)."""
-    return {(n.experiment, s) for name in names() for n in get(name).needs for s in n.seeds}
+def needed_runs(weights: bool = False) -> set[tuple[str, int]]:
+    """Every (experiment, seed) a registered study reads (its :class:`Need` s); with ``weights``, only those whose
+    weights it loads (not the records it reads alone)."""
+    return {(n.experiment, s) for name in names() for n in get(name).needs if n.weights or not weights
+            for s in n.seeds}
 
 
 def book_runs() -> list[tuple[str, int]]:
